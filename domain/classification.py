@@ -75,8 +75,7 @@ def _code(dimension: Dimension, value: str | None, reasons: list[str]) -> str | 
     term = resolve(dimension, value)
     if term is None:
         reasons.append(
-            f"{label}「{value.strip()}」不在 JR/T 0169 {letter} 类中"
-            f"（unknown {dimension.value}）"
+            f"{label}「{value.strip()}」不在 JR/T 0169 {letter} 类中（unknown {dimension.value}）"
         )
         return None
     return term.code

@@ -121,7 +121,9 @@ def _days_between(start: datetime, end: datetime) -> int:
     return max(0, (local_date(end) - local_date(start)).days)
 
 
-def paused_days(events: Sequence[ClockEvent], *, now: datetime | None) -> tuple[int, datetime | None]:
+def paused_days(
+    events: Sequence[ClockEvent], *, now: datetime | None
+) -> tuple[int, datetime | None]:
     """Whole calendar days paused since the last restart, and when a still-open pause began."""
     if now is not None:
         _require_aware("now", now)

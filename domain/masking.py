@@ -14,6 +14,8 @@ Choices made here (DESIGN.md decision 8):
   18-character ID numbers (last character may be X), bank card / account numbers of 12–19
   digits (single spaces or dashes allowed between digits) and, to be safe, any longer run of
   digits are masked; everything else is left as written. Digits are Unicode decimal digits.
+  A landline written with its area code ("0411-88886666") would otherwise read as a 12-digit
+  account number; it is recognised and masked like `mask_phone` ("041*-****6666").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ _MIN_PHONE_DIGITS = 8
 _TEXT_PATTERN = re.compile(
     r"(?P<id>(?<!\d)\d{17}[\dXx](?!\d))"
     r"|(?P<mobile>(?<!\d)[1１][3-9３-９]\d(?:[ -]?\d{4}){2}(?!\d))"
+    r"|(?P<landline>(?<!\d)0\d{2,3}-\d{7,8}(?![\d-]))"
     r"|(?P<card>(?<!\d)\d(?:[ -]?\d){11,18}(?!\d))"
     r"|(?P<long>\d{20,})"
 )
@@ -81,7 +84,7 @@ def mask_email(v: str) -> str:
 
 def _mask_match(match: re.Match[str]) -> str:
     found = match.group(0)
-    if match.lastgroup == "mobile":
+    if match.lastgroup in ("mobile", "landline"):
         return _mask_digits(found, keep_first=3, keep_last=4)
     if match.lastgroup == "id":
         return mask_id_number(found)

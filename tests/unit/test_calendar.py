@@ -73,7 +73,9 @@ def test_working_days_between(cal: WorkingCalendar) -> None:
     """working_days_between counts working days in (start, end] and is 0 when end <= start."""
     assert cal.working_days_between(date(2026, 9, 30), date(2026, 10, 8)) == 1
     assert cal.working_days_between(date(2026, 9, 29), date(2026, 10, 10)) == 4
-    assert cal.working_days_between(date(2026, 2, 13), date(2026, 2, 28)) == 6  # 02-14, 02-24..27, 02-28
+    assert (
+        cal.working_days_between(date(2026, 2, 13), date(2026, 2, 28)) == 6
+    )  # 02-14, 02-24..27, 02-28
     assert cal.working_days_between(date(2026, 3, 10), date(2026, 3, 10)) == 0
     assert cal.working_days_between(date(2026, 3, 10), date(2026, 3, 1)) == 0
 

@@ -47,11 +47,22 @@ def restart(at: datetime) -> ClockEvent:
     return ClockEvent(ClockKind.RESTART, at, "补充新的事实和理由")
 
 
-def compute(received_at: datetime, events: list[ClockEvent] | None = None, *,
-            tier: Tier = Tier.STANDARD, now: datetime | None = None,
-            calendar: WorkingCalendar = CAL) -> Deadlines:
-    return compute_deadlines(received_at=received_at, tier=tier, events=events or [],
-                             regime=NFRA, calendar=calendar, now=now)
+def compute(
+    received_at: datetime,
+    events: list[ClockEvent] | None = None,
+    *,
+    tier: Tier = Tier.STANDARD,
+    now: datetime | None = None,
+    calendar: WorkingCalendar = CAL,
+) -> Deadlines:
+    return compute_deadlines(
+        received_at=received_at,
+        tier=tier,
+        events=events or [],
+        regime=NFRA,
+        calendar=calendar,
+        now=now,
+    )
 
 
 def test_nfra_regime_days() -> None:
@@ -84,7 +95,9 @@ def test_standard_deadline_does_not_count_the_receipt_day() -> None:
     assert (d.paused_days, d.open_pause_since) == (0, None)
 
 
-@pytest.mark.parametrize(("tier", "due"), [(Tier.COMPLEX, eod(2026, 4, 1)), (Tier.SPECIAL, eod(2026, 5, 1))])
+@pytest.mark.parametrize(
+    ("tier", "due"), [(Tier.COMPLEX, eod(2026, 4, 1)), (Tier.SPECIAL, eod(2026, 5, 1))]
+)
 def test_longer_tiers(tier: Tier, due: datetime) -> None:
     """Complex cases get 30 days and special cases 60, counted the same way."""
     assert compute(local(2026, 3, 2, 10), tier=tier).regulatory_due_at == due
@@ -127,15 +140,21 @@ def test_ack_due_on_next_working_day(received: datetime, due: datetime) -> None:
 
 def test_ack_respects_overrides() -> None:
     """A bank's extra workday or extra holiday changes the acknowledgement deadline."""
-    extra_work = WorkingCalendar(overrides=CalendarOverrides(extra_workdays=frozenset({date(2026, 10, 2)})))
-    extra_off = WorkingCalendar(overrides=CalendarOverrides(extra_holidays=frozenset({date(2026, 3, 9)})))
+    extra_work = WorkingCalendar(
+        overrides=CalendarOverrides(extra_workdays=frozenset({date(2026, 10, 2)}))
+    )
+    extra_off = WorkingCalendar(
+        overrides=CalendarOverrides(extra_holidays=frozenset({date(2026, 3, 9)}))
+    )
     assert ack_due_at(received_at=local(2026, 9, 30, 15), calendar=extra_work) == eod(2026, 10, 2)
     assert ack_due_at(received_at=local(2026, 3, 6, 15), calendar=extra_off) == eod(2026, 3, 10)
 
 
 def test_regulatory_due_at_adds_paused_days_and_validates() -> None:
     """Paused days extend the due date; negative numbers and naive times are refused."""
-    assert regulatory_due_at(received_at=local(2026, 3, 2, 10), days=15, paused_days=3) == eod(2026, 3, 20)
+    assert regulatory_due_at(received_at=local(2026, 3, 2, 10), days=15, paused_days=3) == eod(
+        2026, 3, 20
+    )
     with pytest.raises(ValueError, match="days must be >= 0"):
         regulatory_due_at(received_at=local(2026, 3, 2), days=-1)
     with pytest.raises(ValueError, match="paused_days must be >= 0"):
@@ -149,7 +168,12 @@ def test_regulatory_due_at_adds_paused_days_and_validates() -> None:
     [
         (lambda: compute(datetime(2026, 3, 2, 10)), "received_at"),
         (lambda: compute(local(2026, 3, 2), now=datetime(2026, 3, 5)), "now"),
-        (lambda: compute(local(2026, 3, 2), [pause(local(2026, 3, 3)), resume(datetime(2026, 3, 5))]), r"events\[1\]\.at"),
+        (
+            lambda: compute(
+                local(2026, 3, 2), [pause(local(2026, 3, 3)), resume(datetime(2026, 3, 5))]
+            ),
+            r"events\[1\]\.at",
+        ),
         (lambda: ack_due_at(received_at=datetime(2026, 3, 2), calendar=CAL), "received_at"),
         (lambda: paused_days([], now=datetime(2026, 3, 5)), "now"),
     ],
@@ -242,7 +266,11 @@ def test_pause_after_restart_counts() -> None:
 
 def test_open_pause_carries_over_a_restart() -> None:
     """A pause open at a restart carries on, counted from the restart, and can be resumed."""
-    events = [pause(local(2026, 3, 3, 10)), restart(local(2026, 3, 10, 14)), resume(local(2026, 3, 12, 9))]
+    events = [
+        pause(local(2026, 3, 3, 10)),
+        restart(local(2026, 3, 10, 14)),
+        resume(local(2026, 3, 12, 9)),
+    ]
     d = compute(local(2026, 3, 2, 10), events)
     assert d.paused_days == 2
     assert d.regulatory_due_at == eod(2026, 3, 27)
@@ -251,7 +279,9 @@ def test_open_pause_carries_over_a_restart() -> None:
 
 
 received_times = st.datetimes(
-    min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.sampled_from([UTC, SHANGHAI])
+    min_value=datetime(2024, 1, 1),
+    max_value=datetime(2028, 12, 31),
+    timezones=st.sampled_from([UTC, SHANGHAI]),
 )
 offsets = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=90))
 
@@ -276,7 +306,9 @@ def test_adding_a_pause_never_moves_the_deadline_earlier(
     assert compute(received, closed[:1], now=now).regulatory_due_at >= base
 
 
-@given(received=received_times, pause_at=offsets, restart_at=offsets, tier=st.sampled_from(list(Tier)))
+@given(
+    received=received_times, pause_at=offsets, restart_at=offsets, tier=st.sampled_from(list(Tier))
+)
 def test_restart_never_before_restart_time(
     received: datetime, pause_at: timedelta, restart_at: timedelta, tier: Tier
 ) -> None:

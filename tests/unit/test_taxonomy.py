@@ -123,7 +123,12 @@ def test_sources_names_regulators_and_default_channels() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("major", Severity.MAJOR), ("重大", Severity.MAJOR), (" Complex ", Severity.COMPLEX), ("特大", None)],
+    [
+        ("major", Severity.MAJOR),
+        ("重大", Severity.MAJOR),
+        (" Complex ", Severity.COMPLEX),
+        ("特大", None),
+    ],
 )
 def test_parse_enum_severity(value: str, expected: Severity | None) -> None:
     """parse_enum accepts the English value (any case) or the Chinese name, else None."""
