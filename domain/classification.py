@@ -56,6 +56,9 @@ class Classification:
     regulator_forwarded: bool
     triage: bool
     triage_reasons: tuple[str, ...]
+    # A missing or unknown channel or cause does not stop routing by category: it is a data gap
+    # the handler completes (JR/T 0169 statistics need it), recorded with the case.
+    data_gaps: tuple[str, ...] = ()
 
     @property
     def escalate_at_once(self) -> bool:
@@ -84,12 +87,13 @@ def _code(dimension: Dimension, value: str | None, reasons: list[str]) -> str | 
 def classify(inp: ClassificationInput) -> Classification:
     """Resolve the codes, decide severity and whether the complaint needs manual triage."""
     reasons: list[str] = []
+    gaps: list[str] = []
     channel_value = inp.channel
     if channel_value is None or not channel_value.strip():
         channel_value = DEFAULT_CHANNEL_FOR_SOURCE.get(inp.source)
-    channel = _code(Dimension.CHANNEL, channel_value, reasons)
+    channel = _code(Dimension.CHANNEL, channel_value, gaps)
     category = _code(Dimension.CATEGORY, inp.category, reasons)
-    cause = _code(Dimension.CAUSE, inp.cause, reasons)
+    cause = _code(Dimension.CAUSE, inp.cause, gaps)
     if inp.group_size >= MAJOR_GROUP_SIZE or inp.severity is Severity.MAJOR:
         severity = Severity.MAJOR
     else:
@@ -103,4 +107,5 @@ def classify(inp: ClassificationInput) -> Classification:
         regulator_forwarded=inp.source in REGULATOR_SOURCES,
         triage=bool(reasons),
         triage_reasons=tuple(reasons),
+        data_gaps=tuple(gaps),
     )

@@ -42,22 +42,22 @@ def test_missing_channel_defaults_from_source(source: Source, channel: str) -> N
     assert not c.triage
 
 
-def test_missing_channel_without_default_goes_to_triage() -> None:
-    """A letter with no channel cannot be defaulted and goes to triage with a reason."""
+def test_missing_channel_without_default_is_a_data_gap_not_triage() -> None:
+    """A letter with no channel is still routed by its category; the gap is recorded."""
     c = classify(make(source=Source.LETTER, channel=None))
     assert c.channel is None
-    assert c.triage
-    assert c.triage_reasons == ("缺少办理渠道（channel missing）",)
+    assert not c.triage
+    assert c.data_gaps == ("缺少办理渠道（channel missing）",)
 
 
-def test_unknown_values_go_to_triage_with_one_reason_each() -> None:
-    """Each unknown dimension gives its own Chinese-first reason and a None code."""
+def test_unknown_values_give_one_reason_each_and_only_category_triages() -> None:
+    """Each unknown dimension gives its own Chinese-first reason; an unknown category sends it to triage."""
     c = classify(make(channel="飞鸽传书", category="外星业务", cause=None))
     assert (c.channel, c.category, c.cause) == (None, None, None)
     assert c.triage
-    assert c.triage_reasons == (
+    assert c.triage_reasons == ("业务类别「外星业务」不在 JR/T 0169 B 类中（unknown category）",)
+    assert c.data_gaps == (
         "办理渠道「飞鸽传书」不在 JR/T 0169 A 类中（unknown channel）",
-        "业务类别「外星业务」不在 JR/T 0169 B 类中（unknown category）",
         "缺少投诉原因（cause missing）",
     )
 

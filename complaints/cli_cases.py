@@ -1,0 +1,229 @@
+"""Commands for cases: submit, intake, show, list, audit verify, demo, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from complaints.cli import UsageError
+from complaints.config import REPO_ROOT
+from complaints.services import App, open_app, parse_when, to_json, utcnow
+from domain.deadlines import SHANGHAI
+from domain.lifecycle import STATUS_NAMES, Status
+from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
+from models.audit_chain import verify
+from models.case_views import case_detail, list_cases
+from models.db import session_scope
+from models.schemas import ComplaintIn
+from models.submission import check_against_config, submit
+
+
+def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    return (prefix + path).lstrip(".") or "(item)"
+
+
+def validate_items(raw: Any, app: App) -> tuple[list[ComplaintIn | None], list[list[str]]]:
+    """Validate each item; returns the parsed items (None where invalid) and the problems per item."""
+    many = isinstance(raw, list)
+    items_raw = raw if many else [raw]
+    parsed: list[ComplaintIn | None] = []
+    problems: list[list[str]] = []
+    for i, item in enumerate(items_raw):
+        prefix = f"[{i}]" if many else ""
+        try:
+            parsed.append(ComplaintIn.model_validate(item))
+            problems.append([])
+        except ValidationError as exc:
+            parsed.append(None)
+            problems.append([f"{_loc(prefix, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()])
+    good = [p for p in parsed if p is not None]
+    extra = iter(check_against_config(good, config=app.config, now=utcnow()))
+    for i, p in enumerate(parsed):
+        if p is not None:
+            more = next(extra)
+            if more:
+                prefix = f"[{i}]." if many else ""
+                problems[i] = [prefix + m for m in more]
+                parsed[i] = None
+    return parsed, problems
+
+
+def _read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    raw = _read_json(args.file)
+    if not isinstance(raw, list | dict):
+        raise UsageError("the file must hold one complaint object or a list of them")
+    with open_app() as app:
+        parsed, problems = validate_items(raw, app)
+        bad = [(i, p) for i, p in enumerate(problems) if p]
+        if bad and not args.partial:
+            lines = [line for _, p in bad for line in p]
+            print(f"complaints: {len(bad)} invalid complaint(s); nothing stored:\n  " + "\n  ".join(lines),
+                  file=sys.stderr)
+            return 2
+        good = [p for p in parsed if p is not None]
+        results = submit(app.engine, good, config=app.config, calendar=app.calendar, now=utcnow(),
+                         actor=args.actor) if good else []
+    it = iter(results)
+    out: list[dict[str, Any]] = []
+    for i, p in enumerate(parsed):
+        if p is None:
+            out.append({"index": i, "errors": problems[i]})
+        else:
+            r = next(it).model_dump()
+            out.append({k: r[k] for k in ("case_no", "status", "received_at", "due_at", "ack_due_at", "duplicate")})
+    print(to_json(out if isinstance(raw, list) else out[0]))
+    return 1 if bad else 0
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    if args.direct:
+        from flows.intake import run_intake
+
+        with open_app() as app:
+            result = run_intake(app.engine, app.config, batch_size=args.batch_size).as_dict()
+    else:
+        from flows.intake import intake
+
+        with open_app():
+            pass  # migrate before the flow starts
+        result = intake(batch_size=args.batch_size)
+    print(to_json(result))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_app() as app, session_scope(app.engine) as session:
+        detail = case_detail(session, args.case_no, unmask=args.unmask)
+        if detail is None:
+            raise UsageError(f"no case {args.case_no!r}")
+        if args.unmask:
+            from models.audit_chain import AuditDraft, append
+
+            append(session, [AuditDraft(at=utcnow(), actor=args.actor, action="viewed_personal_data",
+                                        case_no=args.case_no, detail="complaints show --unmask")])
+    print(to_json(detail))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_app() as app, session_scope(app.engine) as session:
+        rows = list_cases(session, now=parse_when(args.now), status=args.status, department=args.department,
+                          overdue=args.overdue, limit=args.limit)
+    print(to_json(rows))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    with open_app() as app:
+        result = verify(app.engine)
+    print(to_json(result.as_dict()))
+    if not result.ok:
+        print(f"complaints: audit chain broken at seq {result.broken_seq}: {result.problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    with open_app() as app:
+        print(f"schema up to date on {app.engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the example org, submit the example complaints, run intake, print the routed cases."""
+    from flows.intake import intake
+
+    raw = _read_json(str(REPO_ROOT / "examples" / "complaints.json"))
+    with open_app() as app:
+        parsed, problems = validate_items(raw, app)
+        if any(problems):
+            raise UsageError("examples/complaints.json is invalid: " + "; ".join(p for ps in problems for p in ps))
+        results = submit(app.engine, [p for p in parsed if p is not None], config=app.config,
+                         calendar=app.calendar, now=utcnow(), actor="demo")
+        print(f"submitted {len(results)} example complaints "
+              f"({sum(r.duplicate for r in results)} already there from an earlier run)", file=sys.stderr)
+        outcome = intake()
+        print(f"intake: {to_json(outcome)}", file=sys.stderr)
+        with session_scope(app.engine) as session:
+            cases = [case_detail(session, r.case_no) for r in results]
+    print(render_case_table(app, [c for c in cases if c is not None]))
+    return 0
+
+
+def render_case_table(app: App, cases: list[dict[str, Any]]) -> str:
+    """A plain table of routed cases for people (names, local times)."""
+    org = app.config.org
+    lines = ["受理编号          状态    严重程度  业务类别          承办部门              经办人  答复期限 (北京时间)"]
+    for c in cases:
+        dept = org.find_department(c["department_branch"], c["department"]) if c["department"] else None
+        lines.append("  ".join([
+            f"{c['case_no']:<16}",
+            f"{STATUS_NAMES[Status(c['status'])]:<6}",
+            f"{SEVERITY_NAMES[Severity(c['severity'])]:<6}",
+            _pad(name_of(Dimension.CATEGORY, c["category"]) if c["category"] else "待分拣", 16),
+            _pad(dept[1].name if dept else "-", 20),
+            _pad(org.people[c["handler"]].name if c["handler"] else "-", 6),
+            c["due_at"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        ]))
+    return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad for a terminal where each Chinese character takes two columns."""
+    used = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    return text + " " * max(0, width - used)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("submit", help="validate and store complaints from a JSON file (- for stdin)")
+    p.add_argument("file")
+    p.add_argument("--partial", action="store_true", help="store the valid items even if others are invalid")
+    p.add_argument("--actor", default="desk", help="who submits (recorded in the audit trail)")
+    p.set_defaults(handler=cmd_submit)
+
+    p = sub.add_parser("intake", help="route every pending complaint now (one Prefect flow run)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no flow run)")
+    p.set_defaults(handler=cmd_intake)
+
+    p = sub.add_parser("show", help="one case as JSON, with its audit events")
+    p.add_argument("case_no")
+    p.add_argument("--unmask", action="store_true", help="show personal data (the view is audited)")
+    p.add_argument("--actor", default="cli")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("list", help="cases as JSON, filtered")
+    p.add_argument("--status")
+    p.add_argument("--department")
+    p.add_argument("--overdue", action="store_true", help="open cases past their regulatory deadline")
+    p.add_argument("--now", help="ISO 8601 instant with offset (default: now)")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("audit", help="the audit trail")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    v = audit_sub.add_parser("verify", help="recompute the hash chain and name the first broken link")
+    v.set_defaults(handler=cmd_audit_verify)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(handler=cmd_migrate)
+
+    p = sub.add_parser("demo", help="example org + example complaints → intake → print routed cases")
+    p.set_defaults(handler=cmd_demo)

@@ -1,0 +1,106 @@
+"""Intake: route every pending complaint, in batches, in one flow run (DESIGN.md decision 2).
+
+Each batch is one transaction: claim pending rows (SKIP LOCKED on PostgreSQL, single writer on
+SQLite) → classify and route (pure) → update state, append audit events, queue outbox rows →
+commit → emit `complaint.routed` events. A run that dies half way leaves routed batches committed
+and the rest `received`; the next run picks up where the data says it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine
+
+from complaints.config import Config, load_config
+from domain.intake import plan_batch
+from flows.events import emit
+from models.db import make_engine, session_scope
+from models.routing_store import RoutedCase, apply_plans, claim_pending, count_pending, open_load
+
+
+@dataclass
+class IntakeResult:
+    routed: int = 0
+    triage: int = 0
+    batches: int = 0
+    events: int = 0
+    case_nos: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"routed": self.routed, "triage": self.triage, "batches": self.batches, "events": self.events}
+
+
+def route_one_batch(engine: Engine, config: Config, *, batch_size: int, load: dict[str, int],
+                    now: datetime | None = None) -> list[RoutedCase]:
+    """Claim, decide and apply one batch in one transaction; returns what was routed."""
+    with session_scope(engine) as session:
+        cases, raw = claim_pending(session, batch_size)
+        if not cases:
+            return []
+        plans = plan_batch(cases, org=config.org, table=config.routing, load=load)
+        return apply_plans(session, plans, raw, config=config, now=now or datetime.now(UTC))
+
+
+def emit_routed(routed: list[RoutedCase]) -> int:
+    sent = 0
+    for r in routed:
+        related = [("department", f"department.{r.department_branch}.{r.department}")]
+        related += [("handler", f"person.{r.handler}")] if r.handler else []
+        related += [("watcher", f"person.{w}") for w in r.watchers]
+        payload = {"department": r.department, "handler": r.handler, "severity": r.severity, "triage": r.triage}
+        sent += emit("complaint.routed", case_no=r.case_no, related=related, payload=payload)
+    return sent
+
+
+def run_intake(engine: Engine, config: Config, *, batch_size: int | None = None,
+               event_batch_limit: int | None = None, now: datetime | None = None,
+               on_batch: Any = None) -> IntakeResult:
+    """Route all pending complaints. Plain Python: the flow, the CLI and the benchmark call it."""
+    size = batch_size or config.policy.intake.batch_size
+    limit = config.policy.intake.event_batch_limit if event_batch_limit is None else event_batch_limit
+    with session_scope(engine) as session:
+        pending = count_pending(session)
+        load = open_load(session)
+    per_case_events = pending <= limit
+    result = IntakeResult()
+    while True:
+        routed = (on_batch or route_one_batch)(engine, config, batch_size=size, load=load, now=now)
+        if not routed:
+            break
+        result.batches += 1
+        result.routed += len(routed)
+        result.triage += sum(r.triage for r in routed)
+        result.case_nos.extend(r.case_no for r in routed)
+        if per_case_events:
+            result.events += emit_routed(routed)
+    if not per_case_events and result.routed:
+        payload = {"routed": result.routed, "triage": result.triage, "batches": result.batches}
+        result.events += emit("complaint.routed.summary", payload=payload)
+    return result
+
+
+@task(name="route-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def route_batch_task(engine: Engine, config: Config, *, batch_size: int, load: dict[str, int],
+                     now: datetime | None = None) -> list[RoutedCase]:
+    return route_one_batch(engine, config, batch_size=batch_size, load=load, now=now)
+
+
+@flow(name="intake", log_prints=False)
+def intake(batch_size: int | None = None, event_batch_limit: int | None = None) -> dict[str, Any]:
+    """Route every pending complaint in batches (one task run per batch, none per complaint)."""
+    logger = get_run_logger()
+    config = load_config()
+    engine = make_engine()
+    try:
+        result = run_intake(engine, config, batch_size=batch_size, event_batch_limit=event_batch_limit,
+                            on_batch=route_batch_task)
+    finally:
+        engine.dispose()
+    logger.info("routed %d complaints (%d to triage) in %d batches; %d events",
+                result.routed, result.triage, result.batches, result.events)
+    return result.as_dict()

@@ -1,0 +1,43 @@
+"""The audit trail: append-only, one row per state change, hash-chained.
+
+Each row stores the hash of the row before it; `hash = sha256(prev_hash + canonical JSON of the
+row's content)`. The chain head (last seq and hash) lives in a one-row table that a writer locks,
+so concurrent writers append in a single order on PostgreSQL and on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: datetime
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    case_no: str | None = Field(default=None, max_length=32)
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    detail: str = Field(default="", max_length=512)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The one row (id=1) holding the chain's last seq and hash; writers lock it."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(default=GENESIS_HASH, max_length=64)

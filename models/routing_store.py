@@ -1,0 +1,158 @@
+"""Load pending complaints and apply intake's routing plans: state, audit and outbox together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from complaints.config import Config
+from domain.deadlines import SHANGHAI
+from domain.intake import PendingCase, RoutingPlan
+from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
+from domain.masking import mask_name, mask_text
+from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, name_of
+from models.audit_chain import AuditDraft, append
+from models.complaint import Complaint
+from models.sqlutil import table_of
+from notifications.outbox import OutboxItem, enqueue
+
+COMPLAINT = table_of(Complaint)
+_PENDING_COLS = [
+    COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.source, COMPLAINT.c.channel_raw, COMPLAINT.c.category_raw,
+    COMPLAINT.c.cause_raw, COMPLAINT.c.severity_requested, COMPLAINT.c.group_size, COMPLAINT.c.tags,
+    COMPLAINT.c.branch, COMPLAINT.c.respondent, COMPLAINT.c.complainant_name, COMPLAINT.c.request,
+    COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at,
+]
+
+
+@dataclass(frozen=True)
+class RoutedCase:
+    """What an event about a routed case carries (no personal data)."""
+
+    case_no: str
+    department: str
+    department_branch: str
+    handler: str | None
+    watchers: tuple[str, ...]
+    severity: str
+    triage: bool
+
+
+def local_text(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def count_pending(session: Session) -> int:
+    return int(session.execute(select(func.count()).where(COMPLAINT.c.status == Status.RECEIVED.value)).scalar_one())
+
+
+def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict[int, Any]]:
+    """The oldest pending complaints, locked for this transaction (others skip them on PostgreSQL)."""
+    stmt = select(*_PENDING_COLS).where(COMPLAINT.c.status == Status.RECEIVED.value).order_by(COMPLAINT.c.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = session.execute(stmt).all()
+    cases = [
+        PendingCase(
+            id=r.id, case_no=r.case_no, source=r.source, channel_raw=r.channel_raw, category_raw=r.category_raw,
+            cause_raw=r.cause_raw, severity_requested=r.severity_requested, group_size=r.group_size,
+            tags=tuple(r.tags or ()), branch=r.branch, respondent=r.respondent,
+        )
+        for r in rows
+    ]
+    return cases, {r.id: r for r in rows}
+
+
+def open_load(session: Session) -> dict[str, int]:
+    """Open cases per handler, so routing spreads new work to the least loaded."""
+    open_values = [s.value for s in OPEN_STATUSES]
+    stmt = (
+        select(COMPLAINT.c.handler, func.count())
+        .where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.handler.is_not(None))
+        .group_by(COMPLAINT.c.handler)
+    )
+    return {h: int(n) for h, n in session.execute(stmt).all()}
+
+
+def _context(plan: RoutingPlan, raw: Any, config: Config, role: str) -> dict[str, Any]:
+    cls, route = plan.classification, plan.route
+    org = config.org
+    dept = org.branches[route.department_branch].departments[route.department]
+    return {
+        "case_no": plan.case.case_no,
+        "role": role,
+        "category": name_of(Dimension.CATEGORY, cls.category) if cls.category else "待分拣",
+        "severity": SEVERITY_NAMES[cls.severity],
+        "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(cls.tags)],
+        "triage": route.triage,
+        "reasons": list(cls.triage_reasons + route.reasons + cls.data_gaps),
+        "department": dept.name,
+        "handler": org.people[route.handler].name if route.handler else None,
+        "complainant": mask_name(raw.complainant_name),
+        "request": mask_text(raw.request)[:200],
+        "received_at": local_text(raw.received_at),
+        "due_at": local_text(raw.regulatory_due_at),
+        "ack_due_at": local_text(raw.ack_due_at),
+        "link": f"{config.policy.case_link_base}{plan.case.case_no}",
+    }
+
+
+def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[int, Any], *, config: Config,
+                now: datetime, actor: str = "intake") -> list[RoutedCase]:
+    """Write every plan in the caller's transaction; returns what the events should say."""
+    if not plans:
+        return []
+    params: list[dict[str, Any]] = []
+    audits: list[AuditDraft] = []
+    outbox: list[OutboxItem] = []
+    routed: list[RoutedCase] = []
+    for plan in plans:
+        target = ensure_transition(Status.RECEIVED, Status.ROUTED)
+        cls, route, case = plan.classification, plan.route, plan.case
+        chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
+                  "name": config.org.people[m.person_id].name, "acting": m.acting}
+                 for m in route.chain]
+        reasons = list(cls.triage_reasons + route.reasons + cls.data_gaps)
+        params.append({
+            "b_id": case.id, "status": target.value, "channel": cls.channel, "category": cls.category,
+            "cause": cls.cause, "severity": cls.severity.value, "tags": sorted(t.value for t in cls.tags),
+            "triage": route.triage, "triage_reasons": reasons, "department": route.department,
+            "department_branch": route.department_branch, "handler": route.handler, "chain": chain,
+            "watchers": list(route.watchers), "routed_at": now, "updated_at": now,
+        })
+        audits.append(AuditDraft(
+            at=now, actor=actor, action="routed", complaint_id=case.id, case_no=case.case_no,
+            before={"status": Status.RECEIVED.value},
+            after={"status": target.value, "department": route.department, "handler": route.handler,
+                   "severity": cls.severity.value, "category": cls.category, "triage": route.triage},
+            detail="; ".join(reasons)[:500],
+        ))
+        raw = raw_rows[case.id]
+        key = f"{case.case_no}:routed"
+        if route.handler is not None:
+            outbox.append(OutboxItem("routed", route.handler, key, _context(plan, raw, config, "handler"),
+                                     case.id, case.case_no))
+        else:  # nobody to hand it to: the department head assigns it
+            head = next((m.person_id for m in route.chain if m.level.value == "department_head"), None)
+            if head is not None:
+                outbox.append(OutboxItem("routed", head, key, _context(plan, raw, config, "department_head"),
+                                         case.id, case.case_no))
+        for watcher in route.watchers:
+            outbox.append(OutboxItem("routed", watcher, key, _context(plan, raw, config, "watcher"),
+                                     case.id, case.case_no))
+        routed.append(RoutedCase(case.case_no, route.department, route.department_branch, route.handler,
+                                 route.watchers, cls.severity.value, route.triage))
+    stmt = (
+        update(COMPLAINT)
+        .where(COMPLAINT.c.id == bindparam("b_id"), COMPLAINT.c.status == Status.RECEIVED.value)
+        .values({k: bindparam(k) for k in params[0] if k != "b_id"})
+    )
+    session.execute(stmt, params)
+    append(session, audits)
+    enqueue(session, outbox, org=config.org, now=now)
+    return routed

@@ -1,0 +1,34 @@
+"""Small SQL helpers that differ by dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+
+def insert_ignoring_conflicts(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str | tuple[str, ...]) -> int:
+    """INSERT … ON CONFLICT (key) DO NOTHING; returns how many rows were new."""
+    if not rows:
+        return 0
+    keys = [key] if isinstance(key, str) else list(key)
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(dialect)
+    result = session.execute(stmt, list(rows))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel table class (typed, for set-based SQL)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -1,0 +1,203 @@
+"""Store submitted complaints: case numbers, deadlines and the audit event, in one transaction.
+
+The same external reference submitted again returns the first case unchanged (also when two
+submitters race: the unique constraint decides, the loser re-reads). Nothing is half-stored:
+either every item of a call is stored, or none is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from domain.deadlines import NfraRegime, Tier, compute_deadlines, local_date
+from domain.lifecycle import Status
+from models.audit_chain import AuditDraft, append
+from models.complaint import CaseSequence, Complaint
+from models.db import session_scope
+from models.schemas import ComplaintIn, SubmitResult
+from models.sqlutil import insert_ignoring_conflicts, table_of
+
+COMPLAINT = table_of(Complaint)
+SEQUENCE = table_of(CaseSequence)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: datetime) -> list[list[str]]:
+    """Problems that need the configuration or the clock, per item, each naming its field."""
+    out: list[list[str]] = []
+    for item in items:
+        problems: list[str] = []
+        if item.branch is not None and item.branch not in config.org.branches:
+            known = ", ".join(sorted(config.org.branches))
+            problems.append(f"branch: unknown branch {item.branch!r} (known: {known})")
+        if item.received_at is not None and item.received_at > now + FUTURE_TOLERANCE:
+            problems.append(f"received_at: {item.received_at.isoformat()} is in the future")
+        out.append(problems)
+    return out
+
+
+def _reserve_numbers(session: Session, prefix: str, year: int, count: int) -> int:
+    """Reserve `count` consecutive numbers; returns the first. Row-locked on PostgreSQL."""
+    insert_ignoring_conflicts(session, SEQUENCE, [{"prefix": prefix, "year": year, "last": 0}],
+                              key=("prefix", "year"))
+    stmt = (
+        update(SEQUENCE)
+        .where(SEQUENCE.c.prefix == prefix, SEQUENCE.c.year == year)
+        .values(last=SEQUENCE.c.last + count)
+        .returning(SEQUENCE.c.last)
+    )
+    last = int(session.execute(stmt).scalar_one())
+    return last - count + 1
+
+
+def _existing(session: Session, refs: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    cols = [COMPLAINT.c.external_ref, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.received_at,
+            COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at]
+    for i in range(0, len(refs), 500):
+        for row in session.execute(select(*cols).where(COMPLAINT.c.external_ref.in_(refs[i:i + 500]))):
+            found[row.external_ref] = row
+    return found
+
+
+def _row(item: ComplaintIn, *, case_no: str, branch: str, received_at: datetime, deadlines: Any,
+         now: datetime) -> dict[str, Any]:
+    c, a = item.complainant, item.agent
+    return {
+        "case_no": case_no,
+        "external_ref": item.external_ref,
+        "source": item.source.value,
+        "channel_raw": item.channel,
+        "category_raw": item.category,
+        "cause_raw": item.cause,
+        "severity": item.severity.value if item.severity else "ordinary",
+        "severity_requested": item.severity.value if item.severity else None,
+        "tags": sorted(t.value for t in item.tags),
+        "vulnerable": item.vulnerable,
+        "vulnerable_note": item.vulnerable_note,
+        "group_size": item.group_size,
+        "complainant_type": c.type,
+        "complainant_name": c.name,
+        "complainant_phone": c.phone,
+        "complainant_id_number": c.id_number,
+        "complainant_email": c.email,
+        "complainant_address": c.address,
+        "complainant_credit_code": c.credit_code,
+        "complainant_legal_rep": c.legal_representative,
+        "agent_name": a.name if a else None,
+        "agent_phone": a.phone if a else None,
+        "agent_id_number": a.id_number if a else None,
+        "agent_authorization": a.authorization if a else None,
+        "branch": branch,
+        "outlet": item.outlet,
+        "respondent": item.respondent,
+        "request": item.request,
+        "facts": item.facts,
+        "status": Status.RECEIVED.value,
+        "triage": False,
+        "triage_reasons": [],
+        "chain": [],
+        "watchers": [],
+        "regime": "nfra",
+        "tier": Tier.STANDARD.value,
+        "received_at": received_at,
+        "clock_started_at": deadlines.clock_started_at,
+        "paused_days": 0,
+        "regulatory_due_at": deadlines.regulatory_due_at,
+        "ack_due_at": deadlines.ack_due_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@dataclass
+class _Planned:
+    index: int
+    item: ComplaintIn
+    branch: str
+    received_at: datetime
+
+
+def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str) -> list[SubmitResult]:
+    results: list[SubmitResult | None] = [None] * len(items)
+    refs = sorted({i.external_ref for i in items if i.external_ref})
+    existing = _existing(session, refs) if refs else {}
+    for idx, item in enumerate(items):
+        if item.external_ref and item.external_ref in existing:
+            r = existing[item.external_ref]
+            results[idx] = SubmitResult(case_no=r.case_no, status=r.status, received_at=r.received_at,
+                                        due_at=r.regulatory_due_at, ack_due_at=r.ack_due_at, duplicate=True)
+    root = next(code for code, b in config.org.branches.items() if b.parent is None)
+    planned: list[_Planned] = []
+    first_of_ref: dict[str, int] = {}
+    for idx, item in enumerate(items):
+        if results[idx] is not None:
+            continue
+        if item.external_ref:
+            if item.external_ref in first_of_ref:
+                continue  # the same reference twice in one call: the first one wins
+            first_of_ref[item.external_ref] = idx
+        planned.append(_Planned(idx, item, item.branch or root, item.received_at or now))
+
+    # Case numbers, per (prefix, local year), reserved in one statement per group.
+    groups: dict[tuple[str, int], list[_Planned]] = {}
+    for p in planned:
+        prefix = config.org.branches[p.branch].case_prefix
+        groups.setdefault((prefix, local_date(p.received_at).year), []).append(p)
+    regime = NfraRegime()
+    rows: list[dict[str, Any]] = []
+    case_of: dict[int, str] = {}
+    for (prefix, year), members in sorted(groups.items()):
+        first = _reserve_numbers(session, prefix, year, len(members))
+        for offset, p in enumerate(members):
+            case_no = f"{prefix}-{year}-{first + offset:06d}"
+            case_of[p.index] = case_no
+            dl = compute_deadlines(received_at=p.received_at, tier=Tier.STANDARD, events=(),
+                                   regime=regime, calendar=calendar)
+            rows.append(_row(p.item, case_no=case_no, branch=p.branch, received_at=p.received_at,
+                             deadlines=dl, now=now))
+    if rows:
+        inserted = session.execute(
+            COMPLAINT.insert().returning(COMPLAINT.c.id, COMPLAINT.c.case_no, sort_by_parameter_order=True), rows
+        ).all()
+        append(session, [
+            AuditDraft(at=now, actor=actor, action="received", complaint_id=r.id, case_no=r.case_no,
+                       after={"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
+                              "regulatory_due_at": row["regulatory_due_at"].isoformat(),
+                              "ack_due_at": row["ack_due_at"].isoformat()})
+            for r, row in zip(inserted, rows, strict=True)
+        ])
+    by_case = {row["case_no"]: row for row in rows}
+    for idx, item in enumerate(items):
+        if results[idx] is not None:
+            continue
+        source_idx = first_of_ref.get(item.external_ref, idx) if item.external_ref else idx
+        row = by_case[case_of[source_idx]]
+        results[idx] = SubmitResult(case_no=row["case_no"], status=row["status"], received_at=row["received_at"],
+                                    due_at=row["regulatory_due_at"], ack_due_at=row["ack_due_at"],
+                                    duplicate=source_idx != idx)
+    return [r for r in results if r is not None]
+
+
+def submit(engine: Engine, items: Sequence[ComplaintIn], *, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str = "desk") -> list[SubmitResult]:
+    """Store every item or none; a duplicate reference returns the case it first created."""
+    for attempt in range(3):
+        try:
+            with session_scope(engine) as session:
+                return _store(session, items, config=config, calendar=calendar, now=now, actor=actor)
+        except IntegrityError:
+            # Another submitter stored the same external reference first: read it back.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

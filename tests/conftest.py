@@ -1,0 +1,86 @@
+"""Shared fixtures: a migrated database on SQLite and on the real PostgreSQL, and the config.
+
+`db_engine` is parametrised over both back-ends, so every test that takes it runs twice. The
+PostgreSQL URL comes from COMPLAINTS_TEST_PG_URL (default: the local server on 127.0.0.1:5432,
+database `complaints_test`, created if missing). PostgreSQL not reachable is an error, not a skip:
+`.ci/run` starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from complaints.config import REPO_ROOT, Config, load_config
+from models.db import make_engine, migrate
+
+PG_URL = os.environ.get(
+    "COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/complaints_test"
+)
+
+
+def _ensure_pg_database(url: str) -> None:
+    dbname = url.rsplit("/", 1)[1].split("?")[0]
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """The real PostgreSQL, schema dropped and migrated once per session."""
+    _ensure_pg_database(PG_URL)
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating once is cheaper)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate_pg(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+    """A freshly migrated, empty database: SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "complaints.db"
+        shutil.copy(sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
+        yield engine
+        engine.dispose()
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        _truncate_pg(engine)
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    """The example configuration shipped in config/."""
+    return load_config(REPO_ROOT / "config")
