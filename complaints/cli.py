@@ -17,6 +17,8 @@ from complaints.config import ConfigError
 COMMAND_MODULES = (
     "complaints.cli_cases",
     "complaints.cli_outbox",
+    "complaints.cli_escalation",
+    "complaints.cli_report",
 )
 
 
