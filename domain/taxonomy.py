@@ -202,7 +202,11 @@ E = TypeVar("E", bound=StrEnum)
 def parse_enum(enum_cls: type[E], names: Mapping[E, str], value: str) -> E | None:
     """The member whose English value (any case) or Chinese name equals `value`, else None."""
     key = value.strip()
-    for member in enum_cls:
-        if key.lower() == member.value or key == names.get(member):
+    try:
+        return enum_cls(key.lower())  # the common case, a dict lookup
+    except ValueError:
+        pass
+    for member, name in names.items():
+        if key == name:
             return member
     return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from complaints.config import Config
@@ -18,7 +18,7 @@ from domain.masking import mask_name, mask_text
 from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
-from models.sqlutil import table_of
+from models.sqlutil import table_of, update_rows_by_id
 from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
@@ -119,7 +119,7 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
                  for m in route.chain]
         reasons = list(cls.triage_reasons + route.reasons + cls.data_gaps)
         params.append({
-            "b_id": case.id, "status": target.value, "channel": cls.channel, "category": cls.category,
+            "id": case.id, "status": target.value, "channel": cls.channel, "category": cls.category,
             "cause": cls.cause, "severity": cls.severity.value, "tags": sorted(t.value for t in cls.tags),
             "triage": route.triage, "triage_reasons": reasons, "department": route.department,
             "department_branch": route.department_branch, "handler": route.handler, "chain": chain,
@@ -147,12 +147,8 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
                                      case.id, case.case_no))
         routed.append(RoutedCase(case.case_no, route.department, route.department_branch, route.handler,
                                  route.watchers, cls.severity.value, route.triage))
-    stmt = (
-        update(COMPLAINT)
-        .where(COMPLAINT.c.id == bindparam("b_id"), COMPLAINT.c.status == Status.RECEIVED.value)
-        .values({k: bindparam(k) for k in params[0] if k != "b_id"})
-    )
-    session.execute(stmt, params)
+    # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
+    update_rows_by_id(session, COMPLAINT, params)
     append(session, audits)
     enqueue(session, outbox, org=config.org, now=now)
     return routed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -32,3 +32,16 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: Sequence[dic
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel table class (typed, for set-based SQL)."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+def update_rows_by_id(session: Session, table: Table, params: Sequence[dict[str, Any]]) -> None:
+    """UPDATE many rows, each by its `id`, setting the other keys of its dict (same keys in all).
+
+    One executemany: psycopg pipelines it, sqlite3 loops in C. (An `UPDATE … FROM (VALUES …)`
+    page per 1,000 rows measured 2x slower on PostgreSQL in bench/bench_intake.py.)
+    """
+    if not params:
+        return
+    columns = [k for k in params[0] if k != "id"]
+    stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(c) for c in columns})
+    session.execute(stmt, [{**{c: p[c] for c in columns}, "b_id": p["id"]} for p in params])

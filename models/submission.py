@@ -167,15 +167,22 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             rows.append(_row(p.item, case_no=case_no, branch=p.branch, received_at=p.received_at,
                              deadlines=dl, now=now))
     if rows:
-        inserted = session.execute(
-            COMPLAINT.insert().returning(COMPLAINT.c.id, COMPLAINT.c.case_no, sort_by_parameter_order=True), rows
-        ).all()
+        session.execute(COMPLAINT.insert(), rows)
+        # Read the ids back by case number: INSERT … RETURNING in parameter order runs row by row
+        # on SQLite, which was a tenth of submit's time.
+        ids: dict[str, int] = {}
+        case_nos = [row["case_no"] for row in rows]
+        for i in range(0, len(case_nos), 900):
+            chunk = case_nos[i:i + 900]
+            ids.update(session.execute(select(COMPLAINT.c.case_no, COMPLAINT.c.id)
+                                       .where(COMPLAINT.c.case_no.in_(chunk))).all())
         append(session, [
-            AuditDraft(at=now, actor=actor, action="received", complaint_id=r.id, case_no=r.case_no,
+            AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
+                       case_no=row["case_no"],
                        after={"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
                               "regulatory_due_at": row["regulatory_due_at"].isoformat(),
                               "ack_due_at": row["ack_due_at"].isoformat()})
-            for r, row in zip(inserted, rows, strict=True)
+            for row in rows
         ])
     by_case = {row["case_no"]: row for row in rows}
     for idx, item in enumerate(items):
