@@ -1,0 +1,137 @@
+"""Helpers for the notification tests: a small org whose people receive on the fake services,
+real-looking (masked) contexts for every template kind, and channel settings pointing at loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from domain.masking import mask_name, mask_text
+from domain.org import Contact, OrgChart, Person
+from models.db import session_scope
+from models.outbox import OutboxMessage
+from notifications.outbox import OutboxItem, enqueue
+from notifications.settings import ChannelSet, ChannelsFile, build_channels
+from tests.support.fake_services import FakeServices
+from tests.support.smtp_server import SmtpInbox, start_smtp
+
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+DINGTALK_SECRET = "SECtest-dingtalk-secret"
+FEISHU_SECRET = "test-feishu-secret"
+WEBHOOK_KEY = "test-webhook-key"
+
+# real-looking personal data that must never reach a receiver unmasked
+RAW_NAME = "张三丰"
+RAW_PHONE = "13812345678"
+RAW_ID = "210202198805125917"
+RAW_CARD = "6222020200112233445"
+RAW_EMAIL = "zhangsanfeng@example.com"
+
+
+def routed_context(case_no: str, *, raw_leak: bool = False) -> dict[str, Any]:
+    """A `routed` context as intake writes it; `raw_leak` puts unmasked data in free text."""
+    request = f"请退还年费。联系电话 {RAW_PHONE}，身份证 {RAW_ID}，卡号 {RAW_CARD}。"
+    return {
+        "case_no": case_no, "role": "handler", "category": "银行卡", "severity": "一般", "tags": ["媒体关注"],
+        "triage": False, "reasons": [], "department": "信用卡部", "handler": "陈静",
+        "complainant": RAW_NAME if raw_leak else mask_name(RAW_NAME),
+        "request": request if raw_leak else mask_text(request),
+        "received_at": "2026-11-27 09:00", "due_at": "2026-12-12 09:00", "ack_due_at": "2026-11-28 09:00",
+        "link": f"http://127.0.0.1:8000/cases/{case_no}",
+    }
+
+
+def contexts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[str, dict[str, Any]]:
+    routed = routed_context(case_no, raw_leak=raw_leak)
+    free = routed["request"]
+    name = routed["complainant"]
+    link = routed["link"]
+    chain = [{"title": "承办部门负责人", "name": "冯宇"}, {"title": "消保办主任", "name": "赵丽"},
+             {"title": "分管消保副行长", "name": "李明", "acting": True}]
+    return {
+        "routed": routed,
+        "ack_due": {"case_no": case_no, "category": "银行卡", "severity": "一般", "department": "信用卡部",
+                    "handler": "陈静", "complainant": name, "ack_due_at": "2026-11-28 09:00",
+                    "due_at": "2026-12-12 09:00", "link": link},
+        "escalated": {"case_no": case_no, "level_title": "分管消保副行长", "late_by": "已逾期 2 天 3 小时",
+                      "reason": f"客户再次来电 {RAW_PHONE if raw_leak else mask_text(RAW_PHONE)}",
+                      "category": "银行卡", "severity": "重大", "department": "信用卡部", "handler": "陈静",
+                      "complainant": name, "due_at": "2026-12-12 09:00", "chain": chain, "link": link},
+        "extension_requested": {"case_no": case_no, "requested_by": "陈静", "days": 15, "reason": free,
+                                "current_due_at": "2026-12-12 09:00", "proposed_due_at": "2026-12-27 09:00",
+                                "link": link},
+        "extension_approved": {"case_no": case_no, "approved_by": "赵丽", "new_due_at": "2026-12-27 09:00",
+                               "note": free, "link": link},
+        "report_ready": {"week": "2026年第48周", "period": "2026-11-23 至 2026-11-29", "received": 42,
+                         "closed": 37, "overdue": 1, "link": "http://127.0.0.1:8000/reports/2026-W48"},
+    }
+
+
+def org_for(services: FakeServices, people: Sequence[tuple[str, Sequence[str]]]) -> OrgChart:
+    """People ("id", channels): e-mail to id@bank.example, robots keyed by channel, webhook by id."""
+    addresses = {"email": "{id}@bank.example", "wecom": "wecom-key", "dingtalk": "dingtalk-token",
+                 "feishu": "feishu-token", "webhook": services.webhook_url("{id}")}
+    return OrgChart(branches={}, people={
+        pid: Person(pid, pid, tuple(Contact(ch, addresses[ch].replace("{id}", pid)) for ch in channels))
+        for pid, channels in people
+    })
+
+
+def queue(engine: Engine, org: OrgChart, items: Sequence[OutboxItem], now: datetime = T0) -> int:
+    with session_scope(engine) as session:
+        return enqueue(session, items, org=org, now=now)
+
+
+def rows(engine: Engine) -> list[OutboxMessage]:
+    with session_scope(engine) as session:
+        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())  # type: ignore[arg-type]
+
+
+def settings_for(services: FakeServices, smtp_port: int, **top: Any) -> ChannelsFile:
+    data: dict[str, Any] = {
+        "retry": {"max_attempts": 3, "base_delay_seconds": 10, "max_delay_seconds": 600, "jitter": 0.2},
+        "http_timeout_seconds": 0.5,
+        "channels": {
+            "email": {"host": "127.0.0.1", "port": smtp_port, "sender": "消保办 <complaints@bank.example>",
+                      "message_id_domain": "complaints.test"},
+            "wecom": {"base_url": services.url, "rate_per_minute": 20},
+            "dingtalk": {"base_url": services.url, "rate_per_minute": 20, "secret": "env:TEST_DINGTALK_SECRET"},
+            "feishu": {"base_url": services.url, "secret": "env:TEST_FEISHU_SECRET"},
+            "webhook": {"signing_key": "env:TEST_WEBHOOK_KEY"},
+        },
+    }
+    data.update(top)
+    return ChannelsFile.model_validate(data)
+
+
+@pytest.fixture(name="services")
+def services_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+    """The fake robot APIs and webhook receiver on loopback, with the secrets in the environment."""
+    monkeypatch.setenv("TEST_DINGTALK_SECRET", DINGTALK_SECRET)
+    monkeypatch.setenv("TEST_FEISHU_SECRET", FEISHU_SECRET)
+    monkeypatch.setenv("TEST_WEBHOOK_KEY", WEBHOOK_KEY)
+    fake = FakeServices(wecom_keys={"wecom-key"}, dingtalk_secrets={"dingtalk-token": DINGTALK_SECRET},
+                        feishu_secrets={"feishu-token": FEISHU_SECRET}, webhook_key=WEBHOOK_KEY.encode(),
+                        slow_seconds=0.8).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(name="inbox")
+def inbox_fixture() -> Iterator[SmtpInbox]:
+    """A plain aiosmtpd server on loopback that keeps every message."""
+    box = SmtpInbox()
+    controller = start_smtp(box)
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(name="channels")
+def channels_fixture(services: FakeServices, inbox: SmtpInbox) -> Iterator[ChannelSet]:
+    """Every channel pointed at the loopback servers (3 attempts, 10 s base delay, 0.5 s timeout)."""
+    with build_channels(settings_for(services, inbox.port)) as cs:
+        yield cs
