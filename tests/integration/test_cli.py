@@ -1,0 +1,113 @@
+"""The CLI contract: JSON out, exit codes, nothing stored on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from complaints.cli import main
+from models.complaint import Complaint
+from models.sqlutil import table_of
+from tests.factories import complaint_data
+
+
+@pytest.fixture
+def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
+    return db_engine
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if out.out.strip() else None), out.err
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table_of(Complaint))).scalar_one())
+
+
+def _file(tmp_path: Path, data: Any) -> str:
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def test_submit_prints_case_and_deadlines_with_offsets(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """Submitting the example prints case_no, status and ISO 8601 deadlines with +08:00."""
+    code, out, _ = _run(capsys, "submit", "examples/complaint.json")
+    assert code == 0
+    assert out["case_no"] == "DL-2026-000001" and out["status"] == "received"
+    assert out["due_at"] == "2026-12-11T23:59:59+08:00" and out["ack_due_at"] == "2026-11-27T23:59:59+08:00"
+
+
+def test_one_bad_item_stores_nothing(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A list with one invalid item exits 2, names the item's bad fields, and stores none of the list."""
+    bad = complaint_data(complainant={"name": "李四"}, facts="")
+    code, out, err = _run(capsys, "submit", _file(tmp_path, [complaint_data(), bad]))
+    assert code == 2 and out is None
+    assert "[1].complainant: Value error, complainant needs a contact" in err
+    assert "[1].facts: String should have at least 1 character" in err
+    assert _count(cli_db) == 0
+
+
+def test_partial_stores_the_valid_items(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """With --partial the valid items are stored, the invalid one is reported, exit code 1."""
+    code, out, _ = _run(capsys, "submit", "--partial",
+                        _file(tmp_path, [complaint_data(), complaint_data(branch="nowhere")]))
+    assert code == 1
+    assert out[0]["case_no"].startswith("DL-") and out[1]["index"] == 1
+    assert "branch: unknown branch 'nowhere'" in out[1]["errors"][0]
+    assert _count(cli_db) == 1
+
+
+def test_naive_received_at_is_refused(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A receipt time without a UTC offset is refused, naming the field."""
+    code, _, err = _run(capsys, "submit", _file(tmp_path, complaint_data(received_at="2026-11-26T09:30:00")))
+    assert code == 2 and "received_at: Input should have timezone info" in err
+
+
+def test_not_json_names_the_position(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A broken JSON file is reported with line and column, exit 2."""
+    path = tmp_path / "broken.json"
+    path.write_text('{"request": "x",\n "facts": }', encoding="utf-8")
+    code, _, err = _run(capsys, "submit", str(path))
+    assert code == 2 and "broken.json:2:" in err
+
+
+def test_show_and_list_after_intake(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """After intake, show has the routed case with chain and audit; list filters by department and overdue."""
+    _run(capsys, "submit", "examples/complaint.json")
+    code, out, _ = _run(capsys, "intake", "--direct")
+    assert code == 0 and out["routed"] == 1
+    code, case, _ = _run(capsys, "show", "DL-2026-000001")
+    assert code == 0
+    assert {"case_no", "status", "department", "handler", "chain", "due_at", "ack_due_at", "audit"} <= set(case)
+    assert case["status"] == "routed" and case["complainant"]["phone"] == "138****5678"
+    assert [a["action"] for a in case["audit"]] == ["received", "routed"]
+    _, rows, _ = _run(capsys, "list", "--department", "card")
+    assert [r["case_no"] for r in rows] == ["DL-2026-000001"]
+    _, rows, _ = _run(capsys, "list", "--overdue", "--now", "2026-12-12T00:00:00+08:00")
+    assert [r["case_no"] for r in rows] == ["DL-2026-000001"]
+    _, rows, _ = _run(capsys, "list", "--overdue", "--now", "2026-12-11T23:59:00+08:00")
+    assert rows == []
+
+
+def test_unmasked_view_is_audited(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """show --unmask reveals the phone and records who viewed it in the audit trail."""
+    _run(capsys, "submit", "examples/complaint.json")
+    _, case, _ = _run(capsys, "show", "DL-2026-000001", "--unmask", "--actor", "auditor.wang")
+    assert case["complainant"]["phone"] == "13812345678"
+    code, verify, _ = _run(capsys, "audit", "verify")
+    assert code == 0 and verify["ok"] and verify["checked"] == 2
+
+
+def test_unknown_case_is_a_clear_error(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """show of a case that does not exist exits 2 with its number in the message."""
+    code, _, err = _run(capsys, "show", "DL-2026-999999")
+    assert code == 2 and "DL-2026-999999" in err
