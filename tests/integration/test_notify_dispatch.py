@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from models.outbox import OutboxStatus
+from notifications.channels.base import Channel, Message
 from notifications.dispatch import dispatch_all, dispatch_once
 from notifications.outbox import OutboxItem
 from notifications.settings import ChannelSet
@@ -175,10 +176,10 @@ def test_two_dispatchers_at_once_never_send_the_same_row(
 class _CrashAfterSend:
     """Sends for real, then dies as a killed process would, before the outcome is recorded."""
 
-    def __init__(self, real: object) -> None:
+    def __init__(self, real: Channel) -> None:
         self.real = real
 
-    def send(self, message: object) -> None:
+    def send(self, message: Message) -> None:
         self.real.send(message)
         raise KeyboardInterrupt
 
@@ -190,7 +191,7 @@ def test_crash_between_send_and_record_gives_at_most_one_duplicate_with_same_id(
     org = org_for(services, [("p1", ["webhook"])])
     queue(db_engine, org, [_routed("DL-2026-000009", "p1")])
     real = channels.channels["webhook"]
-    channels.channels["webhook"] = _CrashAfterSend(real)  # type: ignore[assignment]
+    channels.channels["webhook"] = _CrashAfterSend(real)
     with pytest.raises(KeyboardInterrupt):
         dispatch_once(db_engine, channels=channels, now=T0, batch_size=10, owner="crashed")
     channels.channels["webhook"] = real

@@ -61,7 +61,8 @@ def start_smtp(inbox: SmtpInbox, *, tls_context: Any = None, ssl_context: Any = 
     if tls_context is not None:
         kwargs.update(tls_context=tls_context, require_starttls=True)
     if users is not None:
-        kwargs.update(authenticator=_Users(users), auth_required=True, auth_require_tls=True)
+        # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the link is encrypted anyway
+        kwargs.update(authenticator=_Users(users), auth_required=True, auth_require_tls=ssl_context is None)
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ssl_context,
                             server_hostname="localhost", **kwargs)
     controller.start()
