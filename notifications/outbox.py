@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from domain.org import OrgChart
@@ -61,3 +62,50 @@ def enqueue(session: Session, items: Sequence[OutboxItem], *, org: OrgChart, now
     """Insert the rows for `items`; returns how many were new."""
     table = table_of(OutboxMessage)
     return insert_ignoring_conflicts(session, table, rows_for(items, org=org, now=now), key="dedupe_key")
+
+
+# ---------------------------------------------------------------- operators' view (complaints outbox)
+
+
+def _robot_key(channel: str, address: str) -> str:
+    """Robot keys and tokens are half a credential: show only their ends."""
+    if channel in ("wecom", "dingtalk", "feishu") and len(address) > 8:
+        return f"{address[:4]}…{address[-4:]}"
+    return address
+
+
+def status_counts(session: Session, *, now: datetime) -> dict[str, int]:
+    """Rows per status, and how many pending rows are due now."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    counts = {OutboxStatus.PENDING: 0, OutboxStatus.SENT: 0, OutboxStatus.DEAD: 0}
+    for status, n in session.execute(select(table.c.status, func.count()).group_by(table.c.status)):
+        counts[status] = int(n)
+    due = session.execute(
+        select(func.count()).where(table.c.status == OutboxStatus.PENDING, table.c.next_attempt_at <= now)
+    ).scalar_one()
+    return {**counts, "due_now": int(due)}
+
+
+def dead_letters(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Dead rows, newest first, with their last error."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    stmt = (select(table.c.id, table.c.message_id, table.c.kind, table.c.case_no, table.c.recipient,
+                   table.c.channel, table.c.address, table.c.attempts, table.c.last_error, table.c.created_at)
+            .where(table.c.status == OutboxStatus.DEAD).order_by(table.c.id.desc()).limit(limit))
+    out = []
+    for r in session.execute(stmt):
+        row = dict(r._mapping)
+        row["address"] = _robot_key(row["channel"], row["address"])
+        out.append(row)
+    return out
+
+
+def requeue(session: Session, *, ids: Sequence[int] = (), all_dead: bool = False, now: datetime) -> int:
+    """Put dead rows back in the queue, due now with a fresh attempt count; returns how many."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    stmt = update(table).where(table.c.status == OutboxStatus.DEAD)
+    if not all_dead:
+        stmt = stmt.where(table.c.id.in_(list(ids)))
+    result = session.execute(stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now,
+                                         lease_until=None, lease_owner=None))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,71 @@
+"""Commands for notifications: `outbox` (counts, dead letters, requeue) and `dispatch`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from complaints.cli import UsageError
+from complaints.services import open_app, to_json, utcnow
+from models.db import session_scope
+from notifications.outbox import dead_letters, requeue, status_counts
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    with open_app() as app, session_scope(app.engine) as session:
+        if args.dead:
+            print(to_json(dead_letters(session, limit=args.limit)))
+        else:
+            print(to_json(status_counts(session, now=utcnow())))
+    return 0
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all_dead:
+        raise UsageError("name the dead rows to requeue (IDs) or pass --all-dead")
+    if args.ids and args.all_dead:
+        raise UsageError("give either IDs or --all-dead, not both")
+    with open_app() as app, session_scope(app.engine) as session:
+        n = requeue(session, ids=args.ids, all_dead=args.all_dead, now=utcnow())
+    print(to_json({"requeued": n}))
+    if args.ids and n < len(args.ids):
+        print(f"complaints: {len(args.ids) - n} of the given ids are not dead letters (left alone)", file=sys.stderr)
+    return 0
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    if args.direct:
+        from notifications.dispatch import dispatch_all
+        from notifications.settings import build_channels, load_channels
+
+        settings = load_channels()
+        with open_app() as app, build_channels(settings) as channels:
+            result = dispatch_all(app.engine, channels=channels, batch_size=args.batch_size or settings.batch_size,
+                                  owner=f"cli:{socket.gethostname()}:{os.getpid()}", clock=utcnow)
+        print(to_json(result.as_dict()))
+    else:
+        from flows.dispatch import dispatch
+
+        with open_app():
+            pass  # migrate before the flow starts
+        print(to_json(dispatch(batch_size=args.batch_size)))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("outbox", help="notification queue: counts by status, --dead to list dead letters")
+    p.add_argument("--dead", action="store_true", help="list dead letters with their last error")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(handler=cmd_outbox)
+    outbox_sub = p.add_subparsers(dest="outbox_command")
+    r = outbox_sub.add_parser("requeue", help="put dead letters back in the queue (IDs or --all-dead)")
+    r.add_argument("ids", nargs="*", type=int, metavar="ID")
+    r.add_argument("--all-dead", action="store_true")
+    r.set_defaults(handler=cmd_requeue)
+
+    p = sub.add_parser("dispatch", help="deliver every due notification now (one Prefect flow run)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no flow run)")
+    p.set_defaults(handler=cmd_dispatch)
