@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -37,7 +38,7 @@ def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     return db_engine
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
     assert main(list(argv)) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -51,7 +52,7 @@ def test_dead_letters_are_listed_and_requeued_then_delivered(
                                    None, "DL-2026-000001")])
     services.outage["webhook"] = "400"
     dispatch_once(cli_db, channels=channels, now=T0, batch_size=10, owner="t")
-    [dead] = _run(capsys, "outbox", "--dead")  # type: ignore[misc]
+    [dead] = _run(capsys, "outbox", "--dead")
     assert dead["case_no"] == "DL-2026-000001" and "HTTP 400" in dead["last_error"]
     assert _run(capsys, "outbox") == {"pending": 0, "sent": 0, "dead": 1, "due_now": 0}
     assert _run(capsys, "outbox", "requeue", "--all-dead") == {"requeued": 1}
