@@ -7,7 +7,7 @@ engine has an API (a real server, or the temporary one it started), and events g
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prefect.context import FlowRunContext
@@ -32,3 +32,17 @@ def emit(event: str, *, case_no: str | None = None, related: Iterable[tuple[str,
     rel = [{"prefect.resource.id": rid, "prefect.resource.role": role} for role, rid in related]
     emit_event(event=event, resource=res, related=rel, payload=payload or {})
     return True
+
+
+def emit_submitted(case_nos: Sequence[str], *, limit: int) -> int:
+    """After a submit commits: one `complaint.submitted` per case, or one for the batch above `limit`.
+
+    Only with a configured API (PREFECT_API_URL). If the server is down the event is lost, the
+    complaint is stored all the same, and intake's interval schedule routes it.
+    """
+    if not case_nos or not api_configured():
+        return 0
+    if len(case_nos) > limit:
+        return int(emit("complaint.submitted", resource={"prefect.resource.id": "complaint.submit-batch"},
+                        payload={"count": len(case_nos), "first": case_nos[0], "last": case_nos[-1]}))
+    return sum(emit("complaint.submitted", case_no=c) for c in case_nos)

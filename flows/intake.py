@@ -80,7 +80,8 @@ def run_intake(engine: Engine, config: Config, *, batch_size: int | None = None,
             result.events += emit_routed(routed)
     if not per_case_events and result.routed:
         payload = {"routed": result.routed, "triage": result.triage, "batches": result.batches}
-        result.events += emit("complaint.routed.summary", payload=payload)
+        result.events += emit("complaint.routed.summary", payload=payload,
+                              resource={"prefect.resource.id": "complaint.intake-summary"})
     return result
 
 

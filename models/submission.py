@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,31 @@ def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: d
             problems.append(f"received_at: {item.received_at.isoformat()} is in the future")
         out.append(problems)
     return out
+
+
+def _insert_returning_ids(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert complaint rows; returns id by case number."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Take the ids from the sequence first, then one pipelined executemany: INSERT … RETURNING
+        # (insertmanyvalues) measured 2.5x slower, and a lookup by case number right after a bulk
+        # insert gets a sequential-scan plan on the not yet analysed table.
+        seq = text("SELECT nextval(pg_get_serial_sequence('complaint', 'id')) FROM generate_series(1, :n)")
+        new_ids = [int(i) for i in session.execute(seq, {"n": len(rows)}).scalars()]
+        for row, id_ in zip(rows, new_ids, strict=True):
+            row["id"] = id_
+        session.execute(COMPLAINT.insert(), rows)
+        return {row["case_no"]: row["id"] for row in rows}
+    # SQLite runs INSERT … RETURNING row by row under executemany; an executemany plus a
+    # lookup by the (unique, indexed) case number is several times quicker there.
+    session.execute(COMPLAINT.insert(), rows)
+    ids: dict[str, int] = {}
+    case_nos = [row["case_no"] for row in rows]
+    for i in range(0, len(case_nos), 900):
+        chunk = case_nos[i:i + 900]
+        found = session.execute(select(COMPLAINT.c.case_no, COMPLAINT.c.id).where(COMPLAINT.c.case_no.in_(chunk)))
+        for case_no, id_ in found:
+            ids[case_no] = id_
+    return ids
 
 
 def _reserve_numbers(session: Session, prefix: str, year: int, count: int) -> int:
@@ -167,15 +192,7 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             rows.append(_row(p.item, case_no=case_no, branch=p.branch, received_at=p.received_at,
                              deadlines=dl, now=now))
     if rows:
-        session.execute(COMPLAINT.insert(), rows)
-        # Read the ids back by case number: INSERT … RETURNING in parameter order runs row by row
-        # on SQLite, which was a tenth of submit's time.
-        ids: dict[str, int] = {}
-        case_nos = [row["case_no"] for row in rows]
-        for i in range(0, len(case_nos), 900):
-            chunk = case_nos[i:i + 900]
-            ids.update(session.execute(select(COMPLAINT.c.case_no, COMPLAINT.c.id)
-                                       .where(COMPLAINT.c.case_no.in_(chunk))).all())
+        ids = _insert_returning_ids(session, rows)
         append(session, [
             AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
                        case_no=row["case_no"],

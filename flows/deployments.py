@@ -1,0 +1,63 @@
+"""The deployments in prefect.yaml, as RunnerDeployments for `complaints up` (one definition).
+
+`prefect deploy --all` reads prefect.yaml for a work pool; `complaints up` reads the same file
+here and serves the same flows with the same schedules, triggers and concurrency limits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentTriggerTypes
+from prefect.flows import load_flow_from_entrypoint
+from prefect.schedules import Cron, Interval, Schedule
+from pydantic import TypeAdapter
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PREFECT_YAML = REPO_ROOT / "prefect.yaml"
+_TRIGGERS: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
+
+
+def load_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    return list(data.get("deployments", []))
+
+
+def schedule_of(spec: dict[str, Any]) -> Schedule:
+    if "cron" in spec:
+        return Cron(spec["cron"], timezone=spec.get("timezone", "UTC"))
+    if "interval" in spec:
+        return Interval(timedelta(seconds=float(spec["interval"])), timezone=spec.get("timezone", "UTC"))
+    raise ValueError(f"prefect.yaml: schedule {spec!r} has neither cron nor interval")
+
+
+def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTriggerTypes]:
+    out = []
+    for i, spec in enumerate(specs, start=1):
+        out.append(_TRIGGERS.validate_python({"name": f"{name}__automation_{i}", **spec}))
+    return out
+
+
+def runner_deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
+    """Every deployment of prefect.yaml, ready for `prefect.serve` (work pool dropped)."""
+    deployments = []
+    for spec in load_specs(path):
+        flow = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
+        limit = spec.get("concurrency_limit")
+        deployments.append(
+            flow.to_deployment(
+                name=spec["name"],
+                description=spec.get("description"),
+                schedules=[schedule_of(s) for s in spec.get("schedules") or []],
+                triggers=triggers_of(spec["name"], spec.get("triggers") or []),
+                concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
+                parameters=spec.get("parameters") or {},
+            )
+        )
+    return deployments
