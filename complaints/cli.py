@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "complaints.cli_outbox",
     "complaints.cli_escalation",
     "complaints.cli_report",
+    "complaints.cli_up",
 )
 
 

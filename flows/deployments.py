@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
-from prefect.events import DeploymentTriggerTypes
-from prefect.flows import load_flow_from_entrypoint
+from prefect.events import DeploymentTriggerTypes, TriggerTypes
+from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.schedules import Cron, Interval, Schedule
 from pydantic import TypeAdapter
 
@@ -37,8 +37,8 @@ def schedule_of(spec: dict[str, Any]) -> Schedule:
     raise ValueError(f"prefect.yaml: schedule {spec!r} has neither cron nor interval")
 
 
-def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTriggerTypes]:
-    out = []
+def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTriggerTypes | TriggerTypes]:
+    out: list[DeploymentTriggerTypes | TriggerTypes] = []
     for i, spec in enumerate(specs, start=1):
         out.append(_TRIGGERS.validate_python({"name": f"{name}__automation_{i}", **spec}))
     return out
@@ -46,18 +46,18 @@ def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTrigge
 
 def runner_deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
     """Every deployment of prefect.yaml, ready for `prefect.serve` (work pool dropped)."""
-    deployments = []
+    deployments: list[RunnerDeployment] = []
     for spec in load_specs(path):
-        flow = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
         limit = spec.get("concurrency_limit")
-        deployments.append(
-            flow.to_deployment(
-                name=spec["name"],
-                description=spec.get("description"),
-                schedules=[schedule_of(s) for s in spec.get("schedules") or []],
-                triggers=triggers_of(spec["name"], spec.get("triggers") or []),
-                concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
-                parameters=spec.get("parameters") or {},
-            )
+        deployment = flow.to_deployment(
+            name=spec["name"],
+            description=spec.get("description"),
+            schedules=[schedule_of(s) for s in spec.get("schedules") or []],
+            triggers=triggers_of(spec["name"], spec.get("triggers") or []),
+            concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
+            parameters=spec.get("parameters") or {},
         )
+        assert isinstance(deployment, RunnerDeployment)  # sync flows give a deployment, not a coroutine
+        deployments.append(deployment)
     return deployments
