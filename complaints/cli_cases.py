@@ -190,8 +190,8 @@ def render_case_table(app: App, cases: list[dict[str, Any]]) -> str:
         dept = org.find_department(c["department_branch"], c["department"]) if c["department"] else None
         lines.append("  ".join([
             f"{c['case_no']:<16}",
-            f"{STATUS_NAMES[Status(c['status'])]:<6}",
-            f"{SEVERITY_NAMES[Severity(c['severity'])]:<6}",
+            _pad(STATUS_NAMES[Status(c['status'])], 6),
+            _pad(SEVERITY_NAMES[Severity(c['severity'])], 8),
             _pad(name_of(Dimension.CATEGORY, c["category"]) if c["category"] else "待分拣", 16),
             _pad(dept[1].name if dept else "-", 20),
             _pad(org.people[c["handler"]].name if c["handler"] else "-", 6),
