@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.calendar import CalendarOverrides
-from domain.org import Branch, Contact, Department, OrgChart, Person, Position
+from domain.escalation import Anchor, EscalationLevel, EscalationPolicy, Trigger, Unit
+from domain.org import Branch, ChainLevel, Contact, Department, OrgChart, Person, Position
 from domain.routing import RoutingRule, RoutingTable
 from domain.taxonomy import CATEGORIES
 
@@ -174,6 +175,101 @@ class PolicyFile(_Strict):
     case_link_base: str = "http://127.0.0.1:8000/cases/"
 
 
+class TriggerSpec(_Strict):
+    anchor: Literal["regulatory_due", "ack_due"]
+    offset_days: int = Field(ge=-60, le=60)
+    unit: Literal["calendar", "working"] = "calendar"
+
+
+class LevelSpec(_Strict):
+    level: int = Field(ge=0, le=9)
+    name: str = Field(min_length=1)
+    notify: list[Literal["handler", "department_head", "cp_office", "deputy", "president"]] = Field(min_length=1)
+    triggers: list[TriggerSpec] = Field(min_length=1)
+
+
+class UrgentSpec(_Strict):
+    start_level: int = Field(default=-1, ge=-1, le=9)
+    advance_days: int = Field(default=0, ge=0, le=30)
+
+
+class VulnerableSpec(_Strict):
+    advance_days: int = Field(default=0, ge=0, le=30)
+
+
+class DigestSpec(_Strict):
+    hour: int = Field(default=9, ge=0, le=23)  # local hour from which the day's digest goes out
+
+
+class ExtensionSpec(_Strict):
+    complaint_leads: dict[str, str] = {}  # branch code → person id of its 投诉处理工作负责人
+    superior_organisations: list[str] = Field(min_length=1)
+
+
+class ReviewSpec(_Strict):
+    owner_name: str = Field(min_length=1)
+    owner_org: str = Field(min_length=1)
+    notify: list[str] = []  # people in the org chart told that a review was opened
+
+
+class SweepSpec(_Strict):
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    event_batch_limit: int = Field(default=1000, ge=0)
+    new_case_grace_minutes: int = Field(default=10, ge=0, le=1440)
+
+
+class EscalationFile(_Strict):
+    levels: list[LevelSpec] = Field(min_length=1)
+    urgent: UrgentSpec = UrgentSpec()
+    vulnerable: VulnerableSpec = VulnerableSpec()
+    digest: DigestSpec = DigestSpec()
+    extension: ExtensionSpec
+    review: ReviewSpec
+    sweep: SweepSpec = SweepSpec()
+
+    def policy(self) -> EscalationPolicy:
+        return EscalationPolicy(
+            levels=tuple(
+                EscalationLevel(
+                    level=lv.level, name=lv.name, notify=tuple(ChainLevel(n) for n in lv.notify),
+                    triggers=tuple(Trigger(Anchor(t.anchor), t.offset_days, Unit(t.unit)) for t in lv.triggers),
+                )
+                for lv in self.levels
+            ),
+            urgent_start_level=self.urgent.start_level,
+            urgent_advance_days=self.urgent.advance_days,
+            vulnerable_advance_days=self.vulnerable.advance_days,
+        )
+
+    def complaint_lead(self, org: OrgChart, branch: str) -> str | None:
+        """The 投诉处理工作负责人 answering for a branch: its own, else the nearest parent's."""
+        for b in org.ancestry(branch):
+            if b.code in self.extension.complaint_leads:
+                return self.extension.complaint_leads[b.code]
+        return None
+
+
+def _check_escalation(src: _Source, esc: EscalationFile, org: OrgChart) -> list[str]:
+    problems: list[str] = []
+    numbers = [lv.level for lv in esc.levels]
+    for i, n in enumerate(numbers):
+        if i and n <= numbers[i - 1]:
+            problems.append(f"{src.where(('levels', i, 'level'))}: levels must be listed in increasing order, "
+                            f"without repeats ({n} after {numbers[i - 1]})")
+    if esc.urgent.start_level != -1 and esc.urgent.start_level not in numbers:
+        problems.append(f"{src.where(('urgent', 'start_level'))}: no level {esc.urgent.start_level} "
+                        f"(levels: {numbers})")
+    for code, person in esc.extension.complaint_leads.items():
+        if code not in org.branches:
+            problems.append(f"{src.where(('extension', 'complaint_leads', code))}: unknown branch {code!r}")
+        if person not in org.people:
+            problems.append(f"{src.where(('extension', 'complaint_leads', code))}: unknown person {person!r}")
+    for i, person in enumerate(esc.review.notify):
+        if person not in org.people:
+            problems.append(f"{src.where(('review', 'notify', i))}: unknown person {person!r}")
+    return problems
+
+
 # ---------------------------------------------------------------- the loaded configuration
 
 
@@ -186,6 +282,13 @@ class Config:
     policy: PolicyFile
     calendar_overrides: CalendarOverrides
     groups: tuple[GroupSpec, ...]
+    escalation_file: EscalationFile | None = None  # config/escalation.yaml, when there is one
+
+    @property
+    def escalation(self) -> EscalationFile:
+        if self.escalation_file is None:
+            raise ConfigError([f"{self.directory / 'escalation.yaml'}: file not found (needed for escalation)"])
+        return self.escalation_file
 
 
 def config_dir() -> Path:
@@ -284,7 +387,8 @@ def _check_routing(src: _Source, routing: RoutingFile, org: OrgChart) -> list[st
 
 
 def load_config(directory: Path | None = None) -> Config:
-    """Read org.yaml, routing.yaml and policy.yaml; raise ConfigError listing every problem."""
+    """Read org.yaml, routing.yaml, policy.yaml (and escalation.yaml if present); raise ConfigError
+    listing every problem."""
     base = directory or config_dir()
     org_src = _read(base / "org.yaml")
     org_file = _validate(OrgFile, org_src)
@@ -309,4 +413,11 @@ def load_config(directory: Path | None = None) -> Config:
         extra_workdays=frozenset(policy.calendar.extra_workdays),
         extra_holidays=frozenset(policy.calendar.extra_holidays),
     )
-    return Config(base, org_file.institution, org, table, policy, overrides, tuple(org_file.groups))
+    escalation: EscalationFile | None = None
+    if (base / "escalation.yaml").exists():
+        esc_src = _read(base / "escalation.yaml")
+        escalation = _validate(EscalationFile, esc_src)
+        problems = _check_escalation(esc_src, escalation, org)
+        if problems:
+            raise ConfigError(problems)
+    return Config(base, org_file.institution, org, table, policy, overrides, tuple(org_file.groups), escalation)

@@ -2,14 +2,28 @@
 
 from models.audit import AuditEvent, AuditHead
 from models.complaint import CaseSequence, ClockEventRow, Complaint
+from models.escalation import (
+    CaseResponse,
+    CaseReview,
+    Escalation,
+    EscalationSchedule,
+    EscalationState,
+    Extension,
+)
 from models.outbox import OutboxMessage, OutboxStatus
 
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "CaseResponse",
+    "CaseReview",
     "CaseSequence",
     "ClockEventRow",
     "Complaint",
+    "Escalation",
+    "EscalationSchedule",
+    "EscalationState",
+    "Extension",
     "OutboxMessage",
     "OutboxStatus",
 ]

@@ -12,6 +12,7 @@ from domain.lifecycle import OPEN_STATUSES
 from domain.masking import mask_email, mask_id_number, mask_name, mask_phone, mask_text
 from models.audit import AuditEvent
 from models.complaint import Complaint
+from models.escalation_store import escalations_of
 from models.sqlutil import table_of
 
 COMPLAINT = table_of(Complaint)
@@ -101,6 +102,7 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False) -> dict
         .where(AUDIT.c.complaint_id == c.id).order_by(AUDIT.c.seq)
     ).all()
     detail["audit"] = [dict(e._mapping) for e in events]
+    detail["escalations"] = escalations_of(session, c.id)
     return detail
 
 

@@ -1,0 +1,240 @@
+"""Commands for escalation and what supervisors and handlers do to a case.
+
+escalate, ack-escalation, forecast, list-paused; extend, pause, resume, new-facts, review;
+acknowledge, respond, close, withdraw. Each change is one transaction (state, audit event,
+outbox rows, next escalation time); a refused change exits 2, names the field, stores nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from complaints.cli import UsageError
+from complaints.services import App, open_app, parse_when, to_json
+from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
+from domain.lifecycle import IllegalTransition
+from models import case_actions
+from models.db import session_scope
+from models.escalation_store import acknowledge_escalation, forecast, list_paused
+
+
+def _when(value: str | None, field: str) -> Any:
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise UsageError(f"{field}: {exc}") from None
+
+
+def _act(fn: Callable[[Session, App], dict[str, Any]]) -> int:
+    """Run one change in one transaction; a refusal is a usage error and rolls everything back."""
+    with open_app() as app:
+        try:
+            with session_scope(app.engine) as session:
+                out = fn(session, app)
+        except (case_actions.ActionError, IllegalTransition) as exc:
+            raise UsageError(str(exc)) from None
+    print(to_json(out))
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    if args.direct or args.now:
+        from flows.escalation import run_escalation
+
+        with open_app() as app:
+            result = run_escalation(app.engine, app.config, now=now, calendar=app.calendar).as_dict()
+    else:
+        from flows.escalation import escalation
+
+        with open_app():
+            pass  # migrate before the flow starts
+        result = escalation()
+    print(to_json(result))
+    return 0
+
+
+def cmd_ack_escalation(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+
+    def run(session: Session, app: App) -> dict[str, Any]:
+        if args.by not in app.config.org.people:
+            raise case_actions.ActionError([f"by: unknown person {args.by!r}"])
+        try:
+            return acknowledge_escalation(session, case_no=args.case_no, level=args.level, by=args.by, now=now)
+        except ValueError as exc:
+            raise case_actions.ActionError([str(exc)]) from None
+
+    return _act(run)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    with open_app() as app, session_scope(app.engine) as session:
+        out = forecast(session, config=app.config, calendar=app.calendar, now=now,
+                       horizon=now + timedelta(days=args.days))
+    print(to_json(out))
+    return 0
+
+
+def cmd_list_paused(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    with open_app() as app, session_scope(app.engine) as session:
+        out = list_paused(session, now=now)
+    print(to_json(out))
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    now, told = _when(args.now, "--now"), _when(args.customer_told_at, "--customer-told-at")
+    return _act(lambda s, app: case_actions.extend(
+        s, case_no=args.case_no, to=args.to, approver=args.approver, approver_org=args.approver_org,
+        approval_ref=args.approval_ref, reason=args.reason, customer_told_at=told,
+        customer_told_via=args.customer_told_via, config=app.config, calendar=app.calendar, now=now,
+        actor=args.actor))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    at = _when(args.at, "--at") if args.at else now
+    return _act(lambda s, app: case_actions.pause(
+        s, case_no=args.case_no, reason=args.reason, evidence=args.evidence, at=at, config=app.config,
+        calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    at = _when(args.at, "--at") if args.at else now
+    return _act(lambda s, app: case_actions.resume(
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_new_facts(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    at = _when(args.at, "--at")
+    return _act(lambda s, app: case_actions.new_facts(
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    at = _when(args.requested_at, "--requested-at")
+    return _act(lambda s, app: case_actions.review(
+        s, case_no=args.case_no, requested_at=at, config=app.config, calendar=app.calendar, now=now,
+        actor=args.actor))
+
+
+def cmd_acknowledge(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    return _act(lambda s, app: case_actions.acknowledge(
+        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_respond(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    told = _when(args.told_at, "--told-at") if args.told_at else now
+    return _act(lambda s, app: case_actions.respond(
+        s, case_no=args.case_no, verified=args.verified, basis=args.basis, remedies=args.remedies,
+        told_via=args.told_via, told_at=told, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    return _act(lambda s, app: case_actions.close(
+        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    at = _when(args.at, "--at") if args.at else now
+    return _act(lambda s, app: case_actions.withdraw(
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+
+
+def _common(p: argparse.ArgumentParser, *, case: bool = True) -> None:
+    if case:
+        p.add_argument("case_no")
+    p.add_argument("--now", help="ISO 8601 instant with offset (default: now; for replaying and tests)")
+    p.add_argument("--actor", default="cli", help="who acts (recorded in the audit trail)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("escalate", help="escalate every case whose next level is due (one sweep)")
+    p.add_argument("--now", help="ISO 8601 instant with offset; implies --direct")
+    p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no flow run)")
+    p.set_defaults(handler=cmd_escalate)
+
+    p = sub.add_parser("ack-escalation", help="a supervisor acknowledges an escalation of a case")
+    _common(p)
+    p.add_argument("--level", type=int, required=True)
+    p.add_argument("--by", required=True, help="person id of the supervisor")
+    p.set_defaults(handler=cmd_ack_escalation)
+
+    p = sub.add_parser("forecast", help="what will escalate (per level) or breach its deadline by then")
+    _common(p, case=False)
+    p.add_argument("--days", type=float, default=1.0)
+    p.set_defaults(handler=cmd_forecast)
+
+    p = sub.add_parser("list-paused", help="open cases whose clock is paused with no resume yet")
+    _common(p, case=False)
+    p.set_defaults(handler=cmd_list_paused)
+
+    p = sub.add_parser("extend", help="record an approved extension to 30 (complex) or 60 (special) days")
+    _common(p)
+    p.add_argument("--to", required=True, choices=["complex", "special"])
+    p.add_argument("--approver", required=True, help="person id (30 days) or the approver's name (60 days)")
+    p.add_argument("--approver-org", help="60 days: the approving 上级机构 or head office")
+    p.add_argument("--approval-ref", help="60 days: the approval's reference")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--customer-told-at", required=True, help="when the complainant was told (ISO 8601)")
+    p.add_argument("--customer-told-via", required=True, help=f"one of {', '.join(NOTICE_WAYS)}")
+    p.set_defaults(handler=cmd_extend)
+
+    p = sub.add_parser("pause", help="stop the regulatory clock (鉴定/检测/评估/调解)")
+    _common(p)
+    p.add_argument("--reason", required=True, help=f"one of {', '.join(PAUSE_REASONS)}")
+    p.add_argument("--evidence", required=True, help="reference to the appraisal/mediation record")
+    p.add_argument("--at", help="when the pause began (default: now)")
+    p.set_defaults(handler=cmd_pause)
+
+    p = sub.add_parser("resume", help="start the paused clock again (paused days are added back)")
+    _common(p)
+    p.add_argument("--at", help="when it resumed (default: now)")
+    p.set_defaults(handler=cmd_resume)
+
+    p = sub.add_parser("new-facts", help="new facts or reasons received: restart the clock (Art. 18)")
+    _common(p)
+    p.add_argument("--at", required=True, help="when the new material was received")
+    p.set_defaults(handler=cmd_new_facts)
+
+    p = sub.add_parser("review", help="open a review (核查) by the 上级机构 (Art. 20)")
+    _common(p)
+    p.add_argument("--requested-at", required=True)
+    p.set_defaults(handler=cmd_review)
+
+    p = sub.add_parser("acknowledge", help="the handler acknowledges the case")
+    _common(p)
+    p.set_defaults(handler=cmd_acknowledge)
+
+    p = sub.add_parser("respond", help="record the decision told to the complainant (Art. 19)")
+    _common(p)
+    p.add_argument("--verified", required=True, help="核实情况")
+    p.add_argument("--basis", required=True, help="依据和理由")
+    p.add_argument("--remedies", required=True, help="救济途径 (申请核查、调解、仲裁、诉讼)")
+    p.add_argument("--told-via", required=True, help=f"one of {', '.join(NOTICE_WAYS)}")
+    p.add_argument("--told-at", help="when the complainant was told (default: now)")
+    p.set_defaults(handler=cmd_respond)
+
+    p = sub.add_parser("close", help="close a responded case")
+    _common(p)
+    p.set_defaults(handler=cmd_close)
+
+    p = sub.add_parser("withdraw", help="the complainant withdrew: handling ends that day (Art. 15)")
+    _common(p)
+    p.add_argument("--at", help="when the withdrawal was received (default: now)")
+    p.set_defaults(handler=cmd_withdraw)

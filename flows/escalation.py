@@ -1,0 +1,104 @@
+"""Escalation sweep: every case whose next level is due goes up the 一把手 chain, once per level.
+
+One run: schedule new complaints (ids above the cursor) → in batches, claim the due cases
+(`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on SQLite) →
+decide the due levels (pure, domain.escalation) → insert one escalation row per (complaint,
+level) ON CONFLICT DO NOTHING and act only on rows inserted: audit events, outbox messages,
+the case's next time → commit → emit `complaint.escalated`. Then, once per local day, the
+digest of still-unacknowledged escalations per supervisor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from sqlalchemy import Engine
+
+from complaints.config import Config, load_config
+from domain.calendar import WorkingCalendar
+from flows.events import emit
+from models.db import make_engine, session_scope
+from models.escalation_store import FiredEscalation, claim_due, fire_due, schedule_new, send_digests
+
+
+@dataclass
+class EscalationResult:
+    scheduled: int = 0
+    checked: int = 0
+    fired: int = 0
+    digests: int = 0
+    batches: int = 0
+    events: int = 0
+    per_level: dict[str, int] = field(default_factory=dict)
+    escalations: list[FiredEscalation] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scheduled": self.scheduled, "checked": self.checked, "fired": self.fired,
+                "per_level": dict(sorted(self.per_level.items())), "digests": self.digests,
+                "batches": self.batches, "events": self.events}
+
+
+def emit_escalated(fired: list[FiredEscalation]) -> int:
+    sent = 0
+    for f in fired:
+        related = [("recipient", f"person.{p}") for p in f.recipients]
+        payload = {"level": f.level, "name": f.name, "late_days": f.late_days, "recipients": list(f.recipients)}
+        sent += emit("complaint.escalated", case_no=f.case_no, related=related, payload=payload)
+    return sent
+
+
+def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
+                   calendar: WorkingCalendar | None = None, batch_size: int | None = None,
+                   event_batch_limit: int | None = None) -> EscalationResult:
+    """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it."""
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    cal = calendar or WorkingCalendar(overrides=config.calendar_overrides)
+    sweep = config.escalation.sweep
+    size = batch_size or sweep.batch_size
+    limit = sweep.event_batch_limit if event_batch_limit is None else event_batch_limit
+    result = EscalationResult()
+    with session_scope(engine) as session:
+        result.scheduled = schedule_new(session, config=config, calendar=cal, now=at)
+    pending_events: list[FiredEscalation] = []
+    while True:
+        with session_scope(engine) as session:
+            ids = claim_due(session, at, size)
+            if not ids:
+                break
+            fired = fire_due(session, ids, config=config, calendar=cal, now=at)
+        result.batches += 1
+        result.checked += len(ids)
+        result.fired += len(fired)
+        for f in fired:
+            result.per_level[f"L{f.level}"] = result.per_level.get(f"L{f.level}", 0) + 1
+        result.escalations.extend(fired)
+        if len(pending_events) <= limit:
+            pending_events.extend(fired)
+    if result.fired <= limit:
+        result.events += emit_escalated(pending_events)
+    elif result.fired:
+        result.events += emit("complaint.escalated.summary", payload=result.as_dict())
+    with session_scope(engine) as session:
+        result.digests = send_digests(session, config=config, now=at)
+    return result
+
+
+@flow(name="escalation", log_prints=False)
+def escalation(now: str | None = None) -> dict[str, Any]:
+    """Escalate every case whose next level is due (one run for all; no run per complaint)."""
+    logger = get_run_logger()
+    config = load_config()
+    engine = make_engine()
+    try:
+        at = datetime.fromisoformat(now) if now else None
+        if at is not None and at.utcoffset() is None:
+            raise ValueError(f"now: {now!r} has no UTC offset")
+        result = run_escalation(engine, config, now=at)
+    finally:
+        engine.dispose()
+    logger.info("escalation: %d cases checked, %d levels fired %s, %d digests",
+                result.checked, result.fired, result.per_level, result.digests)
+    return result.as_dict()

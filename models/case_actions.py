@@ -1,0 +1,292 @@
+"""What people do to a case: extend, pause, resume, new facts, review, acknowledge, respond,
+close, withdraw. Each runs in the caller's transaction and writes the state change, its audit
+event, any outbox rows and the case's next escalation time together; a problem raises
+`ActionError` (or IllegalTransition) before anything is written, so nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from domain.case_actions import (
+    PAUSE_REASONS,
+    ExtensionRequest,
+    check_extension,
+    check_pause,
+    check_response,
+    check_review,
+    review_due_at,
+)
+from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
+from domain.escalation import case_chain
+from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
+from domain.org import ChainLevel
+from models.audit_chain import AuditDraft, append
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import CaseResponse, CaseReview, Extension
+from models.escalation_store import local_text, pause_state, reschedule
+from models.sqlutil import table_of
+from notifications.outbox import OutboxItem, enqueue
+
+COMPLAINT = table_of(Complaint)
+CLOCK = table_of(ClockEventRow)
+EXTENSION = table_of(Extension)
+RESPONSE = table_of(CaseResponse)
+REVIEW = table_of(CaseReview)
+_FUTURE = timedelta(minutes=5)
+
+
+class ActionError(ValueError):
+    """The action is not allowed as asked; each problem names its field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def load_case(session: Session, case_no: str) -> Any:
+    """The case row, locked for this transaction on PostgreSQL (SQLite has a single writer)."""
+    stmt = select(COMPLAINT).where(COMPLAINT.c.case_no == case_no)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).first()
+    if row is None:
+        raise ActionError([f"case: no case {case_no!r}"])
+    return row
+
+
+def _check_time(field: str, at: datetime, row: Any, now: datetime) -> None:
+    if at.utcoffset() is None:
+        raise ActionError([f"{field}: must have a UTC offset"])
+    if at > now + _FUTURE:
+        raise ActionError([f"{field}: {at.isoformat()} is in the future"])
+    if at < row.received_at:
+        raise ActionError([f"{field}: {at.isoformat()} is before the complaint was received"])
+
+
+def _require_open(row: Any, what: str) -> None:
+    if Status(row.status) not in OPEN_STATUSES:
+        raise ActionError([f"case: cannot {what} a case that is '{row.status}'"])
+
+
+def _events(session: Session, complaint_id: int) -> list[ClockEvent]:
+    rows = session.execute(select(CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason).where(CLOCK.c.complaint_id == complaint_id)
+                           .order_by(CLOCK.c.at, CLOCK.c.id)).all()
+    return [ClockEvent(ClockKind(k), at, reason) for k, at, reason in rows]
+
+
+def _recompute(session: Session, row: Any, *, tier: Tier, calendar: WorkingCalendar, now: datetime,
+               extra: ClockEvent | None = None) -> dict[str, Any]:
+    """New deadlines from the stored clock events (and one about to be stored); raises ActionError."""
+    events = _events(session, row.id) + ([extra] if extra else [])
+    try:
+        dl = compute_deadlines(received_at=row.received_at, tier=tier, events=events, regime=NfraRegime(),
+                               calendar=calendar, now=now)
+    except ValueError as exc:
+        raise ActionError([f"clock: {exc}"]) from None
+    return {"tier": tier.value, "clock_started_at": dl.clock_started_at, "paused_days": dl.paused_days,
+            "regulatory_due_at": dl.regulatory_due_at}
+
+
+def _update(session: Session, complaint_id: int, values: dict[str, Any], now: datetime) -> None:
+    session.execute(COMPLAINT.update().where(COMPLAINT.c.id == complaint_id).values(**values, updated_at=now))
+
+
+def _audit(session: Session, row: Any, action: str, actor: str, now: datetime, before: dict[str, Any],
+           after: dict[str, Any], detail: str = "") -> None:
+    append(session, [AuditDraft(at=now, actor=actor, action=action, complaint_id=row.id, case_no=row.case_no,
+                                before=before, after=after, detail=detail[:500])])
+
+
+def _iso(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _chain_person(config: Config, row: Any, seat: ChainLevel) -> str | None:
+    chain = case_chain(config.org, branch=row.branch, department_branch=row.department_branch,
+                       department=row.department, handler=row.handler)
+    return next((m.person_id for m in chain if m.level is seat), None)
+
+
+def extend(session: Session, *, case_no: str, to: str, approver: str, approver_org: str | None,
+           approval_ref: str | None, reason: str, customer_told_at: datetime, customer_told_via: str,
+           config: Config, calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
+    """Record an approved extension to 30 (complex) or 60 (special) days and recompute the deadline."""
+    row = load_case(session, case_no)
+    _require_open(row, "extend")
+    try:
+        target = Tier(to)
+    except ValueError:
+        raise ActionError([f"to: {to!r} is not one of complex, special"]) from None
+    _check_time("customer-told-at", customer_told_at, row, now)
+    esc = config.escalation
+    problems = check_extension(
+        ExtensionRequest(current=Tier(row.tier), target=target, approver=approver, approver_org=approver_org,
+                         approval_ref=approval_ref, reason=reason, customer_told_at=customer_told_at,
+                         customer_told_via=customer_told_via, at=now, current_due_at=row.regulatory_due_at),
+        complaint_lead=esc.complaint_lead(config.org, row.branch), superior_orgs=esc.extension.superior_organisations)
+    if problems:
+        raise ActionError(problems)
+    new = _recompute(session, row, tier=target, calendar=calendar, now=now)
+    session.execute(EXTENSION.insert().values(
+        complaint_id=row.id, from_tier=row.tier, to_tier=target.value, approver=approver, approver_org=approver_org,
+        approval_ref=approval_ref, reason=reason, customer_told_at=customer_told_at,
+        customer_told_via=customer_told_via, previous_due_at=row.regulatory_due_at,
+        new_due_at=new["regulatory_due_at"], recorded_at=now, actor=actor))
+    _update(session, row.id, new, now)
+    before = {"tier": row.tier, "regulatory_due_at": row.regulatory_due_at.isoformat()}
+    _audit(session, row, "extension_approved", actor, now, before,
+           {**_iso(new), "approver": approver, "approver_org": approver_org, "approval_ref": approval_ref,
+            "customer_told_at": customer_told_at.isoformat(), "customer_told_via": customer_told_via}, reason)
+    ctx = {"case_no": row.case_no, "from_tier": row.tier, "to_tier": target.value, "reason": reason[:200],
+           "approver": config.org.people[approver].name if approver in config.org.people else approver,
+           "approver_org": approver_org, "previous_due_at": local_text(row.regulatory_due_at),
+           "due_at": local_text(new["regulatory_due_at"]), "link": f"{config.policy.case_link_base}{row.case_no}"}
+    key = f"{row.case_no}:extension:{target.value}"
+    items: list[OutboxItem] = []
+    asked = [approver] if approver in config.org.people else []
+    if target is Tier.SPECIAL:  # the second extension goes past the 一把手 before the 上级机构 (§3)
+        asked.append(_chain_person(config, row, ChainLevel.PRESIDENT) or "")
+    items += [OutboxItem("extension_requested", p, key, ctx, row.id, row.case_no) for p in asked if p]
+    told = {row.handler, _chain_person(config, row, ChainLevel.DEPARTMENT_HEAD)} - {None}
+    items += [OutboxItem("extension_approved", p, key, ctx, row.id, row.case_no) for p in sorted(told) if p]
+    enqueue(session, items, org=config.org, now=now)
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, **new, "previous_due_at": row.regulatory_due_at}
+
+
+def pause(session: Session, *, case_no: str, reason: str, evidence: str, at: datetime, config: Config,
+          calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
+    """Stop the regulatory clock for appraisal, testing, evaluation or mediation (Art. 18, 23)."""
+    row = load_case(session, case_no)
+    _require_open(row, "pause")
+    if problems := check_pause(reason, evidence):
+        raise ActionError(problems)
+    _check_time("at", at, row, now)
+    event = ClockEvent(ClockKind.PAUSE, at, reason)
+    new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now, extra=event)
+    session.execute(CLOCK.insert().values(complaint_id=row.id, kind="pause", at=at, reason=reason,
+                                          evidence_ref=evidence, actor=actor, created_at=now))
+    _update(session, row.id, new, now)
+    _audit(session, row, "clock_paused", actor, now, {"regulatory_due_at": row.regulatory_due_at.isoformat()},
+           {"at": at.isoformat(), "reason": reason, "evidence": evidence}, f"{reason}: {evidence}")
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, "paused_at": at, "reason": reason, **new}
+
+
+def resume(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str) -> dict[str, Any]:
+    """Start the clock again; the paused calendar days are added to the deadline."""
+    row = load_case(session, case_no)
+    if row.id not in pause_state(session, [row.id]):
+        raise ActionError([f"case: {case_no} is not paused"])
+    _check_time("at", at, row, now)
+    new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now,
+                     extra=ClockEvent(ClockKind.RESUME, at))
+    session.execute(CLOCK.insert().values(complaint_id=row.id, kind="resume", at=at, reason="",
+                                          actor=actor, created_at=now))
+    _update(session, row.id, new, now)
+    _audit(session, row, "clock_resumed", actor, now, {"regulatory_due_at": row.regulatory_due_at.isoformat()},
+           {"at": at.isoformat(), **_iso(new)})
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, "resumed_at": at, **new}
+
+
+def new_facts(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
+              now: datetime, actor: str) -> dict[str, Any]:
+    """New facts or reasons restart the clock from their receipt (Art. 18)."""
+    row = load_case(session, case_no)
+    _require_open(row, "restart the clock of")
+    _check_time("at", at, row, now)
+    new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now,
+                     extra=ClockEvent(ClockKind.RESTART, at, "新事实"))
+    session.execute(CLOCK.insert().values(complaint_id=row.id, kind="restart", at=at, reason="新事实",
+                                          actor=actor, created_at=now))
+    _update(session, row.id, new, now)
+    _audit(session, row, "clock_restarted", actor, now, {"clock_started_at": row.clock_started_at.isoformat(),
+                                                         "regulatory_due_at": row.regulatory_due_at.isoformat()},
+           _iso(new), "新的事实或理由")
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, **new}
+
+
+def _transition(session: Session, row: Any, target: Status, *, values: dict[str, Any], action: str, actor: str,
+                now: datetime, config: Config, calendar: WorkingCalendar, detail: str = "") -> dict[str, Any]:
+    ensure_transition(Status(row.status), target)
+    _update(session, row.id, {"status": target.value, **values}, now)
+    _audit(session, row, action, actor, now, {"status": row.status}, {"status": target.value, **_iso(values)}, detail)
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, "status": target.value, "previous_status": row.status, **values}
+
+
+def acknowledge(session: Session, *, case_no: str, config: Config, calendar: WorkingCalendar, now: datetime,
+                actor: str) -> dict[str, Any]:
+    row = load_case(session, case_no)
+    return _transition(session, row, Status.ACKNOWLEDGED, values={"acknowledged_at": now}, action="acknowledged",
+                       actor=actor, now=now, config=config, calendar=calendar)
+
+
+def respond(session: Session, *, case_no: str, verified: str, basis: str, remedies: str, told_via: str,
+            told_at: datetime, config: Config, calendar: WorkingCalendar, now: datetime,
+            actor: str) -> dict[str, Any]:
+    """The decision (Art. 19: 核实情况, 依据和理由, 救济途径) and how it was told (Art. 21)."""
+    row = load_case(session, case_no)
+    if problems := check_response(verified=verified, basis=basis, remedies=remedies, told_via=told_via):
+        raise ActionError(problems)
+    _check_time("told-at", told_at, row, now)
+    out = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
+                      actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}")
+    session.execute(RESPONSE.insert().values(complaint_id=row.id, verified=verified, basis=basis, remedies=remedies,
+                                             told_via=told_via, told_at=told_at, recorded_at=now, actor=actor))
+    return out
+
+
+def close(session: Session, *, case_no: str, config: Config, calendar: WorkingCalendar, now: datetime,
+          actor: str) -> dict[str, Any]:
+    row = load_case(session, case_no)
+    return _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
+                       now=now, config=config, calendar=calendar)
+
+
+def withdraw(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
+             now: datetime, actor: str) -> dict[str, Any]:
+    """Handling ends on the day the withdrawal is received (Art. 15)."""
+    row = load_case(session, case_no)
+    _check_time("at", at, row, now)
+    return _transition(session, row, Status.WITHDRAWN, values={"closed_at": at}, action="withdrawn", actor=actor,
+                       now=now, config=config, calendar=calendar, detail="投诉人撤回投诉，当日终止处理")
+
+
+def review(session: Session, *, case_no: str, requested_at: datetime, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str) -> dict[str, Any]:
+    """Open a review (核查) by the 上级机构, due 30 days after the request (Art. 20)."""
+    row = load_case(session, case_no)
+    if requested_at.utcoffset() is None:
+        raise ActionError(["requested-at: must have a UTC offset"])
+    if requested_at > now + _FUTURE:
+        raise ActionError([f"requested-at: {requested_at.isoformat()} is in the future"])
+    ensure_transition(Status(row.status), Status.UNDER_REVIEW)
+    if problems := check_review(requested_at, row.responded_at):
+        raise ActionError(problems)
+    spec = config.escalation.review
+    due = review_due_at(requested_at)
+    out = _transition(session, row, Status.UNDER_REVIEW, values={}, action="review_opened", actor=actor, now=now,
+                      config=config, calendar=calendar, detail=f"核查 by {spec.owner_org} {spec.owner_name}")
+    session.execute(REVIEW.insert().values(complaint_id=row.id, requested_at=requested_at, due_at=due,
+                                           owner_name=spec.owner_name, owner_org=spec.owner_org, recorded_at=now,
+                                           actor=actor))
+    ctx = {"case_no": row.case_no, "requested_at": local_text(requested_at), "due_at": local_text(due),
+           "owner": f"{spec.owner_org} {spec.owner_name}", "link": f"{config.policy.case_link_base}{row.case_no}"}
+    enqueue(session, [OutboxItem("review_opened", p, f"{row.case_no}:review:{requested_at.isoformat()}", ctx,
+                                 row.id, row.case_no) for p in spec.notify], org=config.org, now=now)
+    return {**out, "review_due_at": due, "owner_name": spec.owner_name, "owner_org": spec.owner_org}
+
+
+__all__ = ["PAUSE_REASONS", "ActionError", "acknowledge", "close", "extend", "new_facts", "pause", "respond",
+           "resume", "review", "withdraw"]

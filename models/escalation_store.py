@@ -1,0 +1,423 @@
+"""Load what the escalation policy needs, and apply what it decides: rows, audit, outbox.
+
+The sweep reads `escalation_schedule WHERE next_at <= now` (indexed), so its cost follows the
+cases that are due, not the size of the complaint table. Every change of a case's deadlines
+or status calls `reschedule` for it; new complaints are scheduled by `schedule_new`, which
+walks complaint ids above a stored cursor (the primary key index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from domain.deadlines import SHANGHAI, local_date
+from domain.escalation import (
+    ESCALATING_STATUSES,
+    CaseClock,
+    DueLevel,
+    EscalationPolicy,
+    case_chain,
+    due_levels,
+    is_urgent,
+    lateness_days,
+    next_escalation,
+    resolve_recipients,
+)
+from domain.lifecycle import Status
+from domain.masking import mask_name
+from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
+from models.audit_chain import AuditDraft, append
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import Escalation, EscalationSchedule, EscalationState
+from models.sqlutil import insert_ignoring_conflicts, table_of
+from notifications.outbox import OutboxItem, enqueue
+
+COMPLAINT = table_of(Complaint)
+CLOCK = table_of(ClockEventRow)
+ESC = table_of(Escalation)
+SCHED = table_of(EscalationSchedule)
+STATE = table_of(EscalationState)
+CURSOR_KEY = "scheduled_through_id"
+ESCALATING = [s.value for s in ESCALATING_STATUSES]
+_CASE_COLS = [
+    COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.branch, COMPLAINT.c.department_branch,
+    COMPLAINT.c.department, COMPLAINT.c.handler, COMPLAINT.c.severity, COMPLAINT.c.severity_requested,
+    COMPLAINT.c.group_size, COMPLAINT.c.tags, COMPLAINT.c.source, COMPLAINT.c.vulnerable, COMPLAINT.c.category,
+    COMPLAINT.c.complainant_name, COMPLAINT.c.clock_started_at, COMPLAINT.c.regulatory_due_at,
+    COMPLAINT.c.ack_due_at, COMPLAINT.c.acknowledged_at, COMPLAINT.c.created_at,
+]
+_CHUNK = 900  # ids per IN (…): under SQLite's parameter limit with room to spare
+
+
+@dataclass(frozen=True)
+class FiredEscalation:
+    """What an event about a fired level carries (no personal data)."""
+
+    case_no: str
+    level: int
+    name: str
+    recipients: tuple[str, ...]
+    late_days: int
+
+
+def local_text(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def case_clock(row: Any, *, paused: bool) -> CaseClock:
+    return CaseClock(
+        status=Status(row.status),
+        clock_started_at=row.clock_started_at,
+        regulatory_due_at=row.regulatory_due_at,
+        ack_due_at=row.ack_due_at,
+        acknowledged=row.acknowledged_at is not None,
+        urgent=is_urgent(severity=row.severity, severity_requested=row.severity_requested,
+                         group_size=row.group_size, tags=row.tags or (), source=row.source),
+        vulnerable=bool(row.vulnerable),
+        paused=paused,
+    )
+
+
+def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for chunk in _chunks(ids):
+        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(COMPLAINT.c.id.in_(chunk))))
+    return out
+
+
+def pause_state(session: Session, ids: Sequence[int]) -> dict[int, tuple[datetime, str, str | None]]:
+    """The cases among `ids` whose clock is paused now: when, why, and the evidence reference."""
+    state: dict[int, tuple[datetime, str, str | None] | None] = {}
+    for chunk in _chunks(ids):
+        stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
+                .where(CLOCK.c.complaint_id.in_(chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
+        for cid, kind, at, reason, evidence in session.execute(stmt):
+            if kind == "pause":
+                state[cid] = (at, reason, evidence)
+            elif kind == "resume":
+                state[cid] = None
+            # a restart keeps an open pause open (domain.deadlines)
+    return {cid: v for cid, v in state.items() if v is not None}
+
+
+def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
+    return {cid: v[0] for cid, v in pause_state(session, ids).items()}
+
+
+def fired_levels(session: Session, ids: Sequence[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for chunk in _chunks(ids):
+        for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level).where(ESC.c.complaint_id.in_(chunk))):
+            out.setdefault(cid, set()).add(level)
+    return out
+
+
+def _upsert_schedule(session: Session, rows: list[dict[str, Any]], *, overwrite: bool) -> None:
+    if not rows:
+        return
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(SCHED)
+    else:
+        stmt = sqlite_insert(SCHED)
+    if overwrite:
+        stmt = stmt.on_conflict_do_update(index_elements=["complaint_id"],
+                                          set_={"next_at": stmt.excluded.next_at,
+                                                "next_level": stmt.excluded.next_level})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["complaint_id"])
+    session.execute(stmt, rows)
+
+
+def _plan_schedule(cases: dict[int, Any], fired: dict[int, set[int]], paused: dict[int, datetime], *,
+                   policy: EscalationPolicy, calendar: WorkingCalendar) -> tuple[list[dict[str, Any]], list[int]]:
+    keep: list[dict[str, Any]] = []
+    drop: list[int] = []
+    for cid, row in cases.items():
+        nxt = next_escalation(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()),
+                              policy=policy, calendar=calendar)
+        if nxt is None:
+            drop.append(cid)
+        else:
+            keep.append({"complaint_id": cid, "next_at": nxt.due_at, "next_level": nxt.level})
+    return keep, drop
+
+
+def reschedule(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar) -> None:
+    """Recompute the next escalation time of these cases (after a change of deadline or status)."""
+    ids = sorted(set(ids))
+    cases = load_cases(session, ids)
+    keep, drop = _plan_schedule(cases, fired_levels(session, ids), open_pauses(session, ids),
+                                policy=config.escalation.policy(), calendar=calendar)
+    _upsert_schedule(session, keep, overwrite=True)
+    for chunk in _chunks(drop):
+        session.execute(delete(SCHED).where(SCHED.c.complaint_id.in_(chunk)))
+
+
+def _state(session: Session, key: str) -> str | None:
+    return session.execute(select(STATE.c.value).where(STATE.c.key == key)).scalar_one_or_none()
+
+
+def _set_state(session: Session, key: str, value: str) -> None:
+    if insert_ignoring_conflicts(session, STATE, [{"key": key, "value": value}], key="key") == 0:
+        session.execute(STATE.update().where(STATE.c.key == key).values(value=value))
+
+
+def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,
+                 page: int = 5000) -> int:
+    """Schedule complaints added since the last sweep; returns how many were looked at.
+
+    Complaints created within the grace period stay above the cursor and are looked at again
+    next time: on PostgreSQL an id can become visible after a higher one (a longer transaction).
+    """
+    cursor = int(_state(session, CURSOR_KEY) or 0)
+    grace = timedelta(minutes=config.escalation.sweep.new_case_grace_minutes)
+    policy = config.escalation.policy()
+    advance_to, blocked, seen = cursor, False, 0
+    while True:
+        rows = session.execute(select(*_CASE_COLS).where(COMPLAINT.c.id > cursor)
+                               .order_by(COMPLAINT.c.id).limit(page)).all()
+        if not rows:
+            break
+        seen += len(rows)
+        cases = {r.id: r for r in rows if r.status in ESCALATING}
+        ids = sorted(cases)
+        keep, _ = _plan_schedule(cases, fired_levels(session, ids), open_pauses(session, ids),
+                                 policy=policy, calendar=calendar)
+        _upsert_schedule(session, keep, overwrite=False)
+        for r in rows:
+            if r.created_at > now - grace:
+                blocked = True
+            if not blocked:
+                advance_to = r.id
+        cursor = rows[-1].id
+    if advance_to != int(_state(session, CURSOR_KEY) or 0):
+        _set_state(session, CURSOR_KEY, str(advance_to))
+    return seen
+
+
+def _lateness_text(due_at: datetime, now: datetime) -> str:
+    days = lateness_days(due_at, now)
+    if days > 0:
+        return f"已逾期 {days} 天"
+    if days == 0:
+        return "今日到期" if now <= due_at else "已逾期"
+    return f"距答复期限还有 {-days} 天"
+
+
+def _context(row: Any, due: DueLevel, name: str, recipients: list[dict[str, Any]], chain: list[dict[str, Any]],
+             role: str, config: Config, now: datetime) -> dict[str, Any]:
+    return {
+        "case_no": row.case_no,
+        "level": due.level,
+        "level_name": name,
+        "role": role,
+        "reason": due.reason,
+        "lateness": _lateness_text(row.regulatory_due_at, now),
+        "late_days": max(0, lateness_days(row.regulatory_due_at, now)),
+        "category": name_of(Dimension.CATEGORY, row.category) if row.category else "待分拣",
+        "severity": SEVERITY_NAMES[Severity(row.severity)],
+        "complainant": mask_name(row.complainant_name),
+        "received_at": local_text(row.clock_started_at),
+        "due_at": local_text(row.regulatory_due_at),
+        "ack_due_at": local_text(row.ack_due_at),
+        "recipients": [{"title": r["title"], "name": r["name"], "acting": r["acting"]} for r in recipients],
+        "chain": chain,
+        "link": f"{config.policy.case_link_base}{row.case_no}",
+    }
+
+
+def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created."""
+    created: set[tuple[int, int]] = set()
+    dialect = session.get_bind().dialect.name
+    for i in range(0, len(rows), 500):
+        part = rows[i:i + 500]
+        ins: Any = pg_insert(ESC) if dialect == "postgresql" else sqlite_insert(ESC)
+        stmt = ins.values(part).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
+            ESC.c.complaint_id, ESC.c.level)
+        created.update((int(c), int(lv)) for c, lv in session.execute(stmt))
+    return created
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
+    """Cases whose next escalation is due, locked for this transaction (others skip them on PostgreSQL)."""
+    stmt = select(SCHED.c.complaint_id).where(SCHED.c.next_at <= now).order_by(SCHED.c.next_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [int(cid) for (cid,) in session.execute(stmt)]
+
+
+def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
+             now: datetime, actor: str = "escalation") -> list[FiredEscalation]:
+    """Fire every due level of these cases once, in the caller's transaction; reschedule them."""
+    ids = sorted(ids)
+    policy = config.escalation.policy()
+    org = config.org
+    cases = load_cases(session, ids)
+    fired = fired_levels(session, ids)
+    paused = open_pauses(session, ids)
+    rows: list[dict[str, Any]] = []
+    plans: dict[tuple[int, int], tuple[Any, DueLevel, str, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for cid in ids:
+        row = cases.get(cid)
+        if row is None:
+            continue
+        due = due_levels(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()), now=now,
+                         policy=policy, calendar=calendar)
+        if not due:
+            continue
+        chain = case_chain(org, branch=row.branch, department_branch=row.department_branch,
+                           department=row.department, handler=row.handler)
+        chain_view = [{"title": m.title, "name": org.people[m.person_id].name, "acting": m.acting}
+                      for m in chain if m.person_id in org.people]
+        for d in due:
+            level = policy.level(d.level)
+            recipients: list[dict[str, Any]] = [
+                {"person": r.person_id, "name": org.people[r.person_id].name if r.person_id in org.people else r.person_id,
+                 "seat": r.seat.value, "title": r.title, "acting": r.acting, "moved_up": r.moved_up}
+                for r in resolve_recipients(chain, level.notify)
+            ]
+            rows.append({"complaint_id": cid, "case_no": row.case_no, "level": d.level, "name": level.name,
+                         "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": recipients})
+            plans[(cid, d.level)] = (row, d, level.name, recipients, chain_view)
+            fired.setdefault(cid, set()).add(d.level)
+    created = _insert_returning(session, rows) if rows else set()
+    audits: list[AuditDraft] = []
+    outbox: list[OutboxItem] = []
+    out: list[FiredEscalation] = []
+    for key in sorted(created):
+        row, d, name, recipients, chain_view = plans[key]
+        audits.append(AuditDraft(
+            at=now, actor=actor, action="escalated", complaint_id=row.id, case_no=row.case_no,
+            after={"level": d.level, "name": name, "recipients": [r["person"] for r in recipients],
+                   "due_at": d.due_at.isoformat()},
+            detail=d.reason,
+        ))
+        for r in recipients:
+            ctx = _context(row, d, name, recipients, chain_view, r["seat"], config, now)
+            outbox.append(OutboxItem("escalated", r["person"], f"{row.case_no}:escalated:L{d.level}", ctx,
+                                     row.id, row.case_no))
+        out.append(FiredEscalation(row.case_no, d.level, name, tuple(r["person"] for r in recipients),
+                                   max(0, lateness_days(row.regulatory_due_at, now))))
+    keep, drop = _plan_schedule(cases, fired, paused, policy=policy, calendar=calendar)
+    _upsert_schedule(session, keep, overwrite=True)
+    for chunk in _chunks(drop):
+        session.execute(delete(SCHED).where(SCHED.c.complaint_id.in_(chunk)))
+    append(session, audits)
+    enqueue(session, outbox, org=org, now=now)
+    return out
+
+
+def send_digests(session: Session, *, config: Config, now: datetime) -> int:
+    """Once per local day (from the configured hour): one digest per supervisor of their
+    still-unacknowledged escalations on cases still open; returns how many were queued."""
+    local = now.astimezone(SHANGHAI)
+    if local.hour < config.escalation.digest.hour:
+        return 0
+    today = local.date()
+    if insert_ignoring_conflicts(session, STATE, [{"key": f"digest:{today.isoformat()}", "value": now.isoformat()}],
+                                 key="key") == 0:
+        return 0  # today's digests were already queued
+    start_of_day = datetime.combine(today, datetime.min.time(), tzinfo=SHANGHAI)
+    stmt = (
+        select(ESC.c.complaint_id, ESC.c.case_no, ESC.c.level, ESC.c.name, ESC.c.fired_at, ESC.c.recipients,
+               COMPLAINT.c.regulatory_due_at)
+        .join(COMPLAINT, COMPLAINT.c.id == ESC.c.complaint_id)
+        .where(ESC.c.acknowledged_at.is_(None), ESC.c.fired_at < start_of_day, COMPLAINT.c.status.in_(ESCALATING))
+        .order_by(ESC.c.case_no, ESC.c.level)
+    )
+    per_person: dict[str, list[dict[str, Any]]] = {}
+    for r in session.execute(stmt):
+        for rec in r.recipients:
+            per_person.setdefault(rec["person"], []).append({
+                "case_no": r.case_no, "level": r.level, "level_name": r.name, "fired_at": local_text(r.fired_at),
+                "due_at": local_text(r.regulatory_due_at), "lateness": _lateness_text(r.regulatory_due_at, now),
+                "link": f"{config.policy.case_link_base}{r.case_no}",
+            })
+    items = [
+        OutboxItem("escalation_digest", person, f"escalation_digest:{today.isoformat()}",
+                   {"date": today.isoformat(), "count": len(cases), "cases": cases[:200]})
+        for person, cases in sorted(per_person.items())
+    ]
+    enqueue(session, items, org=config.org, now=now)
+    return len(items)
+
+
+def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: str, now: datetime) -> dict[str, Any]:
+    """Record that a supervisor has seen a fired level; ValueError naming the field otherwise."""
+    row = session.execute(select(ESC).where(ESC.c.case_no == case_no, ESC.c.level == level)).first()
+    if row is None:
+        raise ValueError(f"level: case {case_no!r} has no escalation at level {level}")
+    recipients = [r["person"] for r in row.recipients]
+    if by not in recipients:
+        raise ValueError(f"by: {by!r} did not receive level {level} of {case_no} (recipients: {', '.join(recipients)})")
+    if row.acknowledged_at is not None:
+        return {"case_no": case_no, "level": level, "acknowledged_at": row.acknowledged_at,
+                "acknowledged_by": row.acknowledged_by, "already": True}
+    session.execute(ESC.update().where(ESC.c.id == row.id).values(acknowledged_at=now, acknowledged_by=by))
+    append(session, [AuditDraft(at=now, actor=by, action="escalation_acknowledged", complaint_id=row.complaint_id,
+                                case_no=case_no, after={"level": level})])
+    return {"case_no": case_no, "level": level, "acknowledged_at": now, "acknowledged_by": by, "already": False}
+
+
+def escalations_of(session: Session, complaint_id: int) -> list[dict[str, Any]]:
+    stmt = (select(ESC.c.level, ESC.c.name, ESC.c.reason, ESC.c.due_at, ESC.c.fired_at, ESC.c.recipients,
+                   ESC.c.acknowledged_at, ESC.c.acknowledged_by)
+            .where(ESC.c.complaint_id == complaint_id).order_by(ESC.c.level))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def forecast(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,
+             horizon: datetime) -> dict[str, Any]:
+    """What will escalate (per level) and breach its deadline between now and `horizon`."""
+    ids = [int(c) for (c,) in session.execute(select(SCHED.c.complaint_id).where(SCHED.c.next_at <= horizon))]
+    cases = load_cases(session, ids)
+    fired = fired_levels(session, ids)
+    paused = open_pauses(session, ids)
+    policy = config.escalation.policy()
+    levels: dict[str, list[dict[str, Any]]] = {}
+    for cid, row in sorted(cases.items()):
+        clock = case_clock(row, paused=cid in paused)
+        for d in due_levels(clock, fired=fired.get(cid, set()), now=horizon, policy=policy, calendar=calendar):
+            levels.setdefault(f"L{d.level}", []).append(
+                {"case_no": row.case_no, "at": d.due_at, "reason": d.reason, "already_due": d.due_at <= now})
+    breach_stmt = (select(COMPLAINT.c.case_no, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.department,
+                          COMPLAINT.c.handler)
+                   .where(COMPLAINT.c.status.in_(ESCALATING), COMPLAINT.c.regulatory_due_at > now,
+                          COMPLAINT.c.regulatory_due_at <= horizon)
+                   .order_by(COMPLAINT.c.regulatory_due_at))
+    breaching = [dict(r._mapping) for r in session.execute(breach_stmt)]
+    return {"now": now, "until": horizon, "escalations": dict(sorted(levels.items())), "breaching": breaching,
+            "paused": list_paused(session, now=now)}
+
+
+def list_paused(session: Session, *, now: datetime) -> list[dict[str, Any]]:
+    """Open cases whose clock is paused with no resume yet (the supervisor's list)."""
+    ids = [int(c) for (c,) in session.execute(
+        select(CLOCK.c.complaint_id).where(CLOCK.c.kind == "pause").distinct())]
+    pauses = pause_state(session, ids)
+    if not pauses:
+        return []
+    rows = session.execute(select(COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.handler,
+                                  COMPLAINT.c.department).where(COMPLAINT.c.id.in_(sorted(pauses)))
+                           .order_by(COMPLAINT.c.id)).all()
+    return [{"case_no": r.case_no, "status": r.status, "department": r.department, "handler": r.handler,
+             "paused_since": pauses[r.id][0], "paused_days_so_far": max(0, (local_date(now) - local_date(pauses[r.id][0])).days),
+             "reason": pauses[r.id][1], "evidence": pauses[r.id][2]}
+            for r in rows if r.status in ESCALATING]
