@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -290,6 +291,11 @@ class Config:
             raise ConfigError([f"{self.directory / 'escalation.yaml'}: file not found (needed for escalation)"])
         return self.escalation_file
 
+    @cached_property
+    def report(self) -> ReportFile:
+        """config/report.yaml (the weekly report), read and checked on first use."""
+        return load_report(self.directory, self.org)
+
 
 def config_dir() -> Path:
     return Path(os.environ.get("COMPLAINTS_CONFIG", REPO_ROOT / "config"))
@@ -421,3 +427,48 @@ def load_config(directory: Path | None = None) -> Config:
         if problems:
             raise ConfigError(problems)
     return Config(base, org_file.institution, org, table, policy, overrides, tuple(org_file.groups), escalation)
+
+
+# ---------------------------------------------------------------- the weekly report (report.yaml)
+
+
+class CapSpec(_Strict):
+    branch: str
+    department: str
+    monthly: int = Field(ge=0)
+
+
+class ReportFile(_Strict):
+    output_dir: str = "var/reports"
+    link_base: str = "http://127.0.0.1:8000/reports/"
+    repeat_window_days: int = Field(default=30, ge=1, le=366)
+    recipients: list[str] = []
+    customers: dict[str, int] = {}
+    caps: list[CapSpec] = []
+
+
+def load_report(directory: Path, org: OrgChart) -> ReportFile:
+    """Read report.yaml (defaults when absent); ConfigError naming file, line and field."""
+    path = directory / "report.yaml"
+    if not path.exists():
+        return ReportFile()
+    src = _read(path)
+    report: ReportFile = _validate(ReportFile, src)
+    problems: list[str] = []
+    for i, person in enumerate(report.recipients):
+        if person not in org.people:
+            problems.append(f"{src.where(('recipients', i))}: unknown person {person!r}")
+    for code, n in report.customers.items():
+        if code not in org.branches:
+            problems.append(f"{src.where(('customers', code))}: unknown branch {code!r}")
+        elif n <= 0:
+            problems.append(f"{src.where(('customers', code))}: must be a positive number of customers")
+    for i, cap in enumerate(report.caps):
+        found = org.find_department(cap.branch, cap.department) if cap.branch in org.branches else None
+        if cap.branch not in org.branches:
+            problems.append(f"{src.where(('caps', i, 'branch'))}: unknown branch {cap.branch!r}")
+        elif found is None or found[0].code != cap.branch:
+            problems.append(f"{src.where(('caps', i, 'department'))}: no department {cap.department!r} in branch {cap.branch!r}")
+    if problems:
+        raise ConfigError(problems)
+    return report

@@ -11,6 +11,7 @@ from models.escalation import (
     Extension,
 )
 from models.outbox import OutboxMessage, OutboxStatus
+from models.report import ReportSnapshot as ReportSnapshot
 
 __all__ = [
     "AuditEvent",

@@ -1,0 +1,75 @@
+"""`complaints report`: the weekly auditor report for any ISO week, and `report verify`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from complaints.cli import UsageError
+from complaints.services import open_app, parse_when, to_json
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.weekly_report import ReportChanged, build_weekly_report
+
+    try:
+        now = parse_when(args.now)
+    except ValueError as exc:
+        raise UsageError(f"--now: {exc}") from None
+    if not args.direct:
+        from flows.weekly_report import weekly_report
+
+        if args.now or args.out:
+            raise UsageError("--now and --out need --direct (the flow reports as of the real clock)")
+        with open_app():
+            pass  # migrate before the flow starts
+        try:
+            print(to_json(weekly_report(week=args.week, force=args.force)))
+        except ReportChanged as exc:
+            print(f"complaints: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    with open_app() as app:
+        try:
+            result = build_weekly_report(app.engine, app.config, args.week, now, force=args.force,
+                                         output_dir=Path(args.out) if args.out else None, actor="cli")
+        except ReportChanged as exc:
+            print(f"complaints: {exc}", file=sys.stderr)
+            return 1
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(to_json(result.as_dict()))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from flows.weekly_report import verify_weekly_report
+
+    with open_app() as app:
+        try:
+            outcome = verify_weekly_report(app.engine, app.config, args.week,
+                                           output_dir=Path(args.out) if args.out else None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(to_json(outcome.as_dict()))
+    if not outcome.ok:
+        print(f"complaints: report {outcome.week} does not match:\n  " + "\n  ".join(outcome.problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="weekly auditor report (HTML, CSV, Prefect artifacts), frozen per week")
+    p.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week, Asia/Shanghai)")
+    p.add_argument("--force", action="store_true",
+                   help="store a new version when the figures differ from the frozen one (the old one is kept)")
+    p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no artifacts)")
+    p.add_argument("--now", help="ISO instant with offset (with --direct): the clock for the default week")
+    p.add_argument("--out", help="output folder (default report.yaml output_dir, var/reports)")
+    p.set_defaults(handler=cmd_report)
+    rsub = p.add_subparsers(dest="report_command", metavar="verify")
+    v = rsub.add_parser("verify", help="recompute a frozen week; exit 1 naming what differs")
+    v.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    v.add_argument("--out", help="output folder the report was written to")
+    v.set_defaults(handler=cmd_verify)

@@ -1,0 +1,480 @@
+"""Pure arithmetic of the weekly auditor report: weeks, rates, percentiles, trends, caps, digests.
+
+* A report week is an ISO week in Asia/Shanghai: Monday 00:00 to the next Monday 00:00 local
+  time (Sunday 24:00), given as UTC bounds [start, end). A complaint at Sunday 23:30 +08:00
+  (15:30Z) belongs to that week; one at Monday 00:10 +08:00 (Sunday 16:10Z) to the next.
+* Percentiles are computed from aggregated data (value → count, as SQL returns it), by the
+  nearest-rank method: the smallest value v with at least ceil(q × n) of the n values ≤ v.
+* A report's content is plain JSON-able data; its digest is the sha256 of its canonical JSON
+  (sorted keys, no spaces, UTF-8), so the same figures always give the same digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from domain.deadlines import SHANGHAI
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True, order=True)
+class Week:
+    year: int
+    week: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    @property
+    def key(self) -> str:
+        """The label as Prefect artifact keys want it: lowercase letters, digits and dashes."""
+        return self.label.lower()
+
+    @property
+    def monday(self) -> date:
+        return date.fromisocalendar(self.year, self.week, 1)
+
+    @property
+    def sunday(self) -> date:
+        return self.monday + timedelta(days=6)
+
+    @property
+    def start(self) -> datetime:
+        """Monday 00:00 Asia/Shanghai, in UTC."""
+        return _local_midnight(self.monday)
+
+    @property
+    def end(self) -> datetime:
+        """The next Monday 00:00 Asia/Shanghai (Sunday 24:00), in UTC; exclusive."""
+        return _local_midnight(self.monday + timedelta(days=7))
+
+    @property
+    def period(self) -> str:
+        return f"{self.monday.isoformat()} 至 {self.sunday.isoformat()}"
+
+    def shift(self, weeks: int) -> Week:
+        d = self.monday + timedelta(weeks=weeks)
+        iso = d.isocalendar()
+        return Week(iso.year, iso.week)
+
+
+def _local_midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0, 0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def parse_week(value: str) -> Week:
+    """`2026-W47` → Week; ValueError saying what is wrong otherwise."""
+    m = _WEEK.match(value.strip().upper())
+    if not m:
+        raise ValueError(f"{value!r} is not an ISO week; write e.g. 2026-W47")
+    year, number = int(m.group(1)), int(m.group(2))
+    try:
+        date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise ValueError(f"{value!r}: {year} has no ISO week {number}") from None
+    return Week(year, number)
+
+
+def week_of(at: datetime) -> Week:
+    """The report week holding an aware instant (by its Asia/Shanghai date)."""
+    if at.utcoffset() is None:
+        raise ValueError("at: a timezone-aware datetime is required")
+    iso = at.astimezone(SHANGHAI).date().isocalendar()
+    return Week(iso.year, iso.week)
+
+
+def previous_week(now: datetime) -> Week:
+    """The last complete week before `now` (what the Monday-morning schedule reports)."""
+    return week_of(now).shift(-1)
+
+
+def trailing(week: Week, count: int) -> list[Week]:
+    """`count` weeks ending with `week`, oldest first."""
+    return [week.shift(-i) for i in range(count - 1, -1, -1)]
+
+
+def month_start(week: Week) -> datetime:
+    """Start (UTC) of the local month holding the week's Sunday: the month a cap is counted in."""
+    return _local_midnight(week.sunday.replace(day=1))
+
+
+# ---------------------------------------------------------------- rates and percentiles
+
+
+def rate(part: int, whole: int) -> float | None:
+    """part / whole rounded to 4 places; None when there is nothing to measure."""
+    if whole <= 0:
+        return None
+    return round(part / whole, 4)
+
+
+def per_10k(count: int, customers: int | None) -> float | None:
+    """Complaints per 10,000 customers, 2 places; None when the customer count is unknown."""
+    if not customers or customers <= 0:
+        return None
+    return round(count * 10_000 / customers, 2)
+
+
+def percentile(histogram: Iterable[tuple[int, int]], q: float) -> int | None:
+    """Nearest-rank percentile of values given as (value, count) pairs; None when empty."""
+    if not 0 < q <= 1:
+        raise ValueError("q must be in (0, 1]")
+    pairs = sorted((v, n) for v, n in histogram if n > 0)
+    total = sum(n for _, n in pairs)
+    if total == 0:
+        return None
+    rank = math.ceil(q * total)
+    seen = 0
+    for value, n in pairs:
+        seen += n
+        if seen >= rank:
+            return value
+    return pairs[-1][0]  # pragma: no cover - seen reaches total
+
+
+@dataclass(frozen=True)
+class Change:
+    current: int | float | None
+    previous: int | float | None
+
+    @property
+    def delta(self) -> int | float | None:
+        if self.current is None or self.previous is None:
+            return None
+        d = self.current - self.previous
+        return round(d, 4) if isinstance(d, float) else d
+
+    @property
+    def pct(self) -> float | None:
+        """Relative change; None when the previous value is 0 or unknown."""
+        if self.current is None or not self.previous:
+            return None
+        return round((self.current - self.previous) / self.previous, 4)
+
+
+CAP_WARN_SHARE = 0.8
+
+
+def cap_state(count: int, cap: int | None) -> str:
+    """正常 below 80 % of the monthly cap, 预警 from 80 %, 超限 above it, 未设限值 without one."""
+    if cap is None:
+        return "未设限值"
+    if count > cap:
+        return "超限"
+    if count >= CAP_WARN_SHARE * cap:
+        return "预警"
+    return "正常"
+
+
+# ---------------------------------------------------------------- tables, content and digest
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # lowercase-dashes: file name, artifact key suffix
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "columns": list(self.columns), "rows": [list(r) for r in self.rows]}
+
+
+def canonical_json(content: Mapping[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def digest(content: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 20) -> list[str]:
+    """What differs between two report contents, naming the table, row and column."""
+    out: list[str] = []
+    old_s, new_s = old.get("summary", {}), new.get("summary", {})
+    for k in sorted(set(old_s) | set(new_s)):
+        if old_s.get(k) != new_s.get(k):
+            out.append(f"summary.{k}: {old_s.get(k)!r} → {new_s.get(k)!r}")
+    old_t, new_t = old.get("tables", {}), new.get("tables", {})
+    for key in sorted(set(old_t) | set(new_t)):
+        a, b = old_t.get(key), new_t.get(key)
+        if a is None or b is None:
+            out.append(f"{key}: table {'added' if a is None else 'removed'}")
+            continue
+        out.extend(_table_diff(key, a, b))
+    for k in sorted(set(old) | set(new)):
+        if k not in ("summary", "tables") and old.get(k) != new.get(k):
+            out.append(f"{k}: {old.get(k)!r} → {new.get(k)!r}")
+    return out[:limit] + ([f"… and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def _table_diff(key: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    if a.get("columns") != b.get("columns"):
+        return [f"{key}: columns changed"]
+    cols: Sequence[str] = a.get("columns", [])
+    ra: Sequence[Sequence[Cell]] = a.get("rows", [])
+    rb: Sequence[Sequence[Cell]] = b.get("rows", [])
+    out: list[str] = []
+    if len(ra) != len(rb):
+        out.append(f"{key}: {len(ra)} rows → {len(rb)} rows")
+    for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
+        for j, (u, v) in enumerate(zip(x, y, strict=False)):
+            if u != v:
+                label = x[0] if x else i
+                out.append(f"{key}[{label}].{cols[j] if j < len(cols) else j}: {u!r} → {v!r}")
+    return out
+
+
+# ---------------------------------------------------------------- shaping a week into tables
+
+_UNKNOWN = "未分类"
+_TIER_DAYS = {"complex": "延期至30天", "special": "延期至60天"}
+_SEVERITY = {"ordinary": "普通", "complex": "复杂", "major": "重大"}
+_TAGS = {"public_opinion": "舆情", "judicial": "司法", "regulatory": "监管", "emotional": "情绪激动"}
+
+
+@dataclass(frozen=True)
+class ReportPolicy:
+    """What the report takes from config/report.yaml (and is recorded in the frozen content)."""
+
+    repeat_window_days: int = 30
+    customers: Mapping[str, int] | None = None  # branch code → personal customers
+    caps: Mapping[tuple[str, str], int] | None = None  # (branch, department) → monthly 投诉限值
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names: branches, departments (by owning branch), and taxonomy codes per dimension."""
+
+    branches: Mapping[str, str]
+    departments: Mapping[tuple[str, str], str]
+    terms: Mapping[str, Mapping[str, str]]  # "channel" / "category" / "cause" → code → name
+
+    def branch(self, code: str | None) -> str:
+        return self.branches.get(code or "", code or _UNKNOWN)
+
+    def department(self, branch: str | None, code: str | None) -> str:
+        if code is None:
+            return "待分派"
+        return self.departments.get((branch or "", code), code)
+
+    def term(self, dimension: str, code: str | None) -> str:
+        if code is None:
+            return _UNKNOWN
+        return self.terms.get(dimension, {}).get(code, code)
+
+
+def local_text(at: datetime | None) -> str | None:
+    """An instant as Asia/Shanghai wall time, minute precision."""
+    return None if at is None else at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def status_at(row: Mapping[str, Any], end: datetime) -> str:
+    """Where a case stood at `end`, from its timestamps (not its current status)."""
+    responded, closed = row.get("responded_at"), row.get("closed_at")
+    if responded is not None and responded < end:
+        return "已答复"
+    if closed is not None and closed < end:
+        return "已撤诉" if row.get("status") == "withdrawn" else "已办结"
+    return "处理中"
+
+
+def _hours(minutes: int | None) -> float | None:
+    return None if minutes is None else round(minutes / 60, 1)
+
+
+def _share(n: int, total: int) -> float | None:
+    return rate(n, total)
+
+
+def _rollup(groups: Sequence[Mapping[str, Any]], *keys: str) -> dict[tuple[Any, ...], int]:
+    out: dict[tuple[Any, ...], int] = {}
+    for g in groups:
+        k = tuple(g.get(key) for key in keys)
+        out[k] = out.get(k, 0) + int(g["n"])
+    return out
+
+
+def _sort_key(k: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple("\uffff" if v is None else str(v) for v in k)  # unknown last
+
+
+def headline(counts: Mapping[str, Any], histogram: Iterable[tuple[int, int]]) -> dict[str, Cell]:
+    """The headline figures of one week from its counts and handling-time histogram."""
+    hist = list(histogram)
+    return {
+        "new": int(counts["new"]),
+        "responded": int(counts["responded"]),
+        "closed": int(counts["closed"]),
+        "withdrawn": int(counts["withdrawn"]),
+        "open_at_end": int(counts["open_at_end"]),
+        "overdue_at_end": int(counts["overdue_at_end"]),
+        "on_time_rate": rate(int(counts["responded_on_time"]), int(counts["responded"])),
+        "ack_sla_rate": rate(int(counts["ack_on_time"]), int(counts["ack_due"])),
+        "median_hours": _hours(percentile(hist, 0.5)),
+        "p90_hours": _hours(percentile(hist, 0.9)),
+    }
+
+
+_HEADLINE_LABELS = (
+    ("new", "新受理"),
+    ("responded", "已答复"),
+    ("closed", "已办结"),
+    ("withdrawn", "已撤诉"),
+    ("open_at_end", "周末在办"),
+    ("overdue_at_end", "周末逾期"),
+    ("on_time_rate", "按时答复率（监管时限）"),
+    ("ack_sla_rate", "确认时效达标率（内部SLA）"),
+    ("median_hours", "处理时长中位数（小时）"),
+    ("p90_hours", "处理时长P90（小时）"),
+)
+
+
+def _summary_table(current: Mapping[str, Cell], previous: Mapping[str, Cell]) -> Table:
+    rows = []
+    for key, label in _HEADLINE_LABELS:
+        cur, prev = current[key], previous[key]
+        ch = Change(cur if not isinstance(cur, str) else None, prev if not isinstance(prev, str) else None)
+        rows.append((label, cur, prev, ch.delta, ch.pct))
+    return Table("summary", "总览（与上周比较）", ("指标", "本周", "上周", "变化", "变化率"), tuple(rows))
+
+
+def _dimension_table(key: str, title: str, dimension: str, groups: Sequence[Mapping[str, Any]],
+                     names: Names, total: int) -> Table:
+    rolled = _rollup(groups, dimension)
+    rows = tuple((k[0] or "—", names.term(dimension, k[0]), n, _share(n, total))
+                 for k, n in sorted(rolled.items(), key=lambda kv: _sort_key(kv[0])))
+    return Table(key, title, ("代码", "名称", "新受理", "占比"), rows)
+
+
+def _case_summary(row: Mapping[str, Any], mask_name: Any, mask_text: Any) -> str:
+    text = str(row.get("request") or "")
+    for name in (row.get("complainant_name"), row.get("agent_name")):
+        if name:
+            text = text.replace(str(name), str(mask_name(str(name))))
+    text = str(mask_text(text))
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def build_content(*, week: Week, current: Mapping[str, Any], previous: Mapping[str, Any],
+                  names: Names, policy: ReportPolicy) -> dict[str, Any]:
+    """The frozen content of a week's report: plain JSON-able figures, tables and policy.
+
+    `current` holds what the SQL layer read for the week (counts, histogram, groups, lists, trend);
+    `previous` the counts and histogram of the week before (for week-over-week change).
+    """
+    from domain.masking import mask_name, mask_text
+
+    end = week.end
+    now_head = headline(current["counts"], current["histogram"])
+    prev_head = headline(previous["counts"], previous["histogram"])
+    groups: Sequence[Mapping[str, Any]] = current["groups"]
+    total = int(now_head["new"] or 0)
+    tables: list[Table] = [_summary_table(now_head, prev_head)]
+    tables.append(_dimension_table("by-channel", "按办理渠道（A）", "channel", groups, names, total))
+    tables.append(_dimension_table("by-category", "按业务类别（B）", "category", groups, names, total))
+    tables.append(_dimension_table("by-cause", "按投诉原因（C）", "cause", groups, names, total))
+
+    # Departments: new this week, open / overdue at the week's end, month-to-date against the cap.
+    new_dept = _rollup(groups, "department_branch", "department")
+    open_dept = {(r["department_branch"], r["department"]): r for r in current["open_by_department"]}
+    month = {(r["department_branch"], r["department"]): int(r["n"]) for r in current["month_by_department"]}
+    caps = dict(policy.caps or {})
+    dept_keys = sorted(set(new_dept) | set(open_dept) | set(month) | set(caps), key=_sort_key)
+    dept_rows = []
+    for b, d in dept_keys:
+        cap = caps.get((b, d))
+        mtd = month.get((b, d), 0)
+        o = open_dept.get((b, d), {})
+        dept_rows.append((names.branch(b) if b else "—", d or "—", names.department(b, d), new_dept.get((b, d), 0),
+                          int(o.get("open", 0)), int(o.get("overdue", 0)), mtd, cap,
+                          rate(mtd, cap) if cap else None, cap_state(mtd, cap)))
+    tables.append(Table("by-department", "按承办部门（含本月投诉限值）",
+                        ("机构", "部门代码", "部门", "新受理", "周末在办", "周末逾期", "本月累计", "月度限值", "限值使用率", "状态"),
+                        tuple(dept_rows)))
+
+    customers = dict(policy.customers or {})
+    by_branch = _rollup(groups, "branch")
+    branch_keys = sorted({k[0] for k in by_branch} | set(customers), key=lambda v: _sort_key((v,)))
+    tables.append(Table("by-branch", "按机构（每万名客户投诉量）", ("机构代码", "机构", "新受理", "客户数", "每万客户投诉"),
+                        tuple((b, names.branch(b), by_branch.get((b,), 0), customers.get(b or ""),
+                               per_10k(by_branch.get((b,), 0), customers.get(b or ""))) for b in branch_keys)))
+    by_outlet = _rollup(groups, "branch", "outlet")
+    tables.append(Table("by-outlet", "按网点", ("机构", "网点", "新受理"),
+                        tuple((names.branch(b), o or "—", n)
+                              for (b, o), n in sorted(by_outlet.items(), key=lambda kv: _sort_key(kv[0])))))
+
+    tables.append(Table("escalations", "督办（按层级）", ("层级", "名称", "次数"),
+                        tuple((int(r["level"]), r["name"], int(r["n"])) for r in current["escalations"])))
+    ext = {r["to_tier"]: int(r["n"]) for r in current["extensions"]}
+    tables.append(Table("extensions", "延期", ("延期", "件数"),
+                        tuple((label, ext.get(tier, 0)) for tier, label in _TIER_DAYS.items())))
+    tables.append(Table("pauses", "中止计时（鉴定、检测、评估、调解）", ("原因", "次数"),
+                        tuple((r["reason"] or "—", int(r["n"])) for r in current["pauses"])))
+
+    tables.append(Table(
+        "sensitive", "重大及敏感投诉（本周受理）",
+        ("受理编号", "受理时间", "机构", "部门", "业务类别", "等级", "敏感标签", "周末状态", "答复期限", "诉求摘要"),
+        tuple((r["case_no"], local_text(r["received_at"]), names.branch(r["branch"]),
+               names.department(r["department_branch"], r["department"]), names.term("category", r["category"]),
+               _SEVERITY.get(r["severity"], r["severity"]),
+               "、".join(_TAGS.get(t, t) for t in sorted(r["tags"] or [])) or "—",
+               status_at(r, end), local_text(r["due_at"]), _case_summary(r, mask_name, mask_text))
+              for r in current["sensitive"])))
+    tables.append(Table(
+        "repeats", f"重复投诉（同一投诉人、同一业务类别，{policy.repeat_window_days}天内）",
+        ("受理编号", "受理时间", "业务类别", "部门", "前次受理编号"),
+        tuple((r["case_no"], local_text(r["received_at"]), names.term("category", r["category"]),
+               names.department(r["department_branch"], r["department"]), r["previous_case_no"])
+              for r in current["repeats"])))
+
+    overdue_rows = []
+    for r in current["overdue"]:
+        chain = {m.get("level"): m for m in (r.get("chain") or [])}
+        handler = chain.get("handler", {}).get("name") or r.get("handler") or "（未指派）"
+        esc = r.get("escalation")
+        holders = "、".join(f"{x.get('title', '')}{x.get('name', '')}" for x in (esc or {}).get("recipients") or [])
+        overdue_rows.append((r["case_no"], local_text(r["received_at"]),
+                             names.department(r["department_branch"], r["department"]), local_text(r["due_at"]),
+                             (week.sunday - r["due_at"].astimezone(SHANGHAI).date()).days,
+                             handler, esc["name"] if esc else "未督办", holders or "—"))
+    tables.append(Table("overdue", "周末逾期案件及责任链",
+                        ("受理编号", "受理时间", "部门", "答复期限", "逾期天数", "经办人", "督办层级", "督办对象"),
+                        tuple(overdue_rows)))
+
+    trend_rows = tuple((t["week"], int(t["new"]), int(t["responded"]), int(t["open"]), int(t["overdue"]))
+                       for t in current["trend"])
+    tables.append(Table("trend", "近13周趋势", ("周", "新受理", "已答复", "周末在办", "周末逾期"), trend_rows))
+    four = trend_rows[-4:]
+    tables.append(Table("trend-4w", "近4周合计与周均", ("指标", "4周合计", "4周周均", "13周周均"),
+                        tuple((label, sum(int(r[i] or 0) for r in four), round(sum(int(r[i] or 0) for r in four) / max(len(four), 1), 1),
+                               round(sum(int(r[i] or 0) for r in trend_rows) / max(len(trend_rows), 1), 1))
+                              for i, label in ((1, "新受理"), (2, "已答复")))))
+
+    summary: dict[str, Cell] = {**now_head, "repeats": len(current["repeats"]),
+                                "sensitive": len(current["sensitive"]),
+                                "escalations": sum(int(r["n"]) for r in current["escalations"]),
+                                "extensions": sum(ext.values()),
+                                "pauses": sum(int(r["n"]) for r in current["pauses"])}
+    return {
+        "week": week.label,
+        "period": week.period,
+        "start": week.start.isoformat(),
+        "end": week.end.isoformat(),
+        "input_rows": int(current["counts"]["input_rows"]),
+        "policy": {"repeat_window_days": policy.repeat_window_days,
+                   "customers": dict(sorted(customers.items())),
+                   "caps": {f"{b}/{d}": c for (b, d), c in sorted(caps.items())}},
+        "summary": summary,
+        "tables": {t.key: t.as_dict() for t in tables},
+    }

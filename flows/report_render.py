@@ -1,0 +1,127 @@
+"""Render a week's frozen report content: HTML (jinja2, autoescaped, matplotlib SVG charts),
+one CSV per table, and the markdown summary shown as a Prefect artifact.
+
+Everything here reads only the frozen content, so the same content always renders the same
+files (charts use a fixed SVG hash salt and no date metadata).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from domain.report import canonical_json
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                  trim_blocks=True, lstrip_blocks=True)
+
+_PERCENT_COLUMNS = {"占比", "变化率", "限值使用率"}
+_RATE_ROWS = {"按时答复率（监管时限）", "确认时效达标率（内部SLA）"}
+
+
+def cell_text(value: Any, column: str, row_label: Any = None) -> str:
+    """A cell as people read it: percentages for rates, — for no value."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and (column in _PERCENT_COLUMNS or (row_label in _RATE_ROWS and column != "变化")):
+        return f"{value * 100:.1f}%"
+    return str(value)
+
+
+ENV.filters["cell"] = cell_text
+
+
+def _svg(fig: Any) -> Markup:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
+    # An inline SVG is trusted markup: it is drawn by matplotlib from numbers and fixed labels only.
+    return Markup(re.sub(r"<!--.*?-->", "", text, flags=re.S))  # noqa: S704
+
+
+def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
+    """The trend and the category charts as inline SVG strings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, Markup] = {}
+    style = {"svg.hashsalt": "weekly-report", "svg.fonttype": "none", "font.size": 9,
+             "font.family": "sans-serif"}
+    with warnings.catch_warnings(), matplotlib.rc_context(style):
+        warnings.simplefilter("ignore")  # missing CJK glyphs on a server without CJK fonts: the SVG keeps text
+        trend = content["tables"]["trend"]["rows"]
+        fig, ax = plt.subplots(figsize=(7.5, 2.8))
+        x = [r[0][-3:] for r in trend]
+        for i, label in ((1, "新受理"), (2, "已答复"), (4, "周末逾期")):
+            ax.plot(x, [r[i] for r in trend], marker="o", label=label)
+        ax.legend(loc="upper left", frameon=False)
+        ax.grid(alpha=0.3)
+        out["trend"] = _svg(fig)
+        plt.close(fig)
+        cats = content["tables"]["by-category"]["rows"]
+        fig, ax = plt.subplots(figsize=(7.5, 2.8))
+        ax.bar([str(r[0]) for r in cats], [r[2] for r in cats], color="#4472c4")
+        ax.grid(axis="y", alpha=0.3)
+        out["category"] = _svg(fig)
+        plt.close(fig)
+    return out
+
+
+def render_html(content: Mapping[str, Any], *, version: int, generated_at: str, sha256: str,
+                institution: str) -> str:
+    return ENV.get_template("weekly_report.html.j2").render(
+        c=content, tables=content["tables"], summary=content["summary"], charts=charts(content),
+        version=version, generated_at=generated_at, sha256=sha256, institution=institution,
+    )
+
+
+def table_csv(table: Mapping[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table["columns"])
+    writer.writerows(["" if v is None else v for v in row] for row in table["rows"])
+    return buf.getvalue()
+
+
+def markdown_summary(content: Mapping[str, Any], *, version: int, sha256: str, link: str) -> str:
+    s, rows = content["summary"], content["tables"]["summary"]["rows"]
+    lines = [f"# 投诉处理周报 {content['week']}（{content['period']}）", "",
+             f"版本 v{version} · 输入 {content['input_rows']} 件 · sha256 `{sha256}`", "",
+             "| 指标 | 本周 | 上周 | 变化 | 变化率 |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        cols = ("指标", "本周", "上周", "变化", "变化率")
+        lines.append("| " + " | ".join(cell_text(v, col, r[0]) for v, col in zip(r, cols, strict=True)) + " |")
+    lines += ["", f"重大及敏感 {s['sensitive']} 件 · 重复投诉 {s['repeats']} 件 · 督办 {s['escalations']} 次 · "
+                  f"延期 {s['extensions']} 件 · 中止计时 {s['pauses']} 次", "", f"[完整报告]({link})"]
+    return "\n".join(lines)
+
+
+def write_files(directory: Path, content: Mapping[str, Any], html: str) -> list[Path]:
+    """report.html, content.json and <table>.csv (UTF-8 with BOM, so spreadsheet tools read the Chinese)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "report.html", directory / "content.json"]
+    written[0].write_text(html, encoding="utf-8")
+    written[1].write_bytes(canonical_json(content))
+    for key, table in content["tables"].items():
+        path = directory / f"{key}.csv"
+        path.write_text(table_csv(table), encoding="utf-8-sig")
+        written.append(path)
+    return written
+
+
+def read_content(directory: Path) -> Any:
+    path = directory / "content.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

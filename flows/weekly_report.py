@@ -1,0 +1,216 @@
+"""The weekly auditor report: last ISO week (Asia/Shanghai) → frozen snapshot → HTML, CSV, Prefect
+artifacts → auditors told through the outbox.
+
+`build_weekly_report` is the plain function (the flow, the CLI, the tests and the benchmark call
+it): load the week's aggregates (SQL) → shape them (pure, domain/report.py) → freeze: store a
+new version only when the figures differ from the last one, refusing without `force` → write the
+files. Re-running a week whose figures have not changed stores nothing new and queues nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from complaints.config import REPO_ROOT, Config, load_config
+from domain.deadlines import SHANGHAI
+from domain.report import (
+    Names,
+    ReportPolicy,
+    Week,
+    build_content,
+    differences,
+    digest,
+    month_start,
+    parse_week,
+    previous_week,
+)
+from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
+from flows.report_render import markdown_summary, read_content, render_html, write_files
+from models.audit_chain import AuditDraft, append
+from models.db import make_engine, session_scope
+from models.report import counts, handling_histogram, latest_snapshot, load_week, store_snapshot
+from notifications.outbox import OutboxItem, enqueue
+
+KIND = "report_ready"
+
+
+class ReportChanged(Exception):
+    """The figures of a frozen week differ from its stored version; regenerate with force."""
+
+    def __init__(self, week: str, version: int, diffs: list[str]) -> None:
+        self.week, self.version, self.diffs = week, version, diffs
+        super().__init__(f"{week}: the figures differ from frozen version v{version}; "
+                         f"re-run with --force to store a new version:\n  " + "\n  ".join(diffs))
+
+
+@dataclass
+class ReportResult:
+    week: str
+    version: int
+    sha256: str
+    created: bool  # a new version was stored (else the stored one matched)
+    input_rows: int
+    output_dir: Path
+    link: str
+    content: dict[str, Any] = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"week": self.week, "version": self.version, "sha256": self.sha256, "created": self.created,
+                "input_rows": self.input_rows, "output_dir": str(self.output_dir), "link": self.link,
+                "summary": self.content["summary"]}
+
+
+def names_of(config: Config) -> Names:
+    org = config.org
+    return Names(
+        branches={code: b.name for code, b in org.branches.items()},
+        departments={(code, d.code): d.name for code, b in org.branches.items() for d in b.departments.values()},
+        terms={"channel": {t.code: t.name for t in CHANNELS}, "category": {t.code: t.name for t in CATEGORIES},
+               "cause": {t.code: t.name for t in CAUSES}},
+    )
+
+
+def policy_of(config: Config) -> ReportPolicy:
+    r = config.report
+    return ReportPolicy(repeat_window_days=r.repeat_window_days, customers=dict(r.customers),
+                        caps={(c.branch, c.department): c.monthly for c in r.caps})
+
+
+def output_root(config: Config, override: Path | None = None) -> Path:
+    root = override or Path(config.report.output_dir)
+    return root if root.is_absolute() else REPO_ROOT / root
+
+
+def compute_content(session: Session, config: Config, week: Week) -> dict[str, Any]:
+    """The week's figures as of its end, shaped into the report's content (read-only)."""
+    policy = policy_of(config)
+    data = load_week(session, week, repeat_window_days=policy.repeat_window_days, month_start=month_start(week))
+    prev = week.shift(-1)
+    current = {"counts": {k: getattr(data, k) for k in (
+        "input_rows", "new", "responded", "responded_on_time", "closed", "withdrawn", "open_at_end",
+        "overdue_at_end", "ack_due", "ack_on_time")},
+        "histogram": data.handling_minutes, "groups": data.groups, "open_by_department": data.open_by_department,
+        "month_by_department": data.month_by_department, "escalations": data.escalations,
+        "extensions": data.extensions, "pauses": data.pauses, "sensitive": data.sensitive,
+        "repeats": data.repeats, "overdue": data.overdue, "trend": data.trend}
+    previous = {"counts": counts(session, prev), "histogram": handling_histogram(session, prev)}
+    return build_content(week=week, current=current, previous=previous, names=names_of(config), policy=policy)
+
+
+def resolve_week(week: Week | str | None, now: datetime) -> Week:
+    w = previous_week(now) if week is None else week if isinstance(week, Week) else parse_week(week)
+    if w.end > now:
+        raise ValueError(f"{w.label} is not over yet (it ends {w.end.astimezone(SHANGHAI).isoformat()}): "
+                         f"a report is frozen only for a complete week")
+    return w
+
+
+def build_weekly_report(engine: Engine, config: Config, week: Week | str | None, now: datetime, *,
+                        force: bool = False, output_dir: Path | None = None,
+                        actor: str = "weekly-report") -> ReportResult:
+    """Compute, freeze and write one week's report; see the module docstring."""
+    w = resolve_week(week, now)
+    with session_scope(engine) as session:
+        content = compute_content(session, config, w)
+        sha = digest(content)
+        latest = latest_snapshot(session, w.label)
+        directory = output_root(config, output_dir) / w.label
+        link = f"{config.report.link_base.rstrip('/')}/{w.label}/report.html"
+        if latest is not None and latest.sha256 == sha:
+            version, generated_at, created = int(latest.version), latest.generated_at, False
+        else:
+            if latest is not None and not force:
+                raise ReportChanged(w.label, int(latest.version), differences(json.loads(latest.content), content))
+            version, generated_at, created = (int(latest.version) + 1 if latest else 1), now, True
+            store_snapshot(session, {
+                "week": w.label, "version": version, "generated_at": now, "input_rows": content["input_rows"],
+                "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+                "output_dir": str(directory), "forced": latest is not None, "actor": actor,
+            })
+            append(session, [AuditDraft(at=now, actor=actor, action="report_generated",
+                                        after={"week": w.label, "version": version, "sha256": sha,
+                                               "input_rows": content["input_rows"]},
+                                        detail=f"weekly report {w.label} v{version}")])
+            s = content["summary"]
+            ctx = {"week": w.label, "period": w.period, "received": s["new"], "closed": s["closed"],
+                   "overdue": s["overdue_at_end"], "link": link, "version": version}
+            items = [OutboxItem(kind=KIND, recipient=p, key=f"report:{w.label}:v{version}", context=ctx)
+                     for p in config.report.recipients]
+            enqueue(session, items, org=config.org, now=now)
+    html = render_html(content, version=version, generated_at=generated_at.astimezone(SHANGHAI).isoformat(),
+                       sha256=sha, institution=config.institution)
+    write_files(directory, content, html)
+    return ReportResult(w.label, version, sha, created, int(content["input_rows"]), directory, link, content)
+
+
+@dataclass
+class VerifyOutcome:
+    week: str
+    ok: bool
+    version: int | None = None
+    stored_sha256: str | None = None
+    recomputed_sha256: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, output_dir: Path | None = None) -> VerifyOutcome:
+    """Recompute a frozen week and compare: the stored row with its own hash, the figures with the
+    data now, and the content.json on disk with the stored content. Names what differs."""
+    w = week if isinstance(week, Week) else parse_week(week)
+    with session_scope(engine) as session:
+        latest = latest_snapshot(session, w.label)
+        if latest is None:
+            return VerifyOutcome(w.label, False, problems=[f"{w.label}: no frozen report (run complaints report --week {w.label})"])
+        stored = json.loads(latest.content)
+        recomputed = compute_content(session, config, w)
+    out = VerifyOutcome(w.label, True, int(latest.version), latest.sha256, digest(recomputed))
+    if digest(stored) != latest.sha256:
+        out.problems.append(f"stored content of v{latest.version} does not match its sha256: the snapshot was edited; "
+                            f"stored vs recomputed:")
+        out.problems.extend("  " + d for d in differences(stored, recomputed))
+    if out.recomputed_sha256 != latest.sha256:
+        out.problems.append(f"the figures recomputed from the data differ from frozen v{latest.version}:")
+        out.problems.extend("  " + d for d in differences(stored, recomputed))
+    on_disk = read_content(output_root(config, output_dir) / w.label)
+    if on_disk is not None and digest(on_disk) != latest.sha256:
+        out.problems.append(f"{output_root(config, output_dir) / w.label / 'content.json'} differs from frozen v{latest.version}")
+    out.ok = not out.problems
+    return out
+
+
+def publish_artifacts(result: ReportResult) -> None:
+    """The summary (markdown) and every table as Prefect artifacts, keys like weekly-report-2026-w47."""
+    key = f"weekly-report-{result.week.lower()}"
+    create_markdown_artifact(key=key, markdown=markdown_summary(result.content, version=result.version,
+                             sha256=result.sha256, link=result.link), description=f"投诉处理周报 {result.week}")
+    for tkey, table in result.content["tables"].items():
+        rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+        create_table_artifact(key=f"{key}-{tkey}", table=rows, description=table["title"])
+
+
+@flow(name="weekly-report", log_prints=False)
+def weekly_report(week: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Last ISO week's report (or `week`, e.g. 2026-W47): frozen, written, published, announced."""
+    logger = get_run_logger()
+    config = load_config()
+    engine = make_engine()
+    try:
+        result = build_weekly_report(engine, config, week, datetime.now(UTC), force=force)
+    finally:
+        engine.dispose()
+    publish_artifacts(result)
+    logger.info("weekly report %s v%d (%s): %d input rows, sha256 %s", result.week, result.version,
+                "new" if result.created else "unchanged", result.input_rows, result.sha256)
+    return result.as_dict()

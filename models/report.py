@@ -1,0 +1,376 @@
+"""The weekly report: its frozen snapshots, and the SQL that aggregates a week as of its end.
+
+Every figure is "as of the week's end" `e`: it reads timestamps relative to `e`, never the
+current status, so running the report again later gives the same figures (docs/report.md):
+
+* decided (已答复) at `responded_at`; closed (已办结) / withdrawn (已撤诉) at `closed_at` (a
+  withdrawal ends handling on the day it is received, Art. 15, and is stamped in `closed_at`);
+* open at `e`: received before `e` and neither responded nor closed before `e`;
+* the deadline as of `e`: the current `regulatory_due_at`, unless an extension was recorded at or
+  after `e`, then that extension's `previous_due_at` (the deadline that stood at `e`);
+* escalations, extensions and pauses by their own timestamps.
+
+Merged cases (合并) carry no timestamp of the merge, so they are left out of open and overdue.
+Every query is set-based (GROUP BY in the database); only small lists (重大, overdue, repeats) come
+back row by row. Complainant data is read only to match repeats inside SQL and never selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
+from sqlmodel import Field, SQLModel
+
+from domain.report import Week
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import Escalation, Extension
+from models.sqlutil import table_of
+
+SENSITIVE_TAGS = ("public_opinion", "judicial", "regulatory")
+
+
+class ReportSnapshot(SQLModel, table=True):
+    """One generated version of a week's report, frozen: its figures and their sha256."""
+
+    __tablename__ = "report_snapshot"
+    __table_args__ = (UniqueConstraint("week", "version", name="uq_report_snapshot_week_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(max_length=10, index=True)
+    version: int
+    generated_at: datetime
+    input_rows: int
+    sha256: str = Field(max_length=64)
+    content: str = Field(sa_type=Text)  # canonical JSON of the figures (what sha256 is over)
+    output_dir: str = Field(max_length=512)
+    forced: bool = False
+    actor: str = Field(max_length=64)
+
+
+C = table_of(Complaint)
+ESC = table_of(Escalation)
+EXT = table_of(Extension)
+CLOCK = table_of(ClockEventRow)
+SNAP = table_of(ReportSnapshot)
+
+# Indexes the report needs (created in migration 0003): week ranges on each timestamp, and the
+# complainant+category lookups of repeat detection.
+REPORT_INDEXES = (
+    Index("ix_complaint_received_at", C.c.received_at),
+    Index("ix_complaint_responded_at", C.c.responded_at),
+    Index("ix_complaint_closed_at", C.c.closed_at),
+    Index("ix_complaint_ack_due_at", C.c.ack_due_at),
+    Index("ix_complaint_repeat_id", C.c.complainant_id_number, C.c.category, C.c.received_at),
+    Index("ix_complaint_repeat_phone", C.c.complainant_phone, C.c.category, C.c.received_at),
+    Index("ix_escalation_fired_at", ESC.c.fired_at),
+    Index("ix_extension_recorded_at", EXT.c.recorded_at),
+    Index("ix_clock_event_at", CLOCK.c.at),
+)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def _ended() -> ColumnElement[Any]:
+    return func.coalesce(C.c.responded_at, C.c.closed_at)
+
+
+def open_at(e: datetime) -> ColumnElement[bool]:
+    ended = _ended()
+    return and_(C.c.received_at < e, C.c.status != "merged", or_(ended.is_(None), ended >= e))
+
+
+def due_as_of(e: datetime) -> ColumnElement[Any]:
+    """The regulatory deadline that stood at `e` (undoing extensions recorded since)."""
+    later = (
+        select(EXT.c.previous_due_at)
+        .where(EXT.c.complaint_id == C.c.id, EXT.c.recorded_at >= e)
+        .order_by(EXT.c.recorded_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(later, C.c.regulatory_due_at)
+
+
+def _minutes(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", later - earlier) / 60), Integer)
+    seconds = cast(func.round((func.julianday(later) - func.julianday(earlier)) * 86400), Integer)
+    return seconds / literal_column("60")  # integer division in SQLite
+
+
+def _minus_days(col: Any, days: int, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return col - timedelta(days=days)  # type: ignore[no-any-return]
+    return func.datetime(col, f"-{days} days")
+
+
+def _has_tag(tag: str) -> ColumnElement[bool]:
+    return cast(C.c.tags, String).like(f'%"{tag}"%')
+
+
+def _sensitive() -> ColumnElement[bool]:
+    return or_(C.c.severity == "major", *(_has_tag(t) for t in SENSITIVE_TAGS))
+
+
+def _in(col: Any, week: Week) -> ColumnElement[bool]:
+    return and_(col >= week.start, col < week.end)
+
+
+def _count(session: Session, *where: ColumnElement[bool]) -> int:
+    return int(session.execute(select(func.count()).select_from(C).where(*where)).scalar_one())
+
+
+# ---------------------------------------------------------------- the figures of one week
+
+
+@dataclass
+class WeekData:
+    """What SQL returns for one week, before it is shaped into tables."""
+
+    week: Week
+    input_rows: int = 0
+    new: int = 0
+    responded: int = 0
+    responded_on_time: int = 0
+    closed: int = 0
+    withdrawn: int = 0
+    open_at_end: int = 0
+    overdue_at_end: int = 0
+    ack_due: int = 0
+    ack_on_time: int = 0
+    handling_minutes: list[tuple[int, int]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)  # new by channel/category/... combination
+    open_by_department: list[dict[str, Any]] = field(default_factory=list)
+    month_by_department: list[dict[str, Any]] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    extensions: list[dict[str, Any]] = field(default_factory=list)
+    pauses: list[dict[str, Any]] = field(default_factory=list)
+    sensitive: list[dict[str, Any]] = field(default_factory=list)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+    overdue: list[dict[str, Any]] = field(default_factory=list)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+
+
+def counts(session: Session, week: Week) -> dict[str, int]:
+    """The headline counts of a week, each by its own timestamp."""
+    e = week.end
+    responded = select(
+        func.count(),
+        func.coalesce(func.sum(case((C.c.responded_at <= C.c.regulatory_due_at, 1), else_=0)), 0),
+    ).where(_in(C.c.responded_at, week))
+    r_all, r_on_time = session.execute(responded).one()
+    closed_rows = session.execute(
+        select(C.c.status, func.count()).where(_in(C.c.closed_at, week)).group_by(C.c.status)
+    ).all()
+    withdrawn = sum(int(n) for st, n in closed_rows if st == "withdrawn")
+    closed = sum(int(n) for st, n in closed_rows if st != "withdrawn")
+    open_row = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0)).where(open_at(e))
+    ).one()
+    acked = func.coalesce(C.c.acknowledged_at, C.c.responded_at)
+    withdrawn_before_ack = and_(C.c.status == "withdrawn", C.c.closed_at <= C.c.ack_due_at, acked.is_(None))
+    ack = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((acked <= C.c.ack_due_at, 1), else_=0)), 0))
+        .where(_in(C.c.ack_due_at, week), ~withdrawn_before_ack)
+    ).one()
+    return {
+        "input_rows": _count(session, C.c.received_at < e),
+        "new": _count(session, _in(C.c.received_at, week)),
+        "responded": int(r_all), "responded_on_time": int(r_on_time),
+        "closed": closed, "withdrawn": withdrawn,
+        "open_at_end": int(open_row[0]), "overdue_at_end": int(open_row[1]),
+        "ack_due": int(ack[0]), "ack_on_time": int(ack[1]),
+    }
+
+
+def handling_histogram(session: Session, week: Week) -> list[tuple[int, int]]:
+    """Minutes from receipt to decision of the cases decided in the week, as (minutes, count)."""
+    dialect = session.get_bind().dialect.name
+    minutes = _minutes(C.c.responded_at, C.c.received_at, dialect).label("m")
+    rows = session.execute(select(minutes, func.count()).where(_in(C.c.responded_at, week)).group_by(minutes))
+    return [(int(m), int(n)) for m, n in rows]
+
+
+def new_groups(session: Session, week: Week) -> list[dict[str, Any]]:
+    """New complaints of the week counted by every combination of the report's dimensions."""
+    cols = [C.c.channel, C.c.category, C.c.cause, C.c.branch, C.c.outlet, C.c.department_branch, C.c.department]
+    stmt = select(*cols, func.count().label("n")).where(_in(C.c.received_at, week)).group_by(*cols)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def open_by_department(session: Session, week: Week) -> list[dict[str, Any]]:
+    e = week.end
+    cols = [C.c.department_branch, C.c.department]
+    stmt = (
+        select(*cols, func.count().label("open"),
+               func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0).label("overdue"))
+        .where(open_at(e)).group_by(*cols)
+    )
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def month_by_department(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Complaints received from `start` to `end` per (branch of department, department): for caps."""
+    cols = [C.c.department_branch, C.c.department]
+    stmt = (select(*cols, func.count().label("n"))
+            .where(C.c.received_at >= start, C.c.received_at < end).group_by(*cols))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def escalations_by_level(session: Session, week: Week) -> list[dict[str, Any]]:
+    stmt = (select(ESC.c.level, ESC.c.name, func.count().label("n"))
+            .where(_in(ESC.c.fired_at, week)).group_by(ESC.c.level, ESC.c.name).order_by(ESC.c.level))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def extensions_by_tier(session: Session, week: Week) -> list[dict[str, Any]]:
+    stmt = (select(EXT.c.to_tier, func.count().label("n"))
+            .where(_in(EXT.c.recorded_at, week)).group_by(EXT.c.to_tier).order_by(EXT.c.to_tier))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def pauses_by_reason(session: Session, week: Week) -> list[dict[str, Any]]:
+    stmt = (select(CLOCK.c.reason, func.count().label("n"))
+            .where(CLOCK.c.kind == "pause", _in(CLOCK.c.at, week)).group_by(CLOCK.c.reason).order_by(CLOCK.c.reason))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+_CASE_COLS = (C.c.id, C.c.case_no, C.c.received_at, C.c.branch, C.c.outlet, C.c.department_branch,
+              C.c.department, C.c.category, C.c.severity, C.c.tags, C.c.status, C.c.responded_at,
+              C.c.closed_at)
+
+
+def sensitive_cases(session: Session, week: Week) -> list[dict[str, Any]]:
+    """重大 and sensitive (舆情/司法/监管) complaints received in the week, with a masked summary later."""
+    e = week.end
+    # The complainant's and agent's names are read only to mask them inside the summary.
+    stmt = (select(*_CASE_COLS, C.c.request, C.c.complainant_name, C.c.agent_name, due_as_of(e).label("due_at"))
+            .where(_in(C.c.received_at, week), _sensitive()).order_by(C.c.received_at, C.c.case_no))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def repeat_cases(session: Session, week: Week, window_days: int) -> list[dict[str, Any]]:
+    """Complaints of the week whose complainant (same ID number or phone) complained about the
+    same category within `window_days` before; the match stays inside SQL."""
+    dialect = session.get_bind().dialect.name
+    p = aliased(C)
+    earlier = and_(
+        p.c.category == C.c.category,
+        p.c.received_at >= _minus_days(C.c.received_at, window_days, dialect),
+        or_(p.c.received_at < C.c.received_at, and_(p.c.received_at == C.c.received_at, p.c.id < C.c.id)),
+    )
+    by_id = and_(C.c.complainant_id_number.is_not(None), p.c.complainant_id_number == C.c.complainant_id_number)
+    by_phone = and_(C.c.complainant_phone.is_not(None), p.c.complainant_phone == C.c.complainant_phone)
+    same_person = or_(exists().where(earlier, by_id), exists().where(earlier, by_phone))
+    previous = (select(p.c.case_no).where(earlier, or_(by_id, by_phone))
+                .order_by(p.c.received_at.desc(), p.c.id.desc()).limit(1).scalar_subquery())
+    stmt = (select(C.c.case_no, C.c.received_at, C.c.category, C.c.department_branch, C.c.department,
+                   previous.label("previous_case_no"))
+            .where(_in(C.c.received_at, week), C.c.category.is_not(None), same_person)
+            .order_by(C.c.received_at, C.c.case_no))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def overdue_cases(session: Session, week: Week) -> list[dict[str, Any]]:
+    """Cases open and past their deadline at the week's end, with the chain and the highest
+    escalation level fired before the end (who holds it)."""
+    e = week.end
+    due = due_as_of(e)
+    stmt = (select(*_CASE_COLS, C.c.handler, C.c.chain, due.label("due_at"))
+            .where(open_at(e), due < e).order_by(due, C.c.case_no))
+    rows = [dict(r._mapping) for r in session.execute(stmt)]
+    ids = [r["id"] for r in rows]
+    top: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(ids), 1000):
+        esc = session.execute(
+            select(ESC.c.complaint_id, ESC.c.level, ESC.c.name, ESC.c.recipients)
+            .where(ESC.c.complaint_id.in_(ids[i:i + 1000]), ESC.c.fired_at < e)
+            .order_by(ESC.c.complaint_id, ESC.c.level)
+        )
+        for e_row in esc:
+            top[int(e_row.complaint_id)] = dict(e_row._mapping)  # ordered by level: the last is the highest
+    for r in rows:
+        r["escalation"] = top.get(r["id"])
+    return rows
+
+
+def trend(session: Session, weeks: Sequence[Week]) -> list[dict[str, Any]]:
+    """New, decided and overdue-at-end for each week (oldest first), in three scans."""
+    first, last = weeks[0], weeks[-1]
+
+    def bucket(col: Any) -> ColumnElement[Any]:
+        return case(*((col < w.end, i) for i, w in enumerate(weeks)), else_=len(weeks))
+
+    out = [{"week": w.label, "new": 0, "responded": 0, "overdue": 0, "open": 0} for w in weeks]
+    for key, col in (("new", C.c.received_at), ("responded", C.c.responded_at)):
+        b = bucket(col).label("b")
+        stmt = select(b, func.count()).where(col >= first.start, col < last.end).group_by(b)
+        for i, n in session.execute(stmt):
+            out[int(i)][key] = int(n)
+    ended = _ended()
+    cols = []
+    for w in weeks:
+        is_open = and_(C.c.received_at < w.end, or_(ended.is_(None), ended >= w.end))
+        cols.append(func.coalesce(func.sum(case((is_open, 1), else_=0)), 0))
+        cols.append(func.coalesce(func.sum(case((and_(is_open, due_as_of(w.end) < w.end), 1), else_=0)), 0))
+    stmt2 = select(*cols).where(C.c.received_at < last.end, C.c.status != "merged",
+                                or_(ended.is_(None), ended >= first.end))
+    values = session.execute(stmt2).one()
+    for i in range(len(weeks)):
+        out[i]["open"] = int(values[2 * i])
+        out[i]["overdue"] = int(values[2 * i + 1])
+    return out
+
+
+def load_week(session: Session, week: Week, *, repeat_window_days: int, month_start: datetime,
+              trend_weeks: int = 13) -> WeekData:
+    """Every figure of `week` as of its end (read-only)."""
+    from domain.report import trailing
+
+    data = WeekData(week, **counts(session, week))  # type: ignore[arg-type]
+    data.handling_minutes = handling_histogram(session, week)
+    data.groups = new_groups(session, week)
+    data.open_by_department = open_by_department(session, week)
+    data.month_by_department = month_by_department(session, month_start, week.end)
+    data.escalations = escalations_by_level(session, week)
+    data.extensions = extensions_by_tier(session, week)
+    data.pauses = pauses_by_reason(session, week)
+    data.sensitive = sensitive_cases(session, week)
+    data.repeats = repeat_cases(session, week, repeat_window_days)
+    data.overdue = overdue_cases(session, week)
+    data.trend = trend(session, trailing(week, trend_weeks))
+    return data
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def latest_snapshot(session: Session, week: str) -> Any | None:
+    return session.execute(
+        select(SNAP).where(SNAP.c.week == week).order_by(SNAP.c.version.desc()).limit(1)
+    ).first()
+
+
+def store_snapshot(session: Session, row: dict[str, Any]) -> None:
+    session.execute(SNAP.insert(), [row])
