@@ -68,7 +68,7 @@ class _Source:
         return f"{self.path}:{self.line_of(loc)}: {field or '(top level)'}"
 
 
-def _read(path: Path) -> _Source:
+def read_yaml(path: Path) -> _Source:
     if not path.exists():
         raise ConfigError([f"{path}: file not found"])
     text = path.read_text(encoding="utf-8")
@@ -83,7 +83,7 @@ def _read(path: Path) -> _Source:
     return _Source(path, data if data is not None else {}, lines)
 
 
-def _validate(model: type[M], src: _Source) -> M:
+def validate_yaml(model: type[M], src: _Source) -> M:
     try:
         return model.model_validate(src.data)
     except ValidationError as exc:
@@ -396,19 +396,19 @@ def load_config(directory: Path | None = None) -> Config:
     """Read org.yaml, routing.yaml, policy.yaml (and escalation.yaml if present); raise ConfigError
     listing every problem."""
     base = directory or config_dir()
-    org_src = _read(base / "org.yaml")
-    org_file = _validate(OrgFile, org_src)
+    org_src = read_yaml(base / "org.yaml")
+    org_file = validate_yaml(OrgFile, org_src)
     problems = _check_org(org_src, org_file)
     if problems:
         raise ConfigError(problems)
     org = _build_org(org_file)
-    routing_src = _read(base / "routing.yaml")
-    routing_file = _validate(RoutingFile, routing_src)
+    routing_src = read_yaml(base / "routing.yaml")
+    routing_file = validate_yaml(RoutingFile, routing_src)
     problems = _check_routing(routing_src, routing_file, org)
     if problems:
         raise ConfigError(problems)
-    policy_src = _read(base / "policy.yaml")
-    policy = _validate(PolicyFile, policy_src)
+    policy_src = read_yaml(base / "policy.yaml")
+    policy = validate_yaml(PolicyFile, policy_src)
     table = RoutingTable(
         tuple(
             RoutingRule(department=r.department, categories=frozenset(r.categories), branches=frozenset(r.branches))
@@ -421,8 +421,8 @@ def load_config(directory: Path | None = None) -> Config:
     )
     escalation: EscalationFile | None = None
     if (base / "escalation.yaml").exists():
-        esc_src = _read(base / "escalation.yaml")
-        escalation = _validate(EscalationFile, esc_src)
+        esc_src = read_yaml(base / "escalation.yaml")
+        escalation = validate_yaml(EscalationFile, esc_src)
         problems = _check_escalation(esc_src, escalation, org)
         if problems:
             raise ConfigError(problems)
@@ -452,8 +452,8 @@ def load_report(directory: Path, org: OrgChart) -> ReportFile:
     path = directory / "report.yaml"
     if not path.exists():
         return ReportFile()
-    src = _read(path)
-    report: ReportFile = _validate(ReportFile, src)
+    src = read_yaml(path)
+    report: ReportFile = validate_yaml(ReportFile, src)
     problems: list[str] = []
     for i, person in enumerate(report.recipients):
         if person not in org.people:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from complaints.config import _read, _validate, config_dir
+from complaints.config import config_dir, read_yaml, validate_yaml
 from domain.delivery import RateLimit, RetryPolicy
 from notifications.channels.base import Channel
 from notifications.channels.email import SmtpChannel, SmtpSettings
@@ -113,7 +113,7 @@ def channels_path() -> Path:
 
 def load_channels(path: Path | None = None, *, environ: dict[str, str] | None = None) -> ChannelsFile:
     """Read channels.yaml, apply the environment overrides, validate (ConfigError names the line)."""
-    src = _read(path or channels_path())
+    src = read_yaml(path or channels_path())
     env = os.environ if environ is None else environ
     data: dict[str, Any] = dict(src.data) if isinstance(src.data, dict) else {}
     channels = dict(data.get("channels") or {})
@@ -122,7 +122,7 @@ def load_channels(path: Path | None = None, *, environ: dict[str, str] | None = 
             channels[channel] = {**(channels.get(channel) or {}), key: env[var]}
     data["channels"] = channels
     src.data = data
-    return _validate(ChannelsFile, src)
+    return validate_yaml(ChannelsFile, src)
 
 
 @dataclass
