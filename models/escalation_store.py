@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+import orjson
+from sqlalchemy import Integer, any_, bindparam, delete, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,6 +81,14 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i:i + _CHUNK]
 
 
+def _id_in(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids`: on PostgreSQL `= ANY(array)`, one parameter, so the statement text stays
+    the same and small (psycopg re-parsed a 900-placeholder IN list on every call)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
+
+
 def case_clock(row: Any, *, paused: bool) -> CaseClock:
     return CaseClock(
         status=Status(row.status),
@@ -96,7 +106,7 @@ def case_clock(row: Any, *, paused: bool) -> CaseClock:
 def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
     for chunk in _chunks(ids):
-        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(COMPLAINT.c.id.in_(chunk))))
+        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))))
     return out
 
 
@@ -105,7 +115,7 @@ def pause_state(session: Session, ids: Sequence[int]) -> dict[int, tuple[datetim
     state: dict[int, tuple[datetime, str, str | None] | None] = {}
     for chunk in _chunks(ids):
         stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
-                .where(CLOCK.c.complaint_id.in_(chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
+                .where(_id_in(session, CLOCK.c.complaint_id, chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
         for cid, kind, at, reason, evidence in session.execute(stmt):
             if kind == "pause":
                 state[cid] = (at, reason, evidence)
@@ -122,7 +132,7 @@ def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
 def fired_levels(session: Session, ids: Sequence[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
     for chunk in _chunks(ids):
-        for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level).where(ESC.c.complaint_id.in_(chunk))):
+        for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level).where(_id_in(session, ESC.c.complaint_id, chunk))):
             out.setdefault(cid, set()).add(level)
     return out
 
@@ -166,7 +176,7 @@ def reschedule(session: Session, ids: Sequence[int], *, config: Config, calendar
                                 policy=config.escalation.policy(), calendar=calendar)
     _upsert_schedule(session, keep, overwrite=True)
     for chunk in _chunks(drop):
-        session.execute(delete(SCHED).where(SCHED.c.complaint_id.in_(chunk)))
+        session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
 
 
 def _state(session: Session, key: str) -> str | None:
@@ -242,17 +252,31 @@ def _context(row: Any, due: DueLevel, name: str, recipients: list[dict[str, Any]
     }
 
 
+_PG_INSERT_ESCALATIONS = text("""
+    INSERT INTO escalation (complaint_id, case_no, level, name, due_at, fired_at, reason, recipients)
+    SELECT * FROM unnest(CAST(:complaint_id AS integer[]), CAST(:case_no AS varchar[]), CAST(:level AS integer[]),
+                         CAST(:name AS varchar[]), CAST(:due_at AS timestamptz[]), CAST(:fired_at AS timestamptz[]),
+                         CAST(:reason AS varchar[]), CAST(:recipients AS json[]))
+    ON CONFLICT (complaint_id, level) DO NOTHING
+    RETURNING complaint_id, level
+""")
+
+
 def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created."""
-    created: set[tuple[int, int]] = set()
-    dialect = session.get_bind().dialect.name
-    for i in range(0, len(rows), 500):
-        part = rows[i:i + 500]
-        ins: Any = pg_insert(ESC) if dialect == "postgresql" else sqlite_insert(ESC)
-        stmt = ins.values(part).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
-            ESC.c.complaint_id, ESC.c.level)
-        created.update((int(c), int(lv)) for c, lv in session.execute(stmt))
-    return created
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created.
+
+    PostgreSQL: one statement over arrays (unnest), whatever the number of rows; a multi-row
+    VALUES list was re-parsed by the driver on every call and cost half the sweep. SQLite: one
+    executemany that SQLAlchemy batches into multi-row INSERTs from one cached compilation.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        cols = ["complaint_id", "case_no", "level", "name", "due_at", "fired_at", "reason"]
+        params: dict[str, Any] = {c: [r[c] for r in rows] for c in cols}
+        params["recipients"] = [orjson.dumps(r["recipients"]).decode() for r in rows]
+        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, params)}
+    stmt = sqlite_insert(ESC).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
+        ESC.c.complaint_id, ESC.c.level)
+    return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows)}
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -318,7 +342,7 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     keep, drop = _plan_schedule(cases, fired, paused, policy=policy, calendar=calendar)
     _upsert_schedule(session, keep, overwrite=True)
     for chunk in _chunks(drop):
-        session.execute(delete(SCHED).where(SCHED.c.complaint_id.in_(chunk)))
+        session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
     append(session, audits)
     enqueue(session, outbox, org=org, now=now)
     return out
