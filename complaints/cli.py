@@ -53,4 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m complaints.cli`: run the imported module's main, so that the UsageError the
+    # command modules raise (complaints.cli.UsageError) is the one caught here.
+    from complaints.cli import main as _main
+
+    sys.exit(_main())

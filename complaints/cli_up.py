@@ -15,6 +15,7 @@ import time
 
 import httpx
 
+from complaints.cli import UsageError
 from complaints.services import open_app
 
 
@@ -46,6 +47,17 @@ def start_server(host: str, port: int) -> tuple[subprocess.Popen[bytes], str]:
     return proc, api_url
 
 
+def _intervals(values: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for value in values:
+        name, _, seconds = value.partition("=")
+        try:
+            out[name] = float(seconds)
+        except ValueError:
+            raise UsageError(f"--interval {value!r}: write NAME=SECONDS, e.g. intake=30") from None
+    return out
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     with open_app():
         pass  # create or upgrade the schema first
@@ -67,7 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         with temporary_settings(updates={PREFECT_API_URL: api_url,
                                          PREFECT_RUNNER_POLL_FREQUENCY: args.poll_seconds}):
             os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses inherit it
-            deployments = runner_deployments()
+            deployments = runner_deployments(intervals=_intervals(args.interval))
             ui = api_url.removesuffix("/api")
             print(f"Prefect UI:  {ui}", file=sys.stderr)
             print(f"Prefect API: {api_url}", file=sys.stderr)
@@ -91,4 +103,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=4200)
     p.add_argument("--poll-seconds", type=float, default=2.0,
                    help="how often the runner looks for scheduled runs (Prefect's default is 10 s)")
+    p.add_argument("--interval", action="append", default=[], metavar="NAME=SECONDS",
+                   help="replace a deployment's interval schedule, e.g. --interval intake=30")
     p.set_defaults(handler=cmd_up)

@@ -44,10 +44,22 @@ def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTrigge
     return out
 
 
-def runner_deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
-    """Every deployment of prefect.yaml, ready for `prefect.serve` (work pool dropped)."""
+def runner_deployments(
+    path: Path = PREFECT_YAML, *, intervals: dict[str, float] | None = None
+) -> list[RunnerDeployment]:
+    """Every deployment of prefect.yaml, ready for `prefect.serve` (work pool dropped).
+
+    `intervals` replaces the interval schedules of the named deployments (seconds), e.g. a
+    tighter safety net for intake on a busy desk; everything else comes from prefect.yaml.
+    """
     deployments: list[RunnerDeployment] = []
+    unknown = set(intervals or {}) - {s["name"] for s in load_specs(path)}
+    if unknown:
+        raise ValueError(f"no deployment named {', '.join(sorted(unknown))} in {path.name}")
     for spec in load_specs(path):
+        if intervals and spec["name"] in intervals:
+            spec = {**spec, "schedules": [s if "interval" not in s else {**s, "interval": intervals[spec["name"]]}
+                                          for s in spec.get("schedules") or []]}
         flow: Flow[..., Any] = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
         limit = spec.get("concurrency_limit")
         deployment = flow.to_deployment(
