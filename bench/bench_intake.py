@@ -96,8 +96,12 @@ def run(backend: str, n: int, chunk: int, batch_size: int) -> dict[str, float]:
     calendar = WorkingCalendar(overrides=config.calendar_overrides)
     data = raw_items(n)
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    make = (lambda tag: fresh_sqlite(tmp / f"{tag}.db")) if backend == "sqlite" else (
-        lambda tag: fresh_postgres(f"complaints_bench_{tag}"))
+
+    def make(tag: str) -> Engine:
+        if backend == "sqlite":
+            return fresh_sqlite(tmp / f"{tag}.db")
+        return fresh_postgres(f"complaints_bench_{tag}")
+
     raw_engine = make("raw")
     t_raw = raw(raw_engine, config, calendar, data)
     raw_engine.dispose()

@@ -34,7 +34,7 @@ def _routed_events(since: datetime, expected: int) -> set[str]:
             page = client.read_events(filter=flt, limit=50)
             found = {e.resource.id for e in page.events}
             while page.next_page is not None:
-                page = client.read_events_page(page.next_page)
+                page = client.read_events_page(str(page.next_page))
                 found |= {e.resource.id for e in page.events}
             if len(found) >= expected:
                 break

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.events import DeploymentEventTrigger, ResourceSpecification
+
 from flows.deployments import load_specs, runner_deployments, schedule_of, triggers_of
 
 
@@ -30,9 +32,12 @@ def test_triggers_match_complaint_resources_only() -> None:
     """Every trigger names the events it expects and matches complaint resources (never every event)."""
     specs = _by_name()
     intake = triggers_of("intake", specs["intake"]["triggers"])
-    assert [t.expect for t in intake] == [{"complaint.submitted"}]
+    assert all(isinstance(t, DeploymentEventTrigger) for t in intake)
+    assert [t.expect for t in intake if isinstance(t, DeploymentEventTrigger)] == [{"complaint.submitted"}]
     for spec in specs.values():
         for trig in triggers_of(spec["name"], spec.get("triggers") or []):
+            assert isinstance(trig, DeploymentEventTrigger)
+            assert isinstance(trig.match, ResourceSpecification)
             assert trig.match.root == {"prefect.resource.id": "complaint.*"}
 
 
