@@ -8,6 +8,8 @@ outbox rows, next escalation time); a refused change exits 2, names the field, s
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,16 +32,34 @@ def _when(value: str | None, field: str) -> Any:
         raise UsageError(f"{field}: {exc}") from None
 
 
-def _act(fn: Callable[[Session, App], dict[str, Any]]) -> int:
-    """Run one change in one transaction; a refusal is a usage error and rolls everything back."""
+def _act(fn: Callable[[Session, App], dict[str, Any]], event: str) -> int:
+    """Run one change in one transaction; a refusal is a usage error and rolls everything back.
+
+    After the commit, the change is announced as a Prefect event on the case (when a Prefect API
+    is configured), so supervisors can follow it in the event feed and automations can react.
+    """
     with open_app() as app:
         try:
             with session_scope(app.engine) as session:
                 out = fn(session, app)
         except (case_actions.ActionError, IllegalTransition) as exc:
             raise UsageError(str(exc)) from None
+    announce_change(event, out)
     print(to_json(out))
     return 0
+
+
+def announce_change(event: str, out: dict[str, Any]) -> None:
+    case_no = out.get("case_no")
+    if not case_no or not os.environ.get("PREFECT_API_URL"):
+        return
+    from flows.events import emit
+
+    payload = {k: v for k, v in out.items() if isinstance(v, str | int | bool) or v is None}
+    try:
+        emit(event, case_no=str(case_no), payload=payload)
+    except Exception as exc:  # noqa: BLE001 - the change is committed; the event is a courtesy
+        print(f"complaints: warning: could not emit {event}: {exc}", file=sys.stderr)
 
 
 def cmd_escalate(args: argparse.Namespace) -> int:
@@ -70,7 +90,7 @@ def cmd_ack_escalation(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise case_actions.ActionError([str(exc)]) from None
 
-    return _act(run)
+    return _act(event="complaint.escalation_acknowledged", fn=run)
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
@@ -92,7 +112,7 @@ def cmd_list_paused(args: argparse.Namespace) -> int:
 
 def cmd_extend(args: argparse.Namespace) -> int:
     now, told = _when(args.now, "--now"), _when(args.customer_told_at, "--customer-told-at")
-    return _act(lambda s, app: case_actions.extend(
+    return _act(event="complaint.extended", fn=lambda s, app: case_actions.extend(
         s, case_no=args.case_no, to=args.to, approver=args.approver, approver_org=args.approver_org,
         approval_ref=args.approval_ref, reason=args.reason, customer_told_at=told,
         customer_told_via=args.customer_told_via, config=app.config, calendar=app.calendar, now=now,
@@ -102,7 +122,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at") if args.at else now
-    return _act(lambda s, app: case_actions.pause(
+    return _act(event="complaint.paused", fn=lambda s, app: case_actions.pause(
         s, case_no=args.case_no, reason=args.reason, evidence=args.evidence, at=at, config=app.config,
         calendar=app.calendar, now=now, actor=args.actor))
 
@@ -110,49 +130,49 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at") if args.at else now
-    return _act(lambda s, app: case_actions.resume(
+    return _act(event="complaint.resumed", fn=lambda s, app: case_actions.resume(
         s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
 def cmd_new_facts(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at")
-    return _act(lambda s, app: case_actions.new_facts(
+    return _act(event="complaint.restarted", fn=lambda s, app: case_actions.new_facts(
         s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.requested_at, "--requested-at")
-    return _act(lambda s, app: case_actions.review(
+    return _act(event="complaint.review_opened", fn=lambda s, app: case_actions.review(
         s, case_no=args.case_no, requested_at=at, config=app.config, calendar=app.calendar, now=now,
         actor=args.actor))
 
 
 def cmd_acknowledge(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
-    return _act(lambda s, app: case_actions.acknowledge(
+    return _act(event="complaint.acknowledged", fn=lambda s, app: case_actions.acknowledge(
         s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
 def cmd_respond(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     told = _when(args.told_at, "--told-at") if args.told_at else now
-    return _act(lambda s, app: case_actions.respond(
+    return _act(event="complaint.responded", fn=lambda s, app: case_actions.respond(
         s, case_no=args.case_no, verified=args.verified, basis=args.basis, remedies=args.remedies,
         told_via=args.told_via, told_at=told, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
-    return _act(lambda s, app: case_actions.close(
+    return _act(event="complaint.closed", fn=lambda s, app: case_actions.close(
         s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at") if args.at else now
-    return _act(lambda s, app: case_actions.withdraw(
+    return _act(event="complaint.withdrawn", fn=lambda s, app: case_actions.withdraw(
         s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 

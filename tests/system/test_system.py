@@ -132,3 +132,24 @@ def test_killed_intake_run_loses_and_doubles_nothing(prefect_api: str, tmp_path:
     assert routed == 3000 and len(per_case) == 3000 and set(per_case.values()) == {1}
     assert verify(engine).ok
     engine.dispose()
+
+
+def test_a_case_action_is_an_event_on_the_case(system: tuple[Engine, dict[str, str]], tmp_path: Path) -> None:
+    """Acknowledging a case through the CLI leaves a complaint.acknowledged event on the case's resource."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    engine, env = system
+    result = run_cli(["submit", submit_file(tmp_path, 1, "ACK")], env)
+    case_no = json.loads(result.stdout)[0]["case_no"]
+    wait_for(lambda: _status(engine, case_no) == "routed", 90, f"{case_no} routed")
+    ack = run_cli(["acknowledge", case_no, "--actor", "chen.jing"], env)
+    assert ack.returncode == 0, ack.stderr
+    flt = EventFilter(event=EventNameFilter(name=["complaint.acknowledged"]),
+                      resource=EventResourceFilter(id=[f"complaint.{case_no}"]))
+    with get_client(sync_client=True) as client:
+        wait_for(lambda: bool(client.read_events(filter=flt, limit=5).events), 30, "the acknowledged event")
+
+
+def _status(engine: Engine, case_no: str) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(select(C.c.status).where(C.c.case_no == case_no)).scalar_one())
