@@ -201,13 +201,14 @@ def publish_artifacts(result: ReportResult) -> None:
 
 
 @flow(name="weekly-report", log_prints=False)
-def weekly_report(week: str | None = None, force: bool = False) -> dict[str, Any]:
+def weekly_report(week: str | None = None, force: bool = False, output_dir: str | None = None) -> dict[str, Any]:
     """Last ISO week's report (or `week`, e.g. 2026-W47): frozen, written, published, announced."""
     logger = get_run_logger()
     config = load_config()
     engine = make_engine()
     try:
-        result = build_weekly_report(engine, config, week, datetime.now(UTC), force=force)
+        result = build_weekly_report(engine, config, week, datetime.now(UTC), force=force,
+                                     output_dir=Path(output_dir) if output_dir else None)
     finally:
         engine.dispose()
     publish_artifacts(result)

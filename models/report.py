@@ -77,7 +77,7 @@ SNAP = table_of(ReportSnapshot)
 # complainant+category lookups of repeat detection.
 REPORT_INDEXES = (
     Index("ix_complaint_received_at", C.c.received_at),
-    Index("ix_complaint_responded_at", C.c.responded_at),
+    Index("ix_complaint_ended", C.c.responded_at, C.c.closed_at),
     Index("ix_complaint_closed_at", C.c.closed_at),
     Index("ix_complaint_ack_due_at", C.c.ack_due_at),
     Index("ix_complaint_repeat_id", C.c.complainant_id_number, C.c.category, C.c.received_at),
@@ -95,21 +95,44 @@ def _ended() -> ColumnElement[Any]:
     return func.coalesce(C.c.responded_at, C.c.closed_at)
 
 
+def not_ended_before(e: datetime) -> ColumnElement[bool]:
+    """coalesce(responded_at, closed_at) is NULL or >= e, written as three index ranges on
+    (responded_at, closed_at) so both SQLite (OR by union) and PostgreSQL (BitmapOr) read only
+    the cases still open at `e` instead of scanning the table."""
+    return or_(
+        C.c.responded_at >= e,
+        and_(C.c.responded_at.is_(None), C.c.closed_at >= e),
+        and_(C.c.responded_at.is_(None), C.c.closed_at.is_(None)),
+    )
+
+
 def open_at(e: datetime) -> ColumnElement[bool]:
-    ended = _ended()
-    return and_(C.c.received_at < e, C.c.status != "merged", or_(ended.is_(None), ended >= e))
+    # `received_at < e` is wrapped so that no planner picks the received_at index for it (it
+    # matches nearly every row); the few rows not ended before `e` come from not_ended_before.
+    received_before = case((C.c.received_at < e, 1), else_=0) == 1
+    return and_(not_ended_before(e), received_before, C.c.status != "merged")
+
+
+# An extension goes up a tier at a time (standard → complex → special): at most one row per target
+# tier, the complex one first. Joined once, they give the deadline that stood at any instant.
+X1 = EXT.alias("x_complex")
+X2 = EXT.alias("x_special")
+
+
+def with_extensions(base: Any = None) -> Any:
+    base = C if base is None else base
+    return (base.outerjoin(X1, and_(X1.c.complaint_id == C.c.id, X1.c.to_tier == "complex"))
+            .outerjoin(X2, and_(X2.c.complaint_id == C.c.id, X2.c.to_tier == "special")))
 
 
 def due_as_of(e: datetime) -> ColumnElement[Any]:
-    """The regulatory deadline that stood at `e` (undoing extensions recorded since)."""
-    later = (
-        select(EXT.c.previous_due_at)
-        .where(EXT.c.complaint_id == C.c.id, EXT.c.recorded_at >= e)
-        .order_by(EXT.c.recorded_at)
-        .limit(1)
-        .scalar_subquery()
+    """The regulatory deadline that stood at `e` (undoing extensions recorded since); needs the
+    query's FROM to be `with_extensions()`."""
+    return case(
+        (X1.c.recorded_at >= e, X1.c.previous_due_at),
+        (X2.c.recorded_at >= e, X2.c.previous_due_at),
+        else_=C.c.regulatory_due_at,
     )
-    return func.coalesce(later, C.c.regulatory_due_at)
 
 
 def _minutes(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
@@ -186,7 +209,8 @@ def counts(session: Session, week: Week) -> dict[str, int]:
     withdrawn = sum(int(n) for st, n in closed_rows if st == "withdrawn")
     closed = sum(int(n) for st, n in closed_rows if st != "withdrawn")
     open_row = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0)).where(open_at(e))
+        select(func.count(), func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0))
+        .select_from(with_extensions()).where(open_at(e))
     ).one()
     acked = func.coalesce(C.c.acknowledged_at, C.c.responded_at)
     withdrawn_before_ack = and_(C.c.status == "withdrawn", C.c.closed_at <= C.c.ack_due_at, acked.is_(None))
@@ -225,7 +249,7 @@ def open_by_department(session: Session, week: Week) -> list[dict[str, Any]]:
     stmt = (
         select(*cols, func.count().label("open"),
                func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0).label("overdue"))
-        .where(open_at(e)).group_by(*cols)
+        .select_from(with_extensions()).where(open_at(e)).group_by(*cols)
     )
     return [dict(r._mapping) for r in session.execute(stmt)]
 
@@ -266,7 +290,7 @@ def sensitive_cases(session: Session, week: Week) -> list[dict[str, Any]]:
     e = week.end
     # The complainant's and agent's names are read only to mask them inside the summary.
     stmt = (select(*_CASE_COLS, C.c.request, C.c.complainant_name, C.c.agent_name, due_as_of(e).label("due_at"))
-            .where(_in(C.c.received_at, week), _sensitive()).order_by(C.c.received_at, C.c.case_no))
+            .select_from(with_extensions()).where(_in(C.c.received_at, week), _sensitive()).order_by(C.c.received_at, C.c.case_no))
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
@@ -298,7 +322,7 @@ def overdue_cases(session: Session, week: Week) -> list[dict[str, Any]]:
     e = week.end
     due = due_as_of(e)
     stmt = (select(*_CASE_COLS, C.c.handler, C.c.chain, due.label("due_at"))
-            .where(open_at(e), due < e).order_by(due, C.c.case_no))
+            .select_from(with_extensions()).where(open_at(e), due < e).order_by(due, C.c.case_no))
     rows = [dict(r._mapping) for r in session.execute(stmt)]
     ids = [r["id"] for r in rows]
     top: dict[int, dict[str, Any]] = {}
@@ -316,30 +340,38 @@ def overdue_cases(session: Session, week: Week) -> list[dict[str, Any]]:
 
 
 def trend(session: Session, weeks: Sequence[Week]) -> list[dict[str, Any]]:
-    """New, decided and overdue-at-end for each week (oldest first), in three scans."""
+    """New, answered, open and overdue at the end, for each week (oldest first), in three queries."""
     first, last = weeks[0], weeks[-1]
 
     def bucket(col: Any) -> ColumnElement[Any]:
         return case(*((col < w.end, i) for i, w in enumerate(weeks)), else_=len(weeks))
 
-    out = [{"week": w.label, "new": 0, "responded": 0, "overdue": 0, "open": 0} for w in weeks]
+    out: list[dict[str, Any]] = [{"week": w.label, "new": 0, "responded": 0, "overdue": 0, "open": 0} for w in weeks]
     for key, col in (("new", C.c.received_at), ("responded", C.c.responded_at)):
         b = bucket(col).label("b")
         stmt = select(b, func.count()).where(col >= first.start, col < last.end).group_by(b)
         for i, n in session.execute(stmt):
             out[int(i)][key] = int(n)
+    # Open and overdue at each week end, from one pass grouped by three small numbers per case:
+    # the first week end after its receipt, the last week end before its decision, and the first
+    # week end past its deadline. A case is open at end i when first_open <= i <= last_open, and
+    # overdue when also i >= first_overdue. The final deadline gives the same answer as the
+    # deadline as of each end, because an extension is recorded before the deadline it moves.
+    n = len(weeks)
     ended = _ended()
-    cols = []
-    for w in weeks:
-        is_open = and_(C.c.received_at < w.end, or_(ended.is_(None), ended >= w.end))
-        cols.append(func.coalesce(func.sum(case((is_open, 1), else_=0)), 0))
-        cols.append(func.coalesce(func.sum(case((and_(is_open, due_as_of(w.end) < w.end), 1), else_=0)), 0))
-    stmt2 = select(*cols).where(C.c.received_at < last.end, C.c.status != "merged",
-                                or_(ended.is_(None), ended >= first.end))
-    values = session.execute(stmt2).one()
-    for i in range(len(weeks)):
-        out[i]["open"] = int(values[2 * i])
-        out[i]["overdue"] = int(values[2 * i + 1])
+    first_open = case(*((C.c.received_at < w.end, i) for i, w in enumerate(weeks)), else_=n).label("fo")
+    last_open = case((ended.is_(None), n - 1), *((ended < w.end, i - 1) for i, w in enumerate(weeks)),
+                     else_=n - 1).label("lo")
+    first_overdue = case(*((C.c.regulatory_due_at < w.end, i) for i, w in enumerate(weeks)), else_=n).label("fd")
+    stmt2 = (select(first_open, last_open, first_overdue, func.count())
+             .where(not_ended_before(first.end), case((C.c.received_at < last.end, 1), else_=0) == 1,
+                    C.c.status != "merged")
+             .group_by(first_open, last_open, first_overdue))
+    for fo, lo, fd, count in session.execute(stmt2):
+        for i in range(int(fo), int(lo) + 1):
+            out[i]["open"] += int(count)
+            if i >= int(fd):
+                out[i]["overdue"] += int(count)
     return out
 
 

@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 _INDEXES = (
     ('ix_complaint_received_at', 'complaint', ['received_at']),
-    ('ix_complaint_responded_at', 'complaint', ['responded_at']),
+    ('ix_complaint_ended', 'complaint', ['responded_at', 'closed_at']),
     ('ix_complaint_closed_at', 'complaint', ['closed_at']),
     ('ix_complaint_ack_due_at', 'complaint', ['ack_due_at']),
     ('ix_complaint_repeat_id', 'complaint', ['complainant_id_number', 'category', 'received_at']),
