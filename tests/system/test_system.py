@@ -11,6 +11,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,80 @@ def test_a_case_action_is_an_event_on_the_case(system: tuple[Engine, dict[str, s
 def _status(engine: Engine, case_no: str) -> str:
     with engine.connect() as conn:
         return str(conn.execute(select(C.c.status).where(C.c.case_no == case_no)).scalar_one())
+
+
+class _SlowReceiver:
+    """A webhook receiver on loopback that takes 20 ms a request and counts the message ids it gets."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.ids: Counter[str] = Counter()
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(0.02)
+                with lock:
+                    receiver.ids[self.headers.get("X-Complaints-Message-Id", "")] += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def test_killed_dispatch_run_loses_nothing_and_duplicates_at_most_in_flight(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """SIGKILL of a dispatch flow run mid-way: after the lease, the next run sends the rest; each
+    message arrives, and only what was in flight at the kill may arrive twice (same message id)."""
+    import uuid
+
+    import yaml
+
+    from models.outbox import OutboxMessage
+    from tests.support.notify import routed_context
+
+    engine, url = fresh_pg("complaints_kill_dispatch")
+    receiver = _SlowReceiver()
+    channels = yaml.safe_load((Path("config") / "channels.yaml").read_text(encoding="utf-8"))
+    channels.update({"lease_seconds": 3, "batch_size": 50})
+    channels_file = tmp_path / "channels.yaml"
+    channels_file.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+    env = {**base_env(prefect_api, url, tmp_path), "COMPLAINTS_CHANNELS": str(channels_file),
+           "COMPLAINTS_WEBHOOK_KEY": "system-test-key"}
+    now = datetime.now(UTC)
+    rows = [{"dedupe_key": f"k{i}", "message_id": uuid.uuid4().hex, "kind": "routed", "case_no": f"DL-2026-{i:06d}",
+             "recipient": f"r{i}", "channel": "webhook", "address": receiver.url,
+             "context": routed_context(f"DL-2026-{i:06d}"), "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now} for i in range(400)]
+    with engine.begin() as conn:
+        conn.execute(table_of(OutboxMessage).insert(), rows)
+    proc = spawn(["dispatch"], env, tmp_path / "dispatch.log")
+    wait_for(lambda: sum(receiver.ids.values()) >= 60 or proc.poll() is not None, 120, "dispatch to start sending")
+    assert proc.poll() is None, (tmp_path / "dispatch.log").read_text()[-3000:]
+    stop(proc, signal.SIGKILL)
+    time.sleep(3.5)  # the killed run's lease expires
+    again = run_cli(["dispatch"], env)
+    assert again.returncode == 0, again.stderr
+    expected = {r["message_id"] for r in rows}
+    assert set(receiver.ids) == expected
+    doubled = [m for m, n in receiver.ids.items() if n > 1]
+    assert len(doubled) <= 50  # at most the batch that was being sent when the run died
+    with engine.connect() as conn:
+        statuses = Counter(s for (s,) in conn.execute(select(table_of(OutboxMessage).c.status)))
+    assert statuses == Counter({"sent": 400})
+    engine.dispose()
