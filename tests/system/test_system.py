@@ -231,3 +231,18 @@ def test_killed_dispatch_run_loses_nothing_and_duplicates_at_most_in_flight(
         statuses = Counter(s for (s,) in conn.execute(select(table_of(OutboxMessage).c.status)))
     assert statuses == Counter({"sent": 400})
     engine.dispose()
+
+
+def test_weekly_report_deployment_leaves_its_artifacts(system: tuple[Engine, dict[str, str]], tmp_path: Path) -> None:
+    """A run of the weekly-report deployment (served by `complaints up`) publishes its artifacts on the server."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.deployments import run_deployment
+
+    run = run_deployment("weekly-report/weekly-report", parameters={"week": "2026-W47", "output_dir": str(tmp_path)},
+                         timeout=120)
+    assert run.state is not None and run.state.is_completed(), run.state
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["weekly-report-2026-w47"])))
+    assert artifacts and artifacts[0].type == "markdown"
+    assert list(tmp_path.rglob("*.html"))
