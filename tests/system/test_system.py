@@ -236,10 +236,12 @@ def test_killed_dispatch_run_loses_nothing_and_duplicates_at_most_in_flight(
 def test_weekly_report_deployment_leaves_its_artifacts(system: tuple[Engine, dict[str, str]], tmp_path: Path) -> None:
     """A run of the weekly-report deployment (served by `complaints up`) publishes its artifacts on the server."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     run = run_deployment("weekly-report/weekly-report", parameters={"week": "2026-W47", "output_dir": str(tmp_path)},
                          timeout=120)
+    assert isinstance(run, FlowRun)  # called from sync code: a flow run, not a coroutine
     assert run.state is not None and run.state.is_completed(), run.state
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
