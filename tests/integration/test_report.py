@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
 from complaints.config import Config
-from domain.deadlines import SHANGHAI
 from domain.report import Week, parse_week, trailing
 from flows.weekly_report import ReportChanged, build_weekly_report, verify_weekly_report
 from models.outbox import OutboxMessage
@@ -216,4 +215,3 @@ def test_a_week_not_yet_over_is_refused(db_engine: Engine, config: Config, tmp_p
     with pytest.raises(ValueError, match="not over"):
         build_weekly_report(db_engine, config, "2026-W48", local(2026, 11, 29, 23, 59), output_dir=tmp_path)
     assert datetime(2026, 11, 29, 16, tzinfo=UTC) == parse_week("2026-W48").end
-    assert SHANGHAI is not None
