@@ -84,3 +84,10 @@ def db_engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: P
 def config() -> Config:
     """The example configuration shipped in config/."""
     return load_config(REPO_ROOT / "config")
+
+
+@pytest.fixture
+def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The CLI (in this process) pointed at the test database."""
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
+    return db_engine

@@ -9,22 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from complaints.cli import main
 from models.complaint import Complaint
 from models.sqlutil import table_of
+from tests.clirun import run_json
 from tests.factories import complaint_data
 
-
-@pytest.fixture
-def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
-    return db_engine
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, (json.loads(out.out) if out.out.strip() else None), out.err
+_run = run_json
 
 
 def _count(engine: Engine) -> int:

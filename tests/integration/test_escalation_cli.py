@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 from sqlalchemy import Engine
 
-from complaints.cli import main
 from complaints.config import Config
+from tests.clirun import run_json
 from tests.integration.test_escalation import make_case
 
-
-@pytest.fixture
-def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
-    return db_engine
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, (json.loads(out.out) if out.out.strip() else None), out.err
+_run = run_json
 
 
 def test_escalate_show_and_ack_through_the_cli(cli_db: Engine, config: Config,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -11,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from complaints.cli import main
 from complaints.config import REPO_ROOT
 from models.outbox import OutboxStatus
 from notifications.dispatch import dispatch_once
 from notifications.outbox import OutboxItem
 from notifications.settings import ChannelSet
+from tests.clirun import run_json
 from tests.support.fake_services import FakeServices
 from tests.support.notify import (  # noqa: F401 - fixtures
     T0,
@@ -31,16 +30,10 @@ from tests.support.notify import (  # noqa: F401 - fixtures
 from tests.support.smtp_server import SmtpInbox
 
 
-@pytest.fixture
-def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    """The CLI pointed at the test database."""
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
-    return db_engine
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
+    code, out, err = run_json(capsys, *argv)
+    assert code == 0, err
+    return out
 
 
 def test_dead_letters_are_listed_and_requeued_then_delivered(
