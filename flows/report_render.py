@@ -33,7 +33,9 @@ def cell_text(value: Any, column: str, row_label: Any = None) -> str:
     """A cell as people read it: percentages for rates, — for no value."""
     if value is None:
         return "—"
-    if isinstance(value, float) and (column in _PERCENT_COLUMNS or (row_label in _RATE_ROWS and column != "变化")):
+    if isinstance(value, float) and row_label in _RATE_ROWS and column == "变化":
+        return f"{value * 100:+.1f} 个百分点"
+    if isinstance(value, float) and (column in _PERCENT_COLUMNS or row_label in _RATE_ROWS):
         return f"{value * 100:.1f}%"
     return str(value)
 

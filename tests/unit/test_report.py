@@ -89,3 +89,13 @@ def test_digest_is_stable_and_differences_name_table_row_and_column() -> None:
     assert digest(a) == digest(b)
     c = {"summary": {"new": 4}, "tables": {"t": {"columns": ["k", "n"], "rows": [["B03", 2]]}}}
     assert differences(a, c) == ["summary.new: 3 → 4", "t[B03].n: 1 → 2"]
+
+
+def test_rates_read_as_percentages_and_their_change_in_points() -> None:
+    """A rate row shows 81.2%, its change +3.5 个百分点; counts stay plain and missing values show —."""
+    from flows.report_render import cell_text
+
+    assert cell_text(0.8125, "本周", "按时答复率（监管时限）") == "81.2%"
+    assert cell_text(0.035, "变化", "按时答复率（监管时限）") == "+3.5 个百分点"
+    assert cell_text(-0.0822, "变化率", "新受理") == "-8.2%" and cell_text(9, "变化", "新受理") == "9"
+    assert cell_text(None, "本周", "新受理") == "—"
