@@ -18,7 +18,7 @@ from domain.deadlines import SHANGHAI
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from models.audit_chain import verify
-from models.case_views import case_detail, list_cases
+from models.case_views import case_detail, list_cases, record_personal_data_view
 from models.db import session_scope
 from models.schemas import ComplaintIn
 from models.submission import check_against_config, submit
@@ -129,10 +129,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if detail is None:
             raise UsageError(f"no case {args.case_no!r}")
         if args.unmask:
-            from models.audit_chain import AuditDraft, append
-
-            append(session, [AuditDraft(at=utcnow(), actor=args.actor, action="viewed_personal_data",
-                                        case_no=args.case_no, detail="complaints show --unmask")])
+            record_personal_data_view(session, case_no=args.case_no, actor=args.actor,
+                                      detail="complaints show --unmask")
     print(to_json(detail))
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -118,3 +118,12 @@ def list_cases(session: Session, *, now: datetime, status: str | None = None, de
                           COMPLAINT.c.regulatory_due_at < now)
     stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id).limit(limit)
     return [summary(c) for c in session.execute(stmt).all()]
+
+
+def record_personal_data_view(session: Session, *, case_no: str, actor: str, detail: str) -> None:
+    """Every view of unmasked personal data is itself an audit event on the case."""
+    from models.audit_chain import AuditDraft, append
+
+    complaint_id = session.execute(select(COMPLAINT.c.id).where(COMPLAINT.c.case_no == case_no)).scalar_one()
+    append(session, [AuditDraft(at=datetime.now(UTC), actor=actor, action="viewed_personal_data",
+                                complaint_id=complaint_id, case_no=case_no, detail=detail)])

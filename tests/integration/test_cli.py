@@ -95,6 +95,8 @@ def test_unmasked_view_is_audited(cli_db: Engine, capsys: pytest.CaptureFixture[
     assert case["complainant"]["phone"] == "13812345678"
     code, verify, _ = _run(capsys, "audit", "verify")
     assert code == 0 and verify["ok"] and verify["checked"] == 2
+    _, again, _ = _run(capsys, "show", "DL-2026-000001")
+    assert [(a["action"], a["actor"]) for a in again["audit"]][-1] == ("viewed_personal_data", "auditor.wang")
 
 
 def test_unknown_case_is_a_clear_error(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
