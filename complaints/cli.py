@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "complaints.cli_escalation",
     "complaints.cli_report",
     "complaints.cli_up",
+    "complaints.cli_users",
+    "complaints.cli_web",
 )
 
 

@@ -1,5 +1,6 @@
 """SQLModel tables; importing this package registers every table on SQLModel.metadata."""
 
+from models import users as users  # app_user, api_token, web_session (the web and API)
 from models.audit import AuditEvent, AuditHead
 from models.complaint import CaseSequence, ClockEventRow, Complaint
 from models.escalation import (

@@ -1,0 +1,157 @@
+"""The web application: the JSON API under /api, server-rendered pages for people, /openapi.json.
+
+`create_app(config, engine)` builds it (the CLI's `complaints web`, `complaints up` and the tests
+call it); `serve(host, port)` runs it with uvicorn. No page fetches anything from another site:
+the interactive docs pages (which load a CDN) are off, the OpenAPI schema is served as JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from api.deps import Context, LoginRequired
+from api.service import Refused
+from complaints.config import Config, load_config
+from models.db import make_engine, migrate
+from models.schemas import ComplaintIn
+
+STATIC = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    where = loc[0] if loc and loc[0] in ("query", "path", "header") else None
+    return f"{where}.{text}" if where and text else text or "(body)"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def _problem(status: int, detail: str, errors: list[str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"detail": detail, "errors": errors or [], "current": None, "target": None, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            complaint = ComplaintIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(complaint.pop("$defs", {}))
+            components["ComplaintIn"] = complaint
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+    return build
+
+
+def create_app(config: Config | None = None, engine: Engine | None = None) -> FastAPI:
+    """The app on this config and engine (defaults: config/ and COMPLAINTS_DATABASE_URL, migrated).
+
+    An engine passed in is used as it is: migrate it first (`models.db.migrate`).
+    """
+    if engine is None:
+        engine = make_engine()
+        migrate(engine)
+    app = FastAPI(title="投诉处理 API — complaint workflow", version="1", docs_url=None, redoc_url=None,
+                  description="Bearer tokens (`complaints token add USER`). Datetimes carry their offset; "
+                              "shown in Asia/Shanghai. Refusals are `Problem` bodies naming each field.")
+    app.state.ctx = Context(config or load_config(), engine)
+
+    from api.pages import router as pages_router
+    from api.routes_api import router as api_router
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        if _is_api(request):
+            return _problem(exc.status, exc.detail, exc.errors, current=exc.current, target=exc.target)
+        from api.pages import error_page
+
+        return error_page(request, exc.status, exc.detail, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        if _is_api(request):
+            return _problem(422, "invalid request; nothing stored", errors)
+        from api.pages import error_page
+
+        return error_page(request, 422, "输入有误", errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _is_api(request):
+            return _problem(exc.status_code, str(exc.detail))
+        from api.pages import error_page
+
+        return error_page(request, exc.status_code, str(exc.detail), [])
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, config: Config | None = None,
+          engine: Engine | None = None) -> None:
+    """Run the app with uvicorn until interrupted (`complaints web`, `complaints up`)."""
+    uvicorn.run(create_app(config, engine), host=host, port=port, log_level="info", access_log=False)
+
+
+@contextmanager
+def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread (tests, benchmarks); yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the web server did not start")
+            threading.Event().wait(0.02)
+        sock = server.servers[0].sockets[0]
+        bound_port = sock.getsockname()[1]
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

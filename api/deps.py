@@ -1,0 +1,117 @@
+"""What every request needs: the app's config and engine, and who is asking.
+
+API clients send `Authorization: Bearer <token>`; browsers carry the `session` cookie (HttpOnly,
+SameSite=Lax). Both are looked up by their sha256. Form posts from the browser also carry the
+session's CSRF token (derived from the session id, so a page on another site cannot know it).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from models.db import session_scope
+from models.users import User, csrf_token, user_for_session, user_for_token
+
+SESSION_COOKIE = "session"
+
+
+@dataclass
+class Context:
+    config: Config
+    engine: Engine
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(overrides=self.config.calendar_overrides)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    via: str  # "token" or "session"
+    session_id: str | None = None
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.session_id) if self.session_id else ""
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a session: the browser goes to the login page."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _lookup(request: Request, ctx: Context) -> Principal | None:
+    token = _bearer(request)
+    with session_scope(ctx.engine) as s:
+        if token is not None:
+            user = user_for_token(s, token)
+            return Principal(user, "token") if user else None
+        sid = request.cookies.get(SESSION_COOKIE)
+        if sid:
+            user = user_for_session(s, sid, now=utcnow())
+            return Principal(user, "session", sid) if user else None
+    return None
+
+
+def api_principal(request: Request, ctx: Ctx) -> Principal:
+    """API: a bearer token or a browser session; otherwise 401."""
+    who = _lookup(request, ctx)
+    if who is None:
+        raise HTTPException(401, "authentication required: send Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if who.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        check_csrf(who, request.headers.get("x-csrf-token"))
+    return who
+
+
+def page_principal(request: Request, ctx: Ctx) -> Principal:
+    """Pages: a browser session; otherwise the login page."""
+    who = _lookup(request, ctx)
+    if who is None:
+        raise LoginRequired()
+    return who
+
+
+def check_csrf(who: Principal, sent: str | None) -> None:
+    if who.via != "session":
+        return
+    if not sent or not hmac.compare_digest(sent, who.csrf):
+        raise HTTPException(403, "csrf: the form's token is missing or does not match this session; reload the page")
+
+
+def require(who: Principal, permission: str) -> None:
+    from api.access import allowed
+
+    if not allowed(who.user, permission):
+        raise HTTPException(403, f"forbidden: the role '{who.user.role}' may not {permission.replace('_', ' ')}")
+
+
+ApiUser = Annotated[Principal, Depends(api_principal)]
+PageUser = Annotated[Principal, Depends(page_principal)]

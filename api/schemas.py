@@ -1,0 +1,197 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is built from these).
+
+Datetimes go out with their Asia/Shanghai offset (+08:00); incoming instants must carry an
+offset (a naive one is refused with 422 naming the field).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Line = Annotated[str, Field(min_length=1, max_length=200)]
+Para = Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class Problem(BaseModel):
+    """Every refusal: what went wrong, each bad field named, and for 409 both lifecycle states."""
+
+    detail: str
+    errors: list[str] = []
+    current: str | None = None
+    target: str | None = None
+
+
+class SubmitOut(BaseModel):
+    case_no: str
+    status: str
+    received_at: datetime
+    due_at: datetime
+    ack_due_at: datetime
+    duplicate: bool
+
+
+class CaseSummary(BaseModel):
+    case_no: str
+    status: str
+    source: str
+    channel: str | None
+    category: str | None
+    cause: str | None
+    severity: str
+    tags: list[str]
+    triage: bool
+    branch: str
+    department: str | None
+    handler: str | None
+    complainant: str
+    received_at: datetime
+    due_at: datetime
+    ack_due_at: datetime
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: str
+
+
+class CaseDetail(BaseModel):
+    """One case with its timeline; personal data masked unless `personal_data` says unmasked."""
+
+    model_config = ConfigDict(extra="allow")
+
+    case_no: str
+    status: str
+    severity: str
+    branch: str
+    department: str | None
+    handler: str | None
+    complainant: dict[str, Any]
+    agent: dict[str, Any] | None
+    request: str
+    facts: str
+    received_at: datetime
+    due_at: datetime
+    ack_due_at: datetime
+    chain: list[dict[str, Any]]
+    personal_data: Literal["masked", "unmasked"]
+    audit: list[AuditOut]
+    escalations: list[dict[str, Any]]
+
+
+class ActionOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    case_no: str
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class NoBody(_Body):
+    pass
+
+
+class AssignIn(_Body):
+    handler: Line  # a person id from the org chart
+
+
+class PauseIn(_Body):
+    reason: Literal["鉴定", "检测", "评估", "调解"]
+    evidence: Line
+    at: AwareDatetime | None = None
+
+
+class AtIn(_Body):
+    at: AwareDatetime | None = None
+
+
+class NewFactsIn(_Body):
+    at: AwareDatetime
+
+
+class ExtendIn(_Body):
+    to: Literal["complex", "special"]
+    approver: Line
+    approver_org: Line | None = None
+    approval_ref: Line | None = None
+    reason: Para
+    customer_told_at: AwareDatetime
+    customer_told_via: Literal["written", "sms", "email", "phone"]
+
+
+class RespondIn(_Body):
+    """The decision (Art. 19) and how and when the complainant was told (Art. 21)."""
+
+    verified: Para  # 核实情况
+    basis: Para  # 依据和理由
+    remedies: Para  # 救济途径
+    told_via: Literal["written", "sms", "email", "phone"]
+    told_at: AwareDatetime | None = None
+
+
+class ReviewIn(_Body):
+    requested_at: AwareDatetime
+
+
+class ReopenIn(_Body):
+    reason: Para
+
+
+class EscalationOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    case_no: str
+    level: int
+    name: str
+    reason: str
+    due_at: datetime
+    fired_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class ReportListItem(BaseModel):
+    week: str
+    version: int
+    generated_at: datetime
+    sha256: str
+    input_rows: int
+
+
+class ReportOut(ReportListItem):
+    content: dict[str, Any]
+
+
+class ReportVerifyOut(BaseModel):
+    week: str
+    ok: bool
+    version: int | None
+    stored_sha256: str | None
+    recomputed_sha256: str | None
+    problems: list[str]
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    head_seq: int
+    broken_seq: int | None
+    broken_id: int | None
+    problem: str | None
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    person_id: str | None
+    branch: str | None

@@ -1,0 +1,44 @@
+"""Plain helpers for the API tests: accounts with tokens, and a routed case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from flows.intake import run_intake
+from models.case_views import case_detail
+from models.db import session_scope
+from models.submission import submit
+from models.users import create_token, create_user
+from tests.factories import complaint
+
+PASSWORD = "correct horse 1"
+
+
+def account(engine: Engine, config: Config, username: str, role: str, person: str | None = None,
+            branch: str | None = None) -> str:
+    """Create a user and return a bearer token for it."""
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:
+        create_user(s, username=username, role=role, password=PASSWORD, config=config, now=now,
+                    person_id=person, branch=branch)
+        return create_token(s, username=username, now=now)
+
+
+def routed_case(engine: Engine, config: Config, **overrides: Any) -> dict[str, Any]:
+    """Submit one complaint, route it, and return its (unmasked) detail."""
+    result = submit(engine, [complaint(**overrides)], config=config, calendar=WorkingCalendar(),
+                    now=datetime.now(UTC))[0]
+    run_intake(engine, config)
+    with session_scope(engine) as s:
+        detail = case_detail(s, result.case_no, unmask=True)
+    assert detail is not None
+    return detail
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
