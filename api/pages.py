@@ -40,6 +40,7 @@ from models.users import ROLE_NAMES, authenticate, create_session, end_session
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "login_csrf"
 HOME = {"desk": "/desk/new", "auditor": "/audit"}
+TIME_FIELDS = frozenset({"at", "told_at", "customer_told_at", "requested_at"})  # Beijing time in forms
 
 
 def render(request: Request, template: str, status: int = 200, who: Principal | None = None,
@@ -259,7 +260,7 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,
                   department_name=dept[1].name if dept else "待分拣", people=org.people, handlers=handlers,
                   pause_reasons=PAUSE_REASONS, notice_ways=list(NOTICE_NAMES.items()), errors=errors or [],
-                  problem=problem, now_local=utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"))
+                  problem=problem, now_local=utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 @router.get("/cases/{case_no}", response_class=HTMLResponse)
@@ -270,12 +271,10 @@ def case_page(request: Request, case_no: str, ctx: Ctx, who: PageUser, unmask: b
 def _body_from_form(action: str, form: Any) -> Any:
     model = ACTIONS[action].body
     data: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
+    for name in model.model_fields:
         value = str(form.get(name, "")).strip()
-        if not value:
-            continue
-        data[name] = _parse_local(value) if field.annotation is not None and "datetime" in str(field.annotation) \
-            else value
+        if value:
+            data[name] = _parse_local(value) if name in TIME_FIELDS else value
     return model.model_validate(data)
 
 
