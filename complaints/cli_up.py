@@ -1,8 +1,8 @@
 """`complaints up`: the whole system on one machine, one command.
 
-Starts a local Prefect server when PREFECT_API_URL is not set (SQLite under PREFECT_HOME), then
-serves every deployment of prefect.yaml with the same schedules and triggers (flows/deployments.py),
-and prints the URLs. Ctrl-C stops the runner and the server it started.
+Starts a local Prefect server when PREFECT_API_URL is not set (SQLite under PREFECT_HOME), the web
+pages and HTTP API (api/), then serves every deployment of prefect.yaml with the same schedules and
+triggers (flows/deployments.py), and prints the URLs. Ctrl-C stops the runner and the server it started.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 
 import httpx
 
@@ -77,14 +78,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         from flows.deployments import runner_deployments
 
         with temporary_settings(updates={PREFECT_API_URL: api_url,
-                                         PREFECT_RUNNER_POLL_FREQUENCY: args.poll_seconds}):
-            os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses inherit it
+                                         PREFECT_RUNNER_POLL_FREQUENCY: args.poll_seconds}), ExitStack() as stack:
+            os.environ["PREFECT_API_URL"] = api_url  # flow-run subprocesses and the web app inherit it
             deployments = runner_deployments(intervals=_intervals(args.interval))
             ui = api_url.removesuffix("/api")
+            if not args.no_web:
+                from api.app import create_app, serving
+
+                web = stack.enter_context(serving(create_app(), args.host, args.web_port))
+                print(f"Web (desk, cases, reports): {web}/    API docs: {web}/docs", file=sys.stderr)
             print(f"Prefect UI:  {ui}", file=sys.stderr)
             print(f"Prefect API: {api_url}", file=sys.stderr)
             print("serving: " + ", ".join(d.name for d in deployments), file=sys.stderr)
-            print("submit with `complaints submit FILE.json` in another shell (export "
+            print("submit in the browser, or with `complaints submit FILE.json` in another shell (export "
                   f"PREFECT_API_URL={api_url} so intake runs at once); Ctrl-C stops.", file=sys.stderr)
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
     finally:
@@ -103,6 +109,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=4200)
     p.add_argument("--poll-seconds", type=float, default=2.0,
                    help="how often the runner looks for scheduled runs (Prefect's default is 10 s)")
+    p.add_argument("--web-port", type=int, default=8000, help="port of the web pages and HTTP API")
+    p.add_argument("--no-web", action="store_true", help="do not start the web pages and HTTP API")
     p.add_argument("--interval", action="append", default=[], metavar="NAME=SECONDS",
                    help="replace a deployment's interval schedule, e.g. --interval intake=30")
     p.set_defaults(handler=cmd_up)

@@ -24,7 +24,7 @@ from models.audit_chain import verify
 from models.complaint import Complaint
 from models.sqlutil import table_of
 from tests.factories import complaint_data
-from tests.system.conftest import base_env, fresh_pg, run_cli, spawn, stop
+from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop
 
 C = table_of(Complaint)
 A = table_of(AuditEvent)
@@ -60,8 +60,10 @@ def system(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     home = tmp_path_factory.mktemp("runner-home")
     env = base_env(prefect_api, url, home)
     log = home / "up.log"
-    proc = spawn(["up", "--poll-seconds", "1", "--interval", "intake=4", "--interval", "dispatch=4",
-                  "--interval", "escalation=4"], env, log)
+    web_port = free_port()
+    env["COMPLAINTS_TEST_WEB"] = f"http://127.0.0.1:{web_port}"
+    proc = spawn(["up", "--poll-seconds", "1", "--web-port", str(web_port), "--interval", "intake=4",
+                  "--interval", "dispatch=4", "--interval", "escalation=4"], env, log)
     try:
         with get_client(sync_client=True) as client:
             wait_for(lambda: len(client.read_deployments()) >= 4 or proc.poll() is not None, 90,
@@ -248,3 +250,13 @@ def test_weekly_report_deployment_leaves_its_artifacts(system: tuple[Engine, dic
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["weekly-report-2026-w47"])))
     assert artifacts and artifacts[0].type == "markdown"
     assert list(tmp_path.rglob("*.html"))
+
+
+def test_up_serves_the_web_pages_and_api(system: tuple[Engine, dict[str, str]]) -> None:
+    """`complaints up` also serves the web: the login page answers and the API refuses anonymous calls."""
+    import httpx
+
+    _, env = system
+    web = env["COMPLAINTS_TEST_WEB"]
+    assert httpx.get(f"{web}/login", timeout=10).status_code == 200
+    assert httpx.get(f"{web}/api/complaints", timeout=10).status_code == 401
