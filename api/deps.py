@@ -8,6 +8,10 @@ session's CSRF token (derived from the session id, so a page on another site can
 from __future__ import annotations
 
 import hmac
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,11 +19,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from api.batching import SubmitBatcher
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from models.db import session_scope
-from models.users import User, csrf_token, user_for_session, user_for_token
+from models.schemas import ComplaintIn, SubmitResult
+from models.users import User, csrf_token, token_digest, user_for_session, user_for_token
 
 SESSION_COOKIE = "session"
 
@@ -32,6 +39,46 @@ class Context:
     @cached_property
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(overrides=self.config.calendar_overrides)
+
+    @cached_property
+    def token_cache(self) -> dict[str, tuple[User, float]]:
+        return {}
+
+    @cached_property
+    def _sqlite_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    @contextmanager
+    def serial(self) -> Iterator[None]:
+        """On SQLite, one transaction at a time in this process.
+
+        Every SQLite transaction here starts with BEGIN IMMEDIATE (models/db.py); threads that
+        collide wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing
+        on a lock instead hands the database over as soon as it is free (bench/bench_api.py:
+        p99 152 ms → see docs/benchmarks.md). PostgreSQL needs no such lock.
+        """
+        if self.engine.dialect.name != "sqlite":
+            yield
+            return
+        with self._sqlite_lock:
+            yield
+
+    @cached_property
+    def batcher(self) -> SubmitBatcher:
+        """Concurrent submissions share a transaction (api/batching.py)."""
+        from models.submission import submit
+
+        def store(items: list[ComplaintIn], actor: str) -> list[SubmitResult]:
+            with self.serial():
+                return submit(self.engine, items, config=self.config, calendar=self.calendar, now=utcnow(),
+                              actor=actor)
+
+        return SubmitBatcher(store)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.serial(), session_scope(self.engine) as s:
+            yield s
 
 
 @dataclass(frozen=True)
@@ -67,12 +114,31 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+TOKEN_CACHE_SECONDS = 5.0
+
+
+def _token_user(ctx: Context, token: str) -> User | None:
+    """The token's user, remembered for a few seconds: a revoked token stops working within
+    TOKEN_CACHE_SECONDS; in exchange a busy API client costs no database round trip per request."""
+    key = token_digest(token)
+    hit = ctx.token_cache.get(key)
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
+    with ctx.session() as s:
+        user = user_for_token(s, token)
+    if user is not None:
+        if len(ctx.token_cache) > 10_000:
+            ctx.token_cache.clear()
+        ctx.token_cache[key] = (user, time.monotonic() + TOKEN_CACHE_SECONDS)
+    return user
+
+
 def _lookup(request: Request, ctx: Context) -> Principal | None:
     token = _bearer(request)
-    with session_scope(ctx.engine) as s:
-        if token is not None:
-            user = user_for_token(s, token)
-            return Principal(user, "token") if user else None
+    if token is not None:
+        user = _token_user(ctx, token)
+        return Principal(user, "token") if user else None
+    with ctx.session() as s:
         sid = request.cookies.get(SESSION_COOKIE)
         if sid:
             user = user_for_session(s, sid, now=utcnow())

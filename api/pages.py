@@ -34,7 +34,6 @@ from domain.deadlines import SHANGHAI
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, Status
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
 from models import case_actions
-from models.db import session_scope
 from models.users import ROLE_NAMES, authenticate, create_session, end_session
 
 router = APIRouter(include_in_schema=False)
@@ -99,7 +98,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     def check() -> str | None:
-        with session_scope(ctx.engine) as s:
+        with ctx.session() as s:
             user = authenticate(s, username=username, password=password)
             return create_session(s, user_id=user.id, now=utcnow()) if user else None
 
@@ -118,7 +117,7 @@ async def logout(request: Request, ctx: Ctx, who: PageUser) -> Response:
     form = await request.form()
     check_csrf(who, str(form.get("csrf", "")))
     if who.session_id:
-        with session_scope(ctx.engine) as s:
+        with ctx.session() as s:
             end_session(s, who.session_id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -234,7 +233,7 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
     case = service.view_case(ctx, who, case_no, unmask=unmask, via="web")
     current = Status(case["status"])
     reachable = ALLOWED[current]
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         row = service.visible_row(s, ctx, who, case_no)
     can_act = access.may_act(who.user, row, ctx.config, "act")
     is_open = current in OPEN_STATUSES

@@ -36,13 +36,11 @@ from models import case_actions
 from models.audit_chain import VerifyResult, verify
 from models.case_views import case_detail, record_personal_data_view, summary
 from models.complaint import Complaint
-from models.db import session_scope
 from models.escalation import Escalation
 from models.escalation_store import acknowledge_escalation
 from models.report import ReportSnapshot
 from models.schemas import SubmitResult
 from models.sqlutil import table_of
-from models.submission import submit
 
 COMPLAINT = table_of(Complaint)
 ESC = table_of(Escalation)
@@ -84,8 +82,7 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
     parsed, problems = validate_items(raw, App(ctx.config, ctx.engine))
     if problems[0] or parsed[0] is None:
         raise Refused(422, "invalid complaint; nothing stored", problems[0])
-    result = submit(ctx.engine, [parsed[0]], config=ctx.config, calendar=ctx.calendar, now=utcnow(),
-                    actor=who.user.username)[0]
+    result = ctx.batcher.submit(parsed[0], who.user.username)
     if not result.duplicate:
         announce_submitted([result.case_no], App(ctx.config, ctx.engine))
     return result
@@ -111,7 +108,7 @@ def visible_row(session: Session, ctx: Context, who: Principal, case_no: str) ->
 def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = False, via: str = "api") -> dict[str, Any]:
     """The case with its timeline; unmasked only for roles that need it, and that view is audited."""
     _need(who, "read_cases")
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         row = visible_row(s, ctx, who, case_no)
         if unmask and not access.may_unmask(who.user, row, ctx.config):
             raise Refused(403, f"forbidden: the role '{who.user.role}' sees personal data masked only")
@@ -142,7 +139,7 @@ def list_visible(ctx: Context, who: Principal, *, status: str | None = None, dep
         stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at >= now,
                           COMPLAINT.c.regulatory_due_at < now + due_within)
     stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id).limit(limit)
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         rows = [r for r in s.execute(stmt).all() if access.can_see(who.user, r, ctx.config)]
     return [summary(r) for r in rows]
 
@@ -214,7 +211,7 @@ def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel
     _need(who, "assign" if action == "assign" else "act")
     now = utcnow()
     try:
-        with session_scope(ctx.engine) as s:
+        with ctx.session() as s:
             row = visible_row(s, ctx, who, case_no)
             try:
                 out = spec.run(s, ctx, case_no, body, now, who.user.username)
@@ -242,7 +239,7 @@ def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> 
     stmt = select(ESC).where(cast(ESC.c.recipients, Text).like(f'%"{escaped}"%', escape="\\"))
     if open_only:
         stmt = stmt.where(ESC.c.acknowledged_at.is_(None))
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         rows = s.execute(stmt.order_by(ESC.c.fired_at.desc()).limit(500)).all()
     return [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
              "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
@@ -253,7 +250,7 @@ def ack_escalation(ctx: Context, who: Principal, case_no: str, level: int) -> di
     _need(who, "escalations")
     if not who.user.person_id:
         raise Refused(422, "this account is not linked to a person of the org chart", ["by: no person"])
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         visible_row(s, ctx, who, case_no)
         try:
             out = acknowledge_escalation(s, case_no=case_no, level=level, by=who.user.person_id, now=utcnow())
@@ -272,7 +269,7 @@ def reports(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     stmt = (select(SNAP.c.week, SNAP.c.version, SNAP.c.generated_at, SNAP.c.sha256, SNAP.c.input_rows)
             .join(latest, (latest.c.week == SNAP.c.week) & (latest.c.v == SNAP.c.version))
             .order_by(SNAP.c.week.desc()))
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         return [dict(r._mapping) for r in s.execute(stmt)]
 
 
@@ -280,7 +277,7 @@ def report(ctx: Context, who: Principal, week: str) -> dict[str, Any]:
     _need(who, "reports")
     from models.report import latest_snapshot
 
-    with session_scope(ctx.engine) as s:
+    with ctx.session() as s:
         snap = latest_snapshot(s, week)
     if snap is None:
         raise Refused(404, f"no frozen report for week {week!r}")
@@ -311,7 +308,8 @@ def report_verify(ctx: Context, who: Principal, week: str) -> dict[str, Any]:
     from flows.weekly_report import verify_weekly_report
 
     try:
-        outcome = verify_weekly_report(ctx.engine, ctx.config, week)
+        with ctx.serial():
+            outcome = verify_weekly_report(ctx.engine, ctx.config, week)
     except ValueError as exc:
         raise Refused(422, str(exc), [f"week: {exc}"]) from None
     return outcome.as_dict()
@@ -319,4 +317,5 @@ def report_verify(ctx: Context, who: Principal, week: str) -> dict[str, Any]:
 
 def audit_verify(ctx: Context, who: Principal) -> VerifyResult:
     _need(who, "audit")
-    return verify(ctx.engine)
+    with ctx.serial():
+        return verify(ctx.engine)
