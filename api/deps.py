@@ -108,6 +108,16 @@ def context(request: Request) -> Context:
 Ctx = Annotated[Context, Depends(context)]
 
 
+def no_nul_in_url(request: Request) -> None:
+    """A NUL in the path or query (%00) is refused with 422: PostgreSQL cannot compare with it."""
+    from urllib.parse import unquote
+
+    from api.service import Refused
+
+    if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
+        raise Refused(422, "invalid request", ["url: the NUL character is not allowed"])
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -25,6 +25,7 @@ from api.deps import (
     Principal,
     check_csrf,
     context,
+    no_nul_in_url,
     utcnow,
 )
 from api.render import ENV, NOTICE_NAMES
@@ -36,7 +37,7 @@ from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE
 from models import case_actions
 from models.users import ROLE_NAMES, authenticate, create_session, end_session
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 LOGIN_CSRF = "login_csrf"
 HOME = {"desk": "/desk/new", "auditor": "/audit"}
 TIME_FIELDS = frozenset({"at", "told_at", "customer_told_at", "requested_at"})  # Beijing time in forms

@@ -29,6 +29,9 @@ ACTION_NAMES = {
     "escalated": "督办升级", "escalation_acknowledged": "确认督办", "viewed_personal_data": "查看个人信息",
     "assigned": "指派",
 }
+PERSON_FIELDS = {"type": "类型", "name": "姓名", "phone": "电话", "id_number": "证件号码", "email": "电子邮箱",
+                 "address": "地址", "credit_code": "统一社会信用代码", "legal_representative": "法定代表人",
+                 "authorization": "授权委托书"}
 NOTICE_NAMES = {"written": "书面", "sms": "短信", "email": "电子邮件", "phone": "电话"}
 
 
@@ -75,7 +78,7 @@ def build_env() -> Environment:
     filters: dict[str, Any] = {
         "local": local_text, "status_name": _status, "severity_name": _severity, "source_name": _source,
         "tag_name": _tag, "term": _term, "action_name": lambda a: ACTION_NAMES.get(a, a),
-        "notice_name": lambda v: NOTICE_NAMES.get(v, v),
+        "notice_name": lambda v: NOTICE_NAMES.get(v, v), "field_name": lambda k: PERSON_FIELDS.get(k, k),
     }
     env.filters.update(filters)
     return env

@@ -6,11 +6,11 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api import service
-from api.deps import ApiUser, Ctx
+from api.deps import ApiUser, Ctx, no_nul_in_url
 from api.schemas import (
     ActionOut,
     AssignIn,
@@ -43,7 +43,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "invalid input; each bad field named; nothing stored"},
 }
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[Depends(no_nul_in_url)])
 CaseNo = Annotated[str, Path(min_length=1, max_length=32, description="受理编号, e.g. DL-2026-000123")]
 Week = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")]
 

@@ -60,6 +60,23 @@ class Refused(Exception):
         return {"detail": self.detail, "errors": self.errors, "current": self.current, "target": self.target}
 
 
+def nul_fields(value: Any, path: str = "") -> list[str]:
+    """Fields holding a NUL character: PostgreSQL cannot store one, so it is refused everywhere."""
+    if isinstance(value, str):
+        return [path or "(value)"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in nul_fields(v, f"{path}.{k}".lstrip("."))] + (
+            [f"{path}.{k}".lstrip(".") for k in value if isinstance(k, str) and "\x00" in k])
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in nul_fields(v, f"{path}[{i}]")]
+    return []
+
+
+def refuse_nul(value: Any) -> None:
+    if bad := nul_fields(value):
+        raise Refused(422, "invalid input; nothing stored", [f"{f}: the NUL character is not allowed" for f in bad])
+
+
 def _need(who: Principal, permission: str) -> None:
     if not access.allowed(who.user, permission):
         raise Refused(403, f"forbidden: the role '{who.user.role}' may not {permission.replace('_', ' ')}")
@@ -73,7 +90,9 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
     _need(who, "submit")
     if not isinstance(raw, dict):
         raise Refused(422, "the body must be one complaint object", ["(body): expected a JSON object"])
+    refuse_nul(raw)
     if idempotency_key is not None:
+        refuse_nul({"Idempotency-Key": idempotency_key})
         key = idempotency_key.strip()
         if not 1 <= len(key) <= 128:
             raise Refused(422, "invalid Idempotency-Key", ["Idempotency-Key: 1 to 128 characters"])
@@ -209,6 +228,7 @@ def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel
     """One action on one case in one transaction; 409 naming both states when the lifecycle refuses."""
     spec = ACTIONS[action]
     _need(who, "assign" if action == "assign" else "act")
+    refuse_nul(body.model_dump(mode="json"))
     now = utcnow()
     try:
         with ctx.session() as s:

@@ -97,3 +97,13 @@ def test_simultaneous_same_key_store_one_complaint(app: FastAPI, db_engine: Engi
     assert codes == [200, 200, 200, 201], [r.text for r in results]
     assert len({r.json()["case_no"] for r in results}) == 1
     assert _count(db_engine) == 1
+
+
+def test_nul_character_is_refused_on_both_databases(client: TestClient, db_engine: Engine, config: Config) -> None:
+    """A NUL in a body field, the query or the path is a 422 naming where (PostgreSQL cannot store it), never a 500."""
+    token = account(db_engine, config, "desk1", "desk", branch="dl")
+    r = client.post("/api/complaints", json=complaint_data(facts="a\u0000b"), headers=bearer(token))
+    assert r.status_code == 422 and r.json()["errors"] == ["facts: the NUL character is not allowed"]
+    assert client.get("/api/complaints?department=a%00b", headers=bearer(token)).status_code == 422
+    assert client.get("/api/complaints/DL%00x", headers=bearer(token)).status_code == 422
+    assert _count(db_engine) == 0
