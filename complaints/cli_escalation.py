@@ -176,6 +176,20 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
 
 
+def cmd_assign(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    return _act(event="complaint.assigned", fn=lambda s, app: case_actions.assign(
+        s, case_no=args.case_no, handler=args.to, config=app.config, calendar=app.calendar, now=now,
+        actor=args.actor))
+
+
+def cmd_reopen(args: argparse.Namespace) -> int:
+    now = _when(args.now, "--now")
+    return _act(event="complaint.reopened", fn=lambda s, app: case_actions.reopen(
+        s, case_no=args.case_no, reason=args.reason, config=app.config, calendar=app.calendar, now=now,
+        actor=args.actor))
+
+
 def _common(p: argparse.ArgumentParser, *, case: bool = True) -> None:
     if case:
         p.add_argument("case_no")
@@ -249,6 +263,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--told-via", required=True, help=f"one of {', '.join(NOTICE_WAYS)}")
     p.add_argument("--told-at", help="when the complainant was told (default: now)")
     p.set_defaults(handler=cmd_respond)
+
+    p = sub.add_parser("assign", help="(re)assign a routed case to another handler of its department")
+    _common(p)
+    p.add_argument("--to", required=True, metavar="PERSON", help="person id of the new handler (org.yaml)")
+    p.set_defaults(handler=cmd_assign)
+
+    p = sub.add_parser("reopen", help="take a responded or closed case up again")
+    _common(p)
+    p.add_argument("--reason", required=True, help="why it is reopened (recorded in the audit trail)")
+    p.set_defaults(handler=cmd_reopen)
 
     p = sub.add_parser("close", help="close a responded case")
     _common(p)

@@ -86,7 +86,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 from api.app import create_app, serving
 
                 web = stack.enter_context(serving(create_app(), args.host, args.web_port))
-                print(f"Web (desk, cases, reports): {web}/    API docs: {web}/docs", file=sys.stderr)
+                print(f"Web (desk, cases, reports): {web}/    OpenAPI schema: {web}/openapi.json", file=sys.stderr)
             print(f"Prefect UI:  {ui}", file=sys.stderr)
             print(f"Prefect API: {api_url}", file=sys.stderr)
             print("serving: " + ", ".join(d.name for d in deployments), file=sys.stderr)

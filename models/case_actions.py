@@ -31,6 +31,7 @@ from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
+from models.routing_store import routed_context
 from models.sqlutil import table_of
 from notifications.outbox import OutboxItem, enqueue
 
@@ -288,5 +289,61 @@ def review(session: Session, *, case_no: str, requested_at: datetime, config: Co
     return {**out, "review_due_at": due, "owner_name": spec.owner_name, "owner_org": spec.owner_org}
 
 
-__all__ = ["PAUSE_REASONS", "ActionError", "acknowledge", "close", "extend", "new_facts", "pause", "respond",
-           "resume", "review", "withdraw"]
+def assign(session: Session, *, case_no: str, handler: str, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str) -> dict[str, Any]:
+    """(Re)assign an open, routed case to a handler of its department; the new handler is told.
+
+    The status does not change (a reassigned case keeps its acknowledgement and its deadlines);
+    a reopened case goes back to routed. The responsibility chain snapshot is redrawn.
+    """
+    row = load_case(session, case_no)
+    _require_open(row, "assign")
+    if row.department is None or Status(row.status) is Status.RECEIVED:
+        raise ActionError(["case: not routed yet; intake routes it first"])
+    person = config.org.people.get(handler)
+    if person is None:
+        raise ActionError([f"handler: unknown person {handler!r}"])
+    found = config.org.find_department(row.department_branch or row.branch, row.department)
+    if found is None or handler not in found[1].handlers:
+        raise ActionError([f"handler: {handler!r} is not a handler of department {row.department!r}"])
+    if row.respondent and (handler in row.respondent or person.name in row.respondent):
+        raise ActionError([f"handler: {person.name} is named in the complaint and must not handle it (Art. 17)"])
+    if handler == row.handler:
+        raise ActionError([f"handler: the case is already assigned to {handler!r}"])
+    target = Status.ROUTED if Status(row.status) is Status.REOPENED else Status(row.status)
+    if target is not Status(row.status):
+        ensure_transition(Status(row.status), target)
+    chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
+              "name": config.org.people[m.person_id].name, "acting": m.acting}
+             for m in case_chain(config.org, branch=row.branch, department_branch=row.department_branch,
+                                 department=row.department, handler=handler)]
+    _update(session, row.id, {"handler": handler, "chain": chain, "status": target.value}, now)
+    _audit(session, row, "assigned", actor, now, {"handler": row.handler, "status": row.status},
+           {"handler": handler, "status": target.value})
+    ctx = routed_context(
+        case_no=row.case_no, role="handler", category=row.category, severity=row.severity, tags=list(row.tags or []),
+        triage=row.triage, reasons=list(row.triage_reasons or []), department_branch=found[0].code,
+        department=row.department, handler=handler, complainant_name=row.complainant_name, request=row.request,
+        received_at=row.received_at, regulatory_due_at=row.regulatory_due_at, ack_due_at=row.ack_due_at,
+        config=config)
+    enqueue(session, [OutboxItem("routed", handler, f"{row.case_no}:assigned:{now.isoformat()}", ctx, row.id,
+                                 row.case_no)], org=config.org, now=now)
+    reschedule(session, [row.id], config=config, calendar=calendar)
+    return {"case_no": row.case_no, "status": target.value, "handler": handler, "previous_handler": row.handler}
+
+
+def reopen(session: Session, *, case_no: str, reason: str, config: Config, calendar: WorkingCalendar,
+           now: datetime, actor: str) -> dict[str, Any]:
+    """Take a responded or closed case up again (e.g. the response was incomplete); the deadlines
+    stand as they are (new facts restart the clock: `new_facts`), and escalation resumes."""
+    if not reason.strip():
+        raise ActionError(["reason: say why the case is reopened"])
+    row = load_case(session, case_no)
+    # responded_at and closed_at stay: they are history the weekly reports were computed from.
+    return _transition(session, row, Status.REOPENED, values={},
+                       action="reopened", actor=actor, now=now, config=config, calendar=calendar,
+                       detail=reason.strip())
+
+
+__all__ = ["PAUSE_REASONS", "ActionError", "acknowledge", "assign", "close", "extend", "new_facts", "pause",
+           "reopen", "respond", "resume", "review", "withdraw"]

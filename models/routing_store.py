@@ -15,7 +15,7 @@ from domain.deadlines import SHANGHAI
 from domain.intake import PendingCase, RoutingPlan
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
 from domain.masking import mask_name, mask_text
-from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, name_of
+from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, Severity, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
 from models.sqlutil import table_of, update_rows_by_id
@@ -79,27 +79,42 @@ def open_load(session: Session) -> dict[str, int]:
     return {h: int(n) for h, n in session.execute(stmt).all()}
 
 
+def routed_context(*, case_no: str, role: str, category: str | None, severity: str, tags: list[str],
+                   triage: bool, reasons: list[str], department_branch: str, department: str,
+                   handler: str | None, complainant_name: str, request: str, received_at: datetime,
+                   regulatory_due_at: datetime, ack_due_at: datetime, config: Config) -> dict[str, Any]:
+    """What the `routed` message says (masked): intake and a later (re)assignment use it alike."""
+    org = config.org
+    dept = org.branches[department_branch].departments[department]
+    return {
+        "case_no": case_no,
+        "role": role,
+        "category": name_of(Dimension.CATEGORY, category) if category else "待分拣",
+        "severity": SEVERITY_NAMES[Severity(severity)],
+        "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)],
+        "triage": triage,
+        "reasons": reasons,
+        "department": dept.name,
+        "handler": org.people[handler].name if handler else None,
+        "complainant": mask_name(complainant_name),
+        "request": mask_text(request)[:200],
+        "received_at": local_text(received_at),
+        "due_at": local_text(regulatory_due_at),
+        "ack_due_at": local_text(ack_due_at),
+        "link": f"{config.policy.case_link_base}{case_no}",
+    }
+
+
 def _context(plan: RoutingPlan, raw: Any, config: Config, role: str) -> dict[str, Any]:
     cls, route = plan.classification, plan.route
-    org = config.org
-    dept = org.branches[route.department_branch].departments[route.department]
-    return {
-        "case_no": plan.case.case_no,
-        "role": role,
-        "category": name_of(Dimension.CATEGORY, cls.category) if cls.category else "待分拣",
-        "severity": SEVERITY_NAMES[cls.severity],
-        "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(cls.tags)],
-        "triage": route.triage,
-        "reasons": list(cls.triage_reasons + route.reasons + cls.data_gaps),
-        "department": dept.name,
-        "handler": org.people[route.handler].name if route.handler else None,
-        "complainant": mask_name(raw.complainant_name),
-        "request": mask_text(raw.request)[:200],
-        "received_at": local_text(raw.received_at),
-        "due_at": local_text(raw.regulatory_due_at),
-        "ack_due_at": local_text(raw.ack_due_at),
-        "link": f"{config.policy.case_link_base}{plan.case.case_no}",
-    }
+    return routed_context(
+        case_no=plan.case.case_no, role=role, category=cls.category, severity=cls.severity.value,
+        tags=[t.value for t in cls.tags], triage=route.triage,
+        reasons=list(cls.triage_reasons + route.reasons + cls.data_gaps),
+        department_branch=route.department_branch, department=route.department, handler=route.handler,
+        complainant_name=raw.complainant_name, request=raw.request, received_at=raw.received_at,
+        regulatory_due_at=raw.regulatory_due_at, ack_due_at=raw.ack_due_at, config=config,
+    )
 
 
 def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[int, Any], *, config: Config,

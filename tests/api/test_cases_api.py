@@ -106,3 +106,21 @@ def test_escalations_mine_and_acknowledge(client: TestClient, db_engine: Engine,
     assert r.status_code == 200 and r.json()["acknowledged_by"] == "feng.yu", r.text
     after = client.get("/api/escalations/mine", headers=bearer(head)).json()
     assert level not in [e["level"] for e in after]
+
+
+def test_supervisor_reassigns_and_a_responded_case_is_reopened(client: TestClient, db_engine: Engine,
+                                                               config: Config) -> None:
+    """The department head reassigns the case to the other handler; after a response the case is reopened."""
+    case = routed_case(db_engine, config, category="银行卡")
+    supervisor = account(db_engine, config, "s", "supervisor", person="feng.yu")
+    no = case["case_no"]
+    other = "chu.wei" if case["handler"] == "chen.jing" else "chen.jing"
+    r = client.post(f"/api/complaints/{no}/assign", json={"handler": other}, headers=bearer(supervisor))
+    assert r.status_code == 200, r.text
+    assert client.get(f"/api/complaints/{no}", headers=bearer(supervisor)).json()["handler"] == other
+    r = client.post(f"/api/complaints/{no}/assign", json={"handler": "wu.fang"}, headers=bearer(supervisor))
+    assert r.status_code == 422 and any(e.startswith("handler:") for e in r.json()["errors"]), r.text
+    r = client.post(f"/api/complaints/{no}/respond", json=RESPONSE, headers=bearer(supervisor))
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/complaints/{no}/reopen", json={"reason": "客户不认可答复"}, headers=bearer(supervisor))
+    assert r.status_code == 200 and r.json()["status"] == "reopened", r.text
