@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.calendar import WorkingCalendar
 from domain.classification import MAJOR_GROUP_SIZE
@@ -132,6 +133,12 @@ def shift(anchor: datetime, days: int, unit: Unit, calendar: WorkingCalendar) ->
     """`anchor` moved by `days` calendar or working days, keeping its local time of day."""
     if unit is Unit.CALENDAR or days == 0:
         return anchor + timedelta(days=days)
+    return _working_shift(anchor, days, calendar)
+
+
+@lru_cache(maxsize=4096)
+def _working_shift(anchor: datetime, days: int, calendar: WorkingCalendar) -> datetime:
+    """Memoised: deadlines end at 23:59:59 local, so the cases of a sweep share a few anchors."""
     local = anchor.astimezone(SHANGHAI)
     d = local.date()
     step = timedelta(days=1 if days > 0 else -1)
@@ -180,9 +187,7 @@ def level_times(case: CaseClock, policy: EscalationPolicy,
 def due_levels(case: CaseClock, *, fired: Collection[int], now: datetime,
                policy: EscalationPolicy, calendar: WorkingCalendar) -> list[DueLevel]:
     """The levels that are due by `now` and have not fired yet, lowest first."""
-    if case.status not in ESCALATING_STATUSES or case.paused:
-        return []
-    return [d for d in level_times(case, policy, calendar) if d.level not in fired and d.due_at <= now]
+    return decide(case, fired=fired, now=now, policy=policy, calendar=calendar)[0]
 
 
 def next_escalation(case: CaseClock, *, fired: Collection[int], policy: EscalationPolicy,
@@ -190,8 +195,23 @@ def next_escalation(case: CaseClock, *, fired: Collection[int], policy: Escalati
     """The earliest level still to fire, or None when nothing more will (closed, paused, all fired)."""
     if case.status not in ESCALATING_STATUSES or case.paused:
         return None
-    pending = [d for d in level_times(case, policy, calendar) if d.level not in fired]
-    return min(pending, key=lambda d: (d.due_at, d.level)) if pending else None
+    return _earliest([d for d in level_times(case, policy, calendar) if d.level not in fired])
+
+
+def _earliest(levels: Sequence[DueLevel]) -> DueLevel | None:
+    return min(levels, key=lambda d: (d.due_at, d.level)) if levels else None
+
+
+def decide(case: CaseClock, *, fired: Collection[int], now: datetime, policy: EscalationPolicy,
+           calendar: WorkingCalendar) -> tuple[list[DueLevel], DueLevel | None]:
+    """`due_levels` and then `next_escalation` once those have fired, from one `level_times`:
+    what a sweep fires for the case now, and when the case is next due (None: never again)."""
+    if case.status not in ESCALATING_STATUSES or case.paused:
+        return [], None
+    times = level_times(case, policy, calendar)
+    due = [d for d in times if d.level not in fired and d.due_at <= now]
+    done = set(fired).union(d.level for d in due)
+    return due, _earliest([d for d in times if d.level not in done])
 
 
 @dataclass(frozen=True)

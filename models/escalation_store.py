@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Integer, any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -29,6 +28,7 @@ from domain.escalation import (
     DueLevel,
     EscalationPolicy,
     case_chain,
+    decide,
     due_levels,
     is_urgent,
     lateness_days,
@@ -41,14 +41,16 @@ from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
+from models.outbox import OutboxMessage
 from models.sqlutil import insert_ignoring_conflicts, table_of
-from notifications.outbox import OutboxItem, enqueue
+from notifications.outbox import OutboxItem, enqueue, rows_for
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)
 ESC = table_of(Escalation)
 SCHED = table_of(EscalationSchedule)
 STATE = table_of(EscalationState)
+OUTBOX = table_of(OutboxMessage)
 CURSOR_KEY = "scheduled_through_id"
 ESCALATING = [s.value for s in ESCALATING_STATUSES]
 _CASE_COLS = [
@@ -76,7 +78,16 @@ def local_text(at: datetime) -> str:
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _chunks(ids: Sequence[int], session: Session | None = None) -> Iterable[Sequence[int]]:
+    """Pieces of `ids` for `_id_in`: one piece on PostgreSQL (one array parameter, no limit)."""
+    if session is not None and _is_pg(session):
+        if ids:
+            yield ids
+        return
     for i in range(0, len(ids), _CHUNK):
         yield ids[i:i + _CHUNK]
 
@@ -105,7 +116,7 @@ def case_clock(row: Any, *, paused: bool) -> CaseClock:
 
 def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids, session):
         out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))))
     return out
 
@@ -113,7 +124,7 @@ def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
 def pause_state(session: Session, ids: Sequence[int]) -> dict[int, tuple[datetime, str, str | None]]:
     """The cases among `ids` whose clock is paused now: when, why, and the evidence reference."""
     state: dict[int, tuple[datetime, str, str | None] | None] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids, session):
         stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
                 .where(_id_in(session, CLOCK.c.complaint_id, chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
         for cid, kind, at, reason, evidence in session.execute(stmt):
@@ -131,20 +142,35 @@ def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
 
 def fired_levels(session: Session, ids: Sequence[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids, session):
         for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level).where(_id_in(session, ESC.c.complaint_id, chunk))):
             out.setdefault(cid, set()).add(level)
     return out
+
+
+_PG_UPSERT_SCHEDULE = """
+    INSERT INTO escalation_schedule (complaint_id, next_at, next_level)
+    SELECT complaint_id, next_at, next_level
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(complaint_id integer, next_at timestamptz, next_level integer)
+    ON CONFLICT (complaint_id) DO """
+
+
+def _rows_json(rows: Sequence[dict[str, Any]]) -> str:
+    """A batch of rows as one JSON parameter for `json_to_recordset` (PostgreSQL): orjson writes
+    it in C, where psycopg's text arrays quoted each string with a regex (a third of the sweep)."""
+    return orjson.dumps(rows).decode()
 
 
 def _upsert_schedule(session: Session, rows: list[dict[str, Any]], *, overwrite: bool) -> None:
     if not rows:
         return
     stmt: Any
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(SCHED)
-    else:
-        stmt = sqlite_insert(SCHED)
+    if _is_pg(session):
+        action = ("UPDATE SET next_at = excluded.next_at, next_level = excluded.next_level" if overwrite
+                  else "NOTHING")
+        session.execute(text(_PG_UPSERT_SCHEDULE + action), {"rows": _rows_json(rows)})
+        return
+    stmt = sqlite_insert(SCHED)
     if overwrite:
         stmt = stmt.on_conflict_do_update(index_elements=["complaint_id"],
                                           set_={"next_at": stmt.excluded.next_at,
@@ -175,7 +201,7 @@ def reschedule(session: Session, ids: Sequence[int], *, config: Config, calendar
     keep, drop = _plan_schedule(cases, fired_levels(session, ids), open_pauses(session, ids),
                                 policy=config.escalation.policy(), calendar=calendar)
     _upsert_schedule(session, keep, overwrite=True)
-    for chunk in _chunks(drop):
+    for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
 
 
@@ -254,29 +280,49 @@ def _context(row: Any, due: DueLevel, name: str, recipients: list[dict[str, Any]
 
 _PG_INSERT_ESCALATIONS = text("""
     INSERT INTO escalation (complaint_id, case_no, level, name, due_at, fired_at, reason, recipients)
-    SELECT * FROM unnest(CAST(:complaint_id AS integer[]), CAST(:case_no AS varchar[]), CAST(:level AS integer[]),
-                         CAST(:name AS varchar[]), CAST(:due_at AS timestamptz[]), CAST(:fired_at AS timestamptz[]),
-                         CAST(:reason AS varchar[]), CAST(:recipients AS json[]))
+    SELECT complaint_id, case_no, level, name, due_at, fired_at, reason, recipients
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(complaint_id integer, case_no varchar, level integer,
+         name varchar, due_at timestamptz, fired_at timestamptz, reason varchar, recipients json)
     ON CONFLICT (complaint_id, level) DO NOTHING
     RETURNING complaint_id, level
+""")
+
+_PG_INSERT_OUTBOX = text("""
+    INSERT INTO outbox (dedupe_key, message_id, kind, complaint_id, case_no, recipient, channel, address, context,
+                        status, attempts, next_attempt_at, created_at)
+    SELECT dedupe_key, message_id, kind, complaint_id, case_no, recipient, channel, address, context,
+           status, attempts, next_attempt_at, created_at
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(dedupe_key varchar, message_id varchar, kind varchar,
+         complaint_id integer, case_no varchar, recipient varchar, channel varchar, address varchar, context json,
+         status varchar, attempts integer, next_attempt_at timestamptz, created_at timestamptz)
+    ON CONFLICT (dedupe_key) DO NOTHING
 """)
 
 
 def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created.
 
-    PostgreSQL: one statement over arrays (unnest), whatever the number of rows; a multi-row
-    VALUES list was re-parsed by the driver on every call and cost half the sweep. SQLite: one
-    executemany that SQLAlchemy batches into multi-row INSERTs from one cached compilation.
+    PostgreSQL: one statement over one JSON parameter (`json_to_recordset`), whatever the number
+    of rows; a multi-row VALUES list was re-parsed by the driver on every call, and text arrays
+    (unnest) were quoted element by element in Python. SQLite: one executemany that SQLAlchemy
+    batches into multi-row INSERTs from one cached compilation.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        cols = ["complaint_id", "case_no", "level", "name", "due_at", "fired_at", "reason"]
-        params: dict[str, Any] = {c: [r[c] for r in rows] for c in cols}
-        params["recipients"] = [orjson.dumps(r["recipients"]).decode() for r in rows]
-        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, params)}
+    if _is_pg(session):
+        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, {"rows": _rows_json(rows)})}
     stmt = sqlite_insert(ESC).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
         ESC.c.complaint_id, ESC.c.level)
     return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows)}
+
+
+def _enqueue(session: Session, items: Sequence[OutboxItem], *, config: Config, now: datetime) -> None:
+    """`notifications.outbox.enqueue` (same rows, same dedupe keys, ON CONFLICT DO NOTHING), in one
+    statement on PostgreSQL instead of an executemany of one row per recipient and channel."""
+    if not _is_pg(session):
+        enqueue(session, items, org=config.org, now=now)
+        return
+    rows = rows_for(items, org=config.org, now=now)
+    if rows:
+        session.execute(_PG_INSERT_OUTBOX, {"rows": _rows_json(rows)})
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -289,7 +335,11 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
 
 def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
              now: datetime, actor: str = "escalation") -> list[FiredEscalation]:
-    """Fire every due level of these cases once, in the caller's transaction; reschedule them."""
+    """Fire every due level of these cases once, in the caller's transaction; reschedule them.
+
+    The policy runs once per case (`decide`: what is due now, and when the case is next due
+    after firing it); the chain is resolved once per (branch, department, handler) in the batch.
+    """
     ids = sorted(ids)
     policy = config.escalation.policy()
     org = config.org
@@ -298,18 +348,28 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     paused = open_pauses(session, ids)
     rows: list[dict[str, Any]] = []
     plans: dict[tuple[int, int], tuple[Any, DueLevel, str, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    chains: dict[tuple[str, str | None, str | None, str | None], tuple[Any, list[dict[str, Any]]]] = {}
+    keep: list[dict[str, Any]] = []
+    drop: list[int] = []
     for cid in ids:
         row = cases.get(cid)
         if row is None:
             continue
-        due = due_levels(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()), now=now,
-                         policy=policy, calendar=calendar)
+        due, nxt = decide(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()), now=now,
+                          policy=policy, calendar=calendar)
+        if nxt is None:
+            drop.append(cid)
+        else:
+            keep.append({"complaint_id": cid, "next_at": nxt.due_at, "next_level": nxt.level})
         if not due:
             continue
-        chain = case_chain(org, branch=row.branch, department_branch=row.department_branch,
-                           department=row.department, handler=row.handler)
-        chain_view = [{"title": m.title, "name": org.people[m.person_id].name, "acting": m.acting}
-                      for m in chain if m.person_id in org.people]
+        where = (row.branch, row.department_branch, row.department, row.handler)
+        if where not in chains:
+            chain = case_chain(org, branch=row.branch, department_branch=row.department_branch,
+                               department=row.department, handler=row.handler)
+            chains[where] = (chain, [{"title": m.title, "name": org.people[m.person_id].name, "acting": m.acting}
+                                     for m in chain if m.person_id in org.people])
+        chain, chain_view = chains[where]
         for d in due:
             level = policy.level(d.level)
             recipients: list[dict[str, Any]] = [
@@ -320,7 +380,6 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
             rows.append({"complaint_id": cid, "case_no": row.case_no, "level": d.level, "name": level.name,
                          "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": recipients})
             plans[(cid, d.level)] = (row, d, level.name, recipients, chain_view)
-            fired.setdefault(cid, set()).add(d.level)
     created = _insert_returning(session, rows) if rows else set()
     audits: list[AuditDraft] = []
     outbox: list[OutboxItem] = []
@@ -339,12 +398,11 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
                                      row.id, row.case_no))
         out.append(FiredEscalation(row.case_no, d.level, name, tuple(r["person"] for r in recipients),
                                    max(0, lateness_days(row.regulatory_due_at, now))))
-    keep, drop = _plan_schedule(cases, fired, paused, policy=policy, calendar=calendar)
     _upsert_schedule(session, keep, overwrite=True)
-    for chunk in _chunks(drop):
+    for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
     append(session, audits)
-    enqueue(session, outbox, org=org, now=now)
+    _enqueue(session, outbox, config=config, now=now)
     return out
 
 
