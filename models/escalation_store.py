@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -74,7 +75,9 @@ class FiredEscalation:
     late_days: int
 
 
+@lru_cache(maxsize=4096)
 def local_text(at: datetime) -> str:
+    """Memoised: a sweep's cases share a few deadlines (23:59:59 local) and one `now`."""
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
@@ -247,6 +250,7 @@ def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar,
     return seen
 
 
+@lru_cache(maxsize=4096)
 def _lateness_text(due_at: datetime, now: datetime) -> str:
     days = lateness_days(due_at, now)
     if days > 0:
