@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from complaints.cli import UsageError
 from complaints.config import REPO_ROOT
 from complaints.services import App, open_app, parse_when, to_json, utcnow
-from domain.deadlines import SHANGHAI
+from domain.deadlines import local_text
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from models.audit_chain import verify
@@ -193,7 +193,7 @@ def render_case_table(app: App, cases: list[dict[str, Any]]) -> str:
             _pad(name_of(Dimension.CATEGORY, c["category"]) if c["category"] else "待分拣", 16),
             _pad(dept[1].name if dept else "-", 20),
             _pad(org.people[c["handler"]].name if c["handler"] else "-", 6),
-            c["due_at"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            local_text(c["due_at"]),
         ]))
     return "\n".join(lines)
 

@@ -95,6 +95,11 @@ def local_date(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+def local_text(at: datetime) -> str:
+    """An instant as Asia/Shanghai wall time to the minute, as people read it in messages."""
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def regulatory_due_at(*, received_at: datetime, days: int, paused_days: int = 0) -> datetime:
     """End of the local day `days + paused_days` calendar days after the local receipt date."""
     _require_aware("received_at", received_at)

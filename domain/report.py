@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from domain.deadlines import SHANGHAI
+from domain.deadlines import local_text as deadline_local_text
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 Cell = str | int | float | None
@@ -276,7 +277,7 @@ class Names:
 
 def local_text(at: datetime | None) -> str | None:
     """An instant as Asia/Shanghai wall time, minute precision."""
-    return None if at is None else at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return None if at is None else deadline_local_text(at)
 
 
 def status_at(row: Mapping[str, Any], end: datetime) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI, local_date
+from domain.deadlines import local_text as domain_local_text
 from domain.escalation import (
     ESCALATING_STATUSES,
     CaseClock,
@@ -78,7 +79,7 @@ class FiredEscalation:
 @lru_cache(maxsize=4096)
 def local_text(at: datetime) -> str:
     """Memoised: a sweep's cases share a few deadlines (23:59:59 local) and one `now`."""
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return domain_local_text(at)
 
 
 def _is_pg(session: Session) -> bool:

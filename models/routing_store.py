@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from complaints.config import Config
-from domain.deadlines import SHANGHAI
+from domain.deadlines import local_text
 from domain.intake import PendingCase, RoutingPlan
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
 from domain.masking import mask_name, mask_text
@@ -41,10 +41,6 @@ class RoutedCase:
     watchers: tuple[str, ...]
     severity: str
     triage: bool
-
-
-def local_text(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def count_pending(session: Session) -> int:
