@@ -28,8 +28,8 @@ from api.schemas import (
     RespondIn,
     ReviewIn,
 )
-from complaints.cli_cases import announce_submitted, validate_items
-from complaints.cli_escalation import announce_change
+from complaints.announce import announce_change, announce_submitted
+from complaints.cli_cases import validate_items
 from complaints.services import App
 from domain.lifecycle import OPEN_STATUSES, IllegalTransition, Status
 from models import case_actions
@@ -103,7 +103,7 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
         raise Refused(422, "invalid complaint; nothing stored", problems[0])
     result = ctx.batcher.submit(parsed[0], who.user.username)
     if not result.duplicate:
-        announce_submitted([result.case_no], App(ctx.config, ctx.engine))
+        announce_submitted([result.case_no], limit=ctx.config.policy.intake.event_batch_limit)
     return result
 
 

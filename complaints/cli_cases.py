@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from complaints.announce import announce_submitted
 from complaints.cli import UsageError
 from complaints.config import REPO_ROOT
 from complaints.services import App, open_app, parse_when, to_json, utcnow
@@ -66,19 +66,6 @@ def _read_json(path: str) -> Any:
         raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
 
 
-def announce_submitted(case_nos: list[str], app: App) -> None:
-    """Tell Prefect (if a server is configured) so intake runs now rather than at its next interval."""
-    if not case_nos or not os.environ.get("PREFECT_API_URL"):
-        return
-    from flows.events import emit_submitted
-
-    try:
-        emit_submitted(case_nos, limit=app.config.policy.intake.event_batch_limit)
-    except Exception as exc:  # noqa: BLE001 - the complaint is stored; the safety-net schedule routes it
-        print(f"complaints: warning: could not announce the submission to Prefect ({exc}); "
-              "intake's schedule will route it", file=sys.stderr)
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     raw = _read_json(args.file)
     if not isinstance(raw, list | dict):
@@ -94,7 +81,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         good = [p for p in parsed if p is not None]
         results = submit(app.engine, good, config=app.config, calendar=app.calendar, now=utcnow(),
                          actor=args.actor) if good else []
-        announce_submitted([r.case_no for r in results if not r.duplicate], app)
+        announce_submitted([r.case_no for r in results if not r.duplicate],
+                           limit=app.config.policy.intake.event_batch_limit)
     it = iter(results)
     out: list[dict[str, Any]] = []
     for i, p in enumerate(parsed):

@@ -8,14 +8,13 @@ outbox rows, next escalation time); a refused change exits 2, names the field, s
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from complaints.announce import announce_change
 from complaints.cli import UsageError
 from complaints.services import App, open_app, parse_when, to_json
 from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
@@ -47,19 +46,6 @@ def _act(fn: Callable[[Session, App], dict[str, Any]], event: str) -> int:
     announce_change(event, out)
     print(to_json(out))
     return 0
-
-
-def announce_change(event: str, out: dict[str, Any]) -> None:
-    case_no = out.get("case_no")
-    if not case_no or not os.environ.get("PREFECT_API_URL"):
-        return
-    from flows.events import emit
-
-    payload = {k: v for k, v in out.items() if isinstance(v, str | int | bool) or v is None}
-    try:
-        emit(event, case_no=str(case_no), payload=payload)
-    except Exception as exc:  # noqa: BLE001 - the change is committed; the event is a courtesy
-        print(f"complaints: warning: could not emit {event}: {exc}", file=sys.stderr)
 
 
 def cmd_escalate(args: argparse.Namespace) -> int:
