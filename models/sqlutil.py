@@ -13,7 +13,12 @@ from sqlmodel import SQLModel
 
 
 def insert_ignoring_conflicts(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str | tuple[str, ...]) -> int:
-    """INSERT … ON CONFLICT (key) DO NOTHING; returns how many rows were new."""
+    """INSERT … ON CONFLICT (key) DO NOTHING; returns how many rows were new.
+
+    Exact for one row (callers branch on `== 0`). For several rows on PostgreSQL, psycopg's
+    pipelined executemany cannot count and the result is -1: don't branch on it there (adding
+    RETURNING to count would slow the bulk paths that use this).
+    """
     if not rows:
         return 0
     keys = [key] if isinstance(key, str) else list(key)
