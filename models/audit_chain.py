@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
-from models.sqlutil import insert_ignoring_conflicts, table_of
+from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 
 AUDIT = table_of(AuditEvent)
 HEAD = table_of(AuditHead)
@@ -80,7 +80,7 @@ def append(session: Session, drafts: Sequence[AuditDraft]) -> None:
             "prev_hash": prev, "hash": h,
         })
         prev = h
-    session.execute(AUDIT.insert(), rows)
+    bulk_insert(session, AUDIT, rows)
     session.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=seq, hash=prev))
 
 

@@ -59,8 +59,7 @@ def rows_for(items: Sequence[OutboxItem], *, org: OrgChart, now: datetime) -> li
 
 
 def enqueue(session: Session, items: Sequence[OutboxItem], *, org: OrgChart, now: datetime) -> int:
-    """Insert the rows for `items`; returns how many were new (-1 on PostgreSQL for several rows:
-    the driver cannot count them; see `insert_ignoring_conflicts`)."""
+    """Insert the rows for `items`; returns how many were new."""
     table = table_of(OutboxMessage)
     return insert_ignoring_conflicts(session, table, rows_for(items, org=org, now=now), key="dedupe_key")
 
