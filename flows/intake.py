@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from complaints.config import Config, load_config
 from domain.intake import plan_batch
 from flows.events import emit
-from models.db import make_engine, session_scope
+from models.db import gc_paused, make_engine, session_scope
 from models.routing_store import RoutedCase, apply_plans, claim_pending, count_pending, open_load
 
 
@@ -38,7 +38,7 @@ class IntakeResult:
 def route_one_batch(engine: Engine, config: Config, *, batch_size: int, load: dict[str, int],
                     now: datetime | None = None) -> list[RoutedCase]:
     """Claim, decide and apply one batch in one transaction; returns what was routed."""
-    with session_scope(engine) as session:
+    with gc_paused(), session_scope(engine) as session:
         cases, raw = claim_pending(session, batch_size)
         if not cases:
             return []

@@ -22,9 +22,9 @@ from domain.deadlines import NfraRegime, Tier, compute_deadlines, local_date
 from domain.lifecycle import Status
 from models.audit_chain import AuditDraft, append
 from models.complaint import CaseSequence, Complaint
-from models.db import session_scope
+from models.db import gc_paused, session_scope
 from models.schemas import ComplaintIn, SubmitResult
-from models.sqlutil import insert_ignoring_conflicts, table_of
+from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 
 COMPLAINT = table_of(Complaint)
 SEQUENCE = table_of(CaseSequence)
@@ -55,11 +55,11 @@ def _insert_returning_ids(session: Session, rows: list[dict[str, Any]]) -> dict[
         new_ids = [int(i) for i in session.execute(seq, {"n": len(rows)}).scalars()]
         for row, id_ in zip(rows, new_ids, strict=True):
             row["id"] = id_
-        session.execute(COMPLAINT.insert(), rows)
+        bulk_insert(session, COMPLAINT, rows)
         return {row["case_no"]: row["id"] for row in rows}
     # SQLite runs INSERT … RETURNING row by row under executemany; an executemany plus a
     # lookup by the (unique, indexed) case number is several times quicker there.
-    session.execute(COMPLAINT.insert(), rows)
+    bulk_insert(session, COMPLAINT, rows)
     ids: dict[str, int] = {}
     case_nos = [row["case_no"] for row in rows]
     for i in range(0, len(case_nos), 900):
@@ -175,8 +175,9 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
     for idx, item in enumerate(items):
         if item.external_ref and item.external_ref in existing:
             r = existing[item.external_ref]
-            results[idx] = SubmitResult(case_no=r.case_no, status=r.status, received_at=r.received_at,
-                                        due_at=r.regulatory_due_at, ack_due_at=r.ack_due_at, duplicate=True)
+            results[idx] = SubmitResult.model_construct(
+                case_no=r.case_no, status=r.status, received_at=r.received_at, due_at=r.regulatory_due_at,
+                ack_due_at=r.ack_due_at, duplicate=True)
     root = next(code for code, b in config.org.branches.items() if b.parent is None)
     planned: list[_Planned] = []
     first_of_ref: dict[str, int] = {}
@@ -222,9 +223,10 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             continue
         source_idx = first_of_ref.get(item.external_ref, idx) if item.external_ref else idx
         row = by_case[case_of[source_idx]]
-        results[idx] = SubmitResult(case_no=row["case_no"], status=row["status"], received_at=row["received_at"],
-                                    due_at=row["regulatory_due_at"], ack_due_at=row["ack_due_at"],
-                                    duplicate=source_idx != idx)
+        # Built from our own typed values: no need to validate them again (model_construct).
+        results[idx] = SubmitResult.model_construct(
+            case_no=row["case_no"], status=row["status"], received_at=row["received_at"],
+            due_at=row["regulatory_due_at"], ack_due_at=row["ack_due_at"], duplicate=source_idx != idx)
     return [r for r in results if r is not None]
 
 
@@ -233,7 +235,7 @@ def submit(engine: Engine, items: Sequence[ComplaintIn], *, config: Config, cale
     """Store every item or none; a duplicate reference returns the case it first created."""
     for attempt in range(3):
         try:
-            with session_scope(engine) as session:
+            with gc_paused(), session_scope(engine) as session:
                 return _store(session, items, config=config, calendar=calendar, now=now, actor=actor)
         except IntegrityError:
             # Another submitter stored the same external reference first: read it back.
