@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -84,6 +85,7 @@ def _require_aware(name: str, value: datetime) -> None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
 
 
+@lru_cache(maxsize=4096)
 def end_of_local_day(d: date) -> datetime:
     """23:59:59 Asia/Shanghai on `d`, as an aware UTC datetime."""
     return datetime.combine(d, _END_OF_DAY, tzinfo=SHANGHAI).astimezone(UTC)

@@ -9,7 +9,7 @@ to the 消保办 triage queue at intake (never dropped).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -77,6 +77,16 @@ class ComplaintIn(_In):
     respondent: Annotated[str, Field(max_length=256)] | None = None
     request: Text
     facts: Text
+
+    @field_validator("received_at")
+    @classmethod
+    def _stdlib_offset(cls, v: datetime | None) -> datetime | None:
+        # Same instant and offset, but with the standard library's fixed-offset tzinfo: pydantic's
+        # own tzinfo answers utcoffset() in Python, and deadlines call it many times per case.
+        if v is None or type(v.tzinfo) is timezone:
+            return v
+        offset = v.utcoffset()
+        return v if offset is None else v.replace(tzinfo=timezone(offset))
 
     @field_validator("source", mode="before")
     @classmethod
