@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 
 class ChainLevel(StrEnum):
@@ -91,6 +92,9 @@ class ChainMember:
 class OrgChart:
     branches: Mapping[str, Branch]
     people: Mapping[str, Person]
+    # Answers that depend only on the (immutable) chart, remembered: intake asks the same few
+    # questions for every case of a batch.
+    _memo: dict[tuple[object, ...], object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def branch(self, code: str) -> Branch:
         try:
@@ -100,6 +104,13 @@ class OrgChart:
 
     def ancestry(self, code: str) -> list[Branch]:
         """The branch and its parents up to the root, nearest first."""
+        key = ("ancestry", code)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = tuple(self._ancestry(code))
+        return list(cast(tuple[Branch, ...], found))
+
+    def _ancestry(self, code: str) -> list[Branch]:
         out: list[Branch] = []
         current: str | None = code
         while current is not None:
@@ -146,6 +157,13 @@ class OrgChart:
 
     def chain(self, *, branch_code: str, department: Department, handler: str | None) -> tuple[ChainMember, ...]:
         """The responsibility chain for a case, lowest level first, skipping empty seats."""
+        key = ("chain", branch_code, department.code, department.head, handler)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._chain(branch_code, department, handler)
+        return cast(tuple[ChainMember, ...], found)
+
+    def _chain(self, branch_code: str, department: Department, handler: str | None) -> tuple[ChainMember, ...]:
         seats: list[tuple[ChainLevel, Position | None]] = [
             (ChainLevel.DEPARTMENT_HEAD, department.head),
             (ChainLevel.CP_OFFICE, self._first(branch_code, "cp_office")[0]),

@@ -101,10 +101,10 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
     }
 
 
-def _context(plan: RoutingPlan, raw: Any, config: Config, role: str) -> dict[str, Any]:
+def _context(plan: RoutingPlan, raw: Any, config: Config) -> dict[str, Any]:
     cls, route = plan.classification, plan.route
     return routed_context(
-        case_no=plan.case.case_no, role=role, category=cls.category, severity=cls.severity.value,
+        case_no=plan.case.case_no, role="", category=cls.category, severity=cls.severity.value,
         tags=[t.value for t in cls.tags], triage=route.triage,
         reasons=list(cls.triage_reasons + route.reasons + cls.data_gaps),
         department_branch=route.department_branch, department=route.department, handler=route.handler,
@@ -122,42 +122,49 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
     audits: list[AuditDraft] = []
     outbox: list[OutboxItem] = []
     routed: list[RoutedCase] = []
+    target = ensure_transition(Status.RECEIVED, Status.ROUTED).value
+    received = Status.RECEIVED.value
+    chains: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # the same few chains recur in a batch
     for plan in plans:
-        target = ensure_transition(Status.RECEIVED, Status.ROUTED)
         cls, route, case = plan.classification, plan.route, plan.case
-        chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
-                  "name": config.org.people[m.person_id].name, "acting": m.acting}
-                 for m in route.chain]
+        chain = chains.get(route.chain)
+        if chain is None:
+            chain = chains[route.chain] = [
+                {"level": m.level.value, "title": m.title, "person": m.person_id,
+                 "name": config.org.people[m.person_id].name, "acting": m.acting}
+                for m in route.chain]
         reasons = list(cls.triage_reasons + route.reasons + cls.data_gaps)
+        severity = cls.severity.value
         params.append({
-            "id": case.id, "status": target.value, "channel": cls.channel, "category": cls.category,
-            "cause": cls.cause, "severity": cls.severity.value, "tags": sorted(t.value for t in cls.tags),
+            "id": case.id, "status": target, "channel": cls.channel, "category": cls.category,
+            "cause": cls.cause, "severity": severity, "tags": sorted(t.value for t in cls.tags),
             "triage": route.triage, "triage_reasons": reasons, "department": route.department,
             "department_branch": route.department_branch, "handler": route.handler, "chain": chain,
             "watchers": list(route.watchers), "routed_at": now, "updated_at": now,
         })
         audits.append(AuditDraft(
             at=now, actor=actor, action="routed", complaint_id=case.id, case_no=case.case_no,
-            before={"status": Status.RECEIVED.value},
-            after={"status": target.value, "department": route.department, "handler": route.handler,
-                   "severity": cls.severity.value, "category": cls.category, "triage": route.triage},
+            before={"status": received},
+            after={"status": target, "department": route.department, "handler": route.handler,
+                   "severity": severity, "category": cls.category, "triage": route.triage},
             detail="; ".join(reasons)[:500],
         ))
-        raw = raw_rows[case.id]
+        # One message context per case; recipients differ only in their role.
+        base = _context(plan, raw_rows[case.id], config)
         key = f"{case.case_no}:routed"
         if route.handler is not None:
-            outbox.append(OutboxItem("routed", route.handler, key, _context(plan, raw, config, "handler"),
-                                     case.id, case.case_no))
+            outbox.append(OutboxItem("routed", route.handler, key, {**base, "role": "handler"}, case.id, case.case_no))
         else:  # nobody to hand it to: the department head assigns it
             head = next((m.person_id for m in route.chain if m.level.value == "department_head"), None)
             if head is not None:
-                outbox.append(OutboxItem("routed", head, key, _context(plan, raw, config, "department_head"),
+                outbox.append(OutboxItem("routed", head, key, {**base, "role": "department_head"},
                                          case.id, case.case_no))
-        for watcher in route.watchers:
-            outbox.append(OutboxItem("routed", watcher, key, _context(plan, raw, config, "watcher"),
-                                     case.id, case.case_no))
+        if route.watchers:
+            watcher_context = {**base, "role": "watcher"}
+            for watcher in route.watchers:
+                outbox.append(OutboxItem("routed", watcher, key, watcher_context, case.id, case.case_no))
         routed.append(RoutedCase(case.case_no, route.department, route.department_branch, route.handler,
-                                 route.watchers, cls.severity.value, route.triage))
+                                 route.watchers, severity, route.triage))
     # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
     update_rows_by_id(session, COMPLAINT, params)
     append(session, audits)
