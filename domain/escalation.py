@@ -42,6 +42,7 @@ _REGULATOR_SOURCES = frozenset(s.value for s in REGULATOR_SOURCES)
 # A review (核查) has its own 30-day clock with the 上级机构; the branch's chain is not
 # escalated on it again, so only these statuses escalate.
 ESCALATING_STATUSES: frozenset[Status] = OPEN_STATUSES - {Status.UNDER_REVIEW}
+_ESCALATING_VALUES = frozenset(s.value for s in ESCALATING_STATUSES)
 
 
 class Anchor(StrEnum):
@@ -212,6 +213,38 @@ def decide(case: CaseClock, *, fired: Collection[int], now: datetime, policy: Es
     due = [d for d in times if d.level not in fired and d.due_at <= now]
     done = set(fired).union(d.level for d in due)
     return due, _earliest([d for d in times if d.level not in done])
+
+
+class SweepDecisions:
+    """`decide` for the many cases of one sweep (one `now`, policy and calendar), memoised on what
+    the policy reads of a case: the regulatory deadline, the acknowledgement deadline while not
+    acknowledged, the clock start when urgent, urgent, vulnerable and the fired levels. A sweep's
+    due cases share a few deadlines (23:59:59 local), so most cases are a dictionary look-up, and
+    no `CaseClock` is built for them. The results are shared between cases: do not modify them.
+    """
+
+    def __init__(self, *, now: datetime, policy: EscalationPolicy, calendar: WorkingCalendar) -> None:
+        self.now = now
+        self.policy = policy
+        self.calendar = calendar
+        self._memo: dict[tuple[object, ...], tuple[tuple[DueLevel, ...], DueLevel | None]] = {}
+
+    def __call__(self, *, status: str, clock_started_at: datetime, regulatory_due_at: datetime,
+                 ack_due_at: datetime, acknowledged: bool, urgent: bool, vulnerable: bool, paused: bool,
+                 fired: Collection[int]) -> tuple[tuple[DueLevel, ...], DueLevel | None]:
+        if paused or status not in _ESCALATING_VALUES:
+            return (), None
+        done = frozenset(fired)
+        key = (regulatory_due_at, None if acknowledged else ack_due_at, clock_started_at if urgent else None,
+               urgent, vulnerable, done)
+        hit = self._memo.get(key)
+        if hit is None:
+            case = CaseClock(status=Status(status), clock_started_at=clock_started_at,
+                             regulatory_due_at=regulatory_due_at, ack_due_at=ack_due_at, acknowledged=acknowledged,
+                             urgent=urgent, vulnerable=vulnerable, paused=False)
+            due, nxt = decide(case, fired=done, now=self.now, policy=self.policy, calendar=self.calendar)
+            hit = self._memo[key] = (tuple(due), nxt)
+        return hit
 
 
 @dataclass(frozen=True)

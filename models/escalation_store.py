@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, any_, bindparam, delete, select, text
+from sqlalchemy import Integer, String, any_, bindparam, cast, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,8 +29,8 @@ from domain.escalation import (
     CaseClock,
     DueLevel,
     EscalationPolicy,
+    SweepDecisions,
     case_chain,
-    decide,
     due_levels,
     is_urgent,
     lateness_days,
@@ -121,7 +121,7 @@ def case_clock(row: Any, *, paused: bool) -> CaseClock:
 def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
     for chunk in _chunks(ids, session):
-        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))))
+        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
     return out
 
 
@@ -131,7 +131,7 @@ def pause_state(session: Session, ids: Sequence[int]) -> dict[int, tuple[datetim
     for chunk in _chunks(ids, session):
         stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
                 .where(_id_in(session, CLOCK.c.complaint_id, chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
-        for cid, kind, at, reason, evidence in session.execute(stmt):
+        for cid, kind, at, reason, evidence in session.execute(stmt).all():
             if kind == "pause":
                 state[cid] = (at, reason, evidence)
             elif kind == "resume":
@@ -147,7 +147,8 @@ def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
 def fired_levels(session: Session, ids: Sequence[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
     for chunk in _chunks(ids, session):
-        for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level).where(_id_in(session, ESC.c.complaint_id, chunk))):
+        for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level)
+                                          .where(_id_in(session, ESC.c.complaint_id, chunk))).all():
             out.setdefault(cid, set()).add(level)
     return out
 
@@ -261,28 +262,6 @@ def _lateness_text(due_at: datetime, now: datetime) -> str:
     return f"距答复期限还有 {-days} 天"
 
 
-def _context(row: Any, due: DueLevel, name: str, recipients: list[dict[str, Any]], chain: list[dict[str, Any]],
-             role: str, config: Config, now: datetime) -> dict[str, Any]:
-    return {
-        "case_no": row.case_no,
-        "level": due.level,
-        "level_name": name,
-        "role": role,
-        "reason": due.reason,
-        "lateness": _lateness_text(row.regulatory_due_at, now),
-        "late_days": max(0, lateness_days(row.regulatory_due_at, now)),
-        "category": name_of(Dimension.CATEGORY, row.category) if row.category else "待分拣",
-        "severity": SEVERITY_NAMES[Severity(row.severity)],
-        "complainant": mask_name(row.complainant_name),
-        "received_at": local_text(row.clock_started_at),
-        "due_at": local_text(row.regulatory_due_at),
-        "ack_due_at": local_text(row.ack_due_at),
-        "recipients": [{"title": r["title"], "name": r["name"], "acting": r["acting"]} for r in recipients],
-        "chain": chain,
-        "link": f"{config.policy.case_link_base}{row.case_no}",
-    }
-
-
 _PG_INSERT_ESCALATIONS = text("""
     INSERT INTO escalation (complaint_id, case_no, level, name, due_at, fired_at, reason, recipients)
     SELECT complaint_id, case_no, level, name, due_at, fired_at, reason, recipients
@@ -313,10 +292,10 @@ def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple
     batches into multi-row INSERTs from one cached compilation.
     """
     if _is_pg(session):
-        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, {"rows": _rows_json(rows)})}
+        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, {"rows": _rows_json(rows)}).all()}
     stmt = sqlite_insert(ESC).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
         ESC.c.complaint_id, ESC.c.level)
-    return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows)}
+    return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows).all()}
 
 
 def _enqueue(session: Session, items: Sequence[OutboxItem], *, config: Config, now: datetime) -> None:
@@ -335,33 +314,122 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
     stmt = select(SCHED.c.complaint_id).where(SCHED.c.next_at <= now).order_by(SCHED.c.next_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return [int(cid) for (cid,) in session.execute(stmt)]
+    return [int(cid) for cid in session.execute(stmt).scalars().all()]
+
+
+# What `fire_due` reads of a case: the tags as their JSON text (parsed once per distinct value by
+# orjson, not per row by the driver's json.loads), "acknowledged" as a boolean.
+_FIRE_COLS = [
+    COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.branch, COMPLAINT.c.department_branch,
+    COMPLAINT.c.department, COMPLAINT.c.handler, COMPLAINT.c.severity, COMPLAINT.c.severity_requested,
+    COMPLAINT.c.group_size, cast(COMPLAINT.c.tags, String).label("tags"), COMPLAINT.c.source,
+    COMPLAINT.c.vulnerable, COMPLAINT.c.category, COMPLAINT.c.complainant_name, COMPLAINT.c.clock_started_at,
+    COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at, COMPLAINT.c.acknowledged_at.is_not(None).label("acked"),
+]
+
+
+@lru_cache(maxsize=1024)
+def _urgent(severity: str, severity_requested: str | None, group_size: int, tags_json: str | None,
+            source: str) -> bool:
+    """`is_urgent` from the stored fields, memoised (a sweep's cases repeat a few combinations)."""
+    tags = orjson.loads(tags_json) if tags_json else None
+    return is_urgent(severity=severity, severity_requested=severity_requested, group_size=group_size,
+                     tags=tags or (), source=source)
+
+
+@lru_cache(maxsize=4096)
+def _masked(name: str) -> str:
+    return mask_name(name)
+
+
+@lru_cache(maxsize=256)
+def _category_text(code: str | None) -> str:
+    return name_of(Dimension.CATEGORY, code) if code else "待分拣"
+
+
+@lru_cache(maxsize=64)
+def _severity_text(code: str) -> str:
+    return SEVERITY_NAMES[Severity(code)]
+
+
+@lru_cache(maxsize=4096)
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _late_days(due_at: datetime, now: datetime) -> int:
+    return max(0, lateness_days(due_at, now))
+
+
+@dataclass
+class _Fired:
+    """What the batch knows about one (case, level) it tries to fire, until the insert says."""
+
+    cid: int
+    case_no: str
+    due: DueLevel
+    name: str
+    recipients: _Recipients
+    context: dict[str, Any]  # the message context without its "role" (set per recipient)
+
+
+@dataclass
+class _Recipients:
+    """One level's recipients for one chain, resolved once per batch (the org chart as of now)."""
+
+    rows: list[dict[str, Any]]  # as stored in escalation.recipients
+    view: list[dict[str, Any]]  # as shown in the message context
+    people: tuple[str, ...]
+    seats: tuple[tuple[str, str], ...]  # (person, seat) per recipient: one message each
+
+
+def _recipients(org: Any, chain: Sequence[Any], level: Any) -> _Recipients:
+    rows: list[dict[str, Any]] = [
+        {"person": r.person_id, "name": org.people[r.person_id].name if r.person_id in org.people else r.person_id,
+         "seat": r.seat.value, "title": r.title, "acting": r.acting, "moved_up": r.moved_up}
+        for r in resolve_recipients(chain, level.notify)
+    ]
+    return _Recipients(rows=rows, view=[{"title": r["title"], "name": r["name"], "acting": r["acting"]} for r in rows],
+                       people=tuple(r["person"] for r in rows), seats=tuple((r["person"], r["seat"]) for r in rows))
 
 
 def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
              now: datetime, actor: str = "escalation") -> list[FiredEscalation]:
     """Fire every due level of these cases once, in the caller's transaction; reschedule them.
 
-    The policy runs once per case (`decide`: what is due now, and when the case is next due
-    after firing it); the chain is resolved once per (branch, department, handler) in the batch.
+    The policy runs once per distinct (deadlines, urgency, fired levels) in the batch
+    (`SweepDecisions`); the chain is resolved once per (branch, department, handler) and the
+    recipients once per (chain, level); a message context is built once per fired level and
+    copied per recipient with its role.
     """
     ids = sorted(ids)
     policy = config.escalation.policy()
+    levels = {lv.level: lv for lv in policy.levels}
     org = config.org
-    cases = load_cases(session, ids)
+    link_base = config.policy.case_link_base
+    cases: dict[int, Any] = {}
+    for chunk in _chunks(ids, session):
+        cases.update((r.id, r) for r in session.execute(
+            select(*_FIRE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
     fired = fired_levels(session, ids)
     paused = open_pauses(session, ids)
+    decisions = SweepDecisions(now=now, policy=policy, calendar=calendar)
     rows: list[dict[str, Any]] = []
-    plans: dict[tuple[int, int], tuple[Any, DueLevel, str, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    plans: dict[tuple[int, int], _Fired] = {}
     chains: dict[tuple[str, str | None, str | None, str | None], tuple[Any, list[dict[str, Any]]]] = {}
+    recipients_of: dict[tuple[tuple[str, str | None, str | None, str | None], int], _Recipients] = {}
     keep: list[dict[str, Any]] = []
     drop: list[int] = []
     for cid in ids:
         row = cases.get(cid)
         if row is None:
             continue
-        due, nxt = decide(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()), now=now,
-                          policy=policy, calendar=calendar)
+        due, nxt = decisions(
+            status=row.status, clock_started_at=row.clock_started_at, regulatory_due_at=row.regulatory_due_at,
+            ack_due_at=row.ack_due_at, acknowledged=bool(row.acked),
+            urgent=_urgent(row.severity, row.severity_requested, row.group_size, row.tags, row.source),
+            vulnerable=bool(row.vulnerable), paused=cid in paused, fired=fired.get(cid, ()))
         if nxt is None:
             drop.append(cid)
         else:
@@ -375,34 +443,55 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
             chains[where] = (chain, [{"title": m.title, "name": org.people[m.person_id].name, "acting": m.acting}
                                      for m in chain if m.person_id in org.people])
         chain, chain_view = chains[where]
+        reg_due = row.regulatory_due_at
+        case_no = row.case_no
         for d in due:
-            level = policy.level(d.level)
-            recipients: list[dict[str, Any]] = [
-                {"person": r.person_id, "name": org.people[r.person_id].name if r.person_id in org.people else r.person_id,
-                 "seat": r.seat.value, "title": r.title, "acting": r.acting, "moved_up": r.moved_up}
-                for r in resolve_recipients(chain, level.notify)
-            ]
-            rows.append({"complaint_id": cid, "case_no": row.case_no, "level": d.level, "name": level.name,
-                         "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": recipients})
-            plans[(cid, d.level)] = (row, d, level.name, recipients, chain_view)
+            level = levels[d.level]
+            rkey = (where, d.level)
+            rec = recipients_of.get(rkey)
+            if rec is None:
+                rec = recipients_of[rkey] = _recipients(org, chain, level)
+            rows.append({"complaint_id": cid, "case_no": case_no, "level": d.level, "name": level.name,
+                         "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": rec.rows})
+            context = {
+                "case_no": case_no,
+                "level": d.level,
+                "level_name": level.name,
+                "role": None,
+                "reason": d.reason,
+                "lateness": _lateness_text(reg_due, now),
+                "late_days": _late_days(reg_due, now),
+                "category": _category_text(row.category),
+                "severity": _severity_text(row.severity),
+                "complainant": _masked(row.complainant_name),
+                "received_at": local_text(row.clock_started_at),
+                "due_at": local_text(reg_due),
+                "ack_due_at": local_text(row.ack_due_at),
+                "recipients": rec.view,
+                "chain": chain_view,
+                "link": f"{link_base}{case_no}",
+            }
+            plans[(cid, d.level)] = _Fired(cid, case_no, d, level.name, rec, context)
     created = _insert_returning(session, rows) if rows else set()
     audits: list[AuditDraft] = []
     outbox: list[OutboxItem] = []
     out: list[FiredEscalation] = []
     for key in sorted(created):
-        row, d, name, recipients, chain_view = plans[key]
+        p = plans[key]
+        d = p.due
         audits.append(AuditDraft(
-            at=now, actor=actor, action="escalated", complaint_id=row.id, case_no=row.case_no,
-            after={"level": d.level, "name": name, "recipients": [r["person"] for r in recipients],
-                   "due_at": d.due_at.isoformat()},
+            at=now, actor=actor, action="escalated", complaint_id=p.cid, case_no=p.case_no,
+            after={"level": d.level, "name": p.name, "recipients": list(p.recipients.people),
+                   "due_at": _iso(d.due_at)},
             detail=d.reason,
         ))
-        for r in recipients:
-            ctx = _context(row, d, name, recipients, chain_view, r["seat"], config, now)
-            outbox.append(OutboxItem("escalated", r["person"], f"{row.case_no}:escalated:L{d.level}", ctx,
-                                     row.id, row.case_no))
-        out.append(FiredEscalation(row.case_no, d.level, name, tuple(r["person"] for r in recipients),
-                                   max(0, lateness_days(row.regulatory_due_at, now))))
+        dedupe = f"{p.case_no}:escalated:L{d.level}"
+        for person, seat in p.recipients.seats:
+            ctx = p.context.copy()
+            ctx["role"] = seat
+            outbox.append(OutboxItem("escalated", person, dedupe, ctx, p.cid, p.case_no))
+        out.append(FiredEscalation(p.case_no, d.level, p.name, p.recipients.people,
+                                   p.context["late_days"]))
     _upsert_schedule(session, keep, overwrite=True)
     for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))

@@ -18,8 +18,10 @@ from domain.case_actions import (
 from domain.deadlines import Tier
 from domain.escalation import (
     CaseClock,
+    SweepDecisions,
     Unit,
     case_chain,
+    decide,
     due_levels,
     is_urgent,
     next_escalation,
@@ -81,6 +83,36 @@ def test_urgent_starts_at_once_and_moves_two_days_sooner(config: Config) -> None
                                                      policy=config.escalation.policy(), calendar=CAL)}
     assert times[0] == times[1] == local("2026-11-26T09:30:00")
     assert times[2] == local("2026-12-09T23:59:59")
+
+
+def test_sweep_decisions_match_decide_for_every_kind_of_case(config: Config) -> None:
+    """The sweep's memoised `decide` gives what `decide` gives, case by case, whatever the memo already holds:
+    cases differing only in what the policy ignores (the clock start when not urgent, the acknowledgement
+    deadline once acknowledged) share an entry; every other difference gets its own."""
+    policy = config.escalation.policy()
+    now = local("2026-12-10T10:00:00")
+    decisions = SweepDecisions(now=now, policy=policy, calendar=CAL)
+    cases = [
+        clock(**{"status": status, "clock_started_at": local(start), "regulatory_due_at": local(due),
+                 "ack_due_at": local(ack), "acknowledged": acked, "urgent": urgent, "vulnerable": vulnerable,
+                 "paused": paused})
+        for status in (Status.ROUTED, Status.ACKNOWLEDGED, Status.RESPONDED, Status.UNDER_REVIEW)
+        for start in ("2026-11-26T09:30:00", "2026-11-27T15:00:00")
+        for due in ("2026-12-11T23:59:59", "2026-12-14T23:59:59", "2026-12-08T23:59:59")
+        for ack in ("2026-11-27T23:59:59", "2026-12-11T23:59:59")
+        for acked in (True, False)
+        for urgent in (False, True)
+        for vulnerable in (False, True)
+        for paused in (False, True)
+    ]
+    for fired in (set(), {0}, {0, 1, 2}, {0, 1, 2, 3}):
+        for case in cases:
+            got = decisions(status=case.status.value, clock_started_at=case.clock_started_at,
+                            regulatory_due_at=case.regulatory_due_at, ack_due_at=case.ack_due_at,
+                            acknowledged=case.acknowledged, urgent=case.urgent, vulnerable=case.vulnerable,
+                            paused=case.paused, fired=fired)
+            due, nxt = decide(case, fired=fired, now=now, policy=policy, calendar=CAL)
+            assert got == (tuple(due), nxt), (case, fired)
 
 
 def test_urgency_is_read_from_stored_fields() -> None:
