@@ -97,6 +97,7 @@ def local_date(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+@lru_cache(maxsize=65536)
 def local_text(at: datetime) -> str:
     """An instant as Asia/Shanghai wall time to the minute, as people read it in messages."""
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")

@@ -60,8 +60,14 @@ def plan_batch(
 ) -> list[RoutingPlan]:
     """Classify and route every case; `load` (open cases per handler) is updated as cases are assigned."""
     plans: list[RoutingPlan] = []
+    # Classification depends only on these fields, and a batch repeats few combinations of them.
+    seen: dict[tuple[object, ...], Classification] = {}
     for case in cases:
-        cls = classify_case(case)
+        key = (case.source, case.channel_raw, case.category_raw, case.cause_raw, case.severity_requested,
+               case.group_size, case.tags)
+        cls = seen.get(key)
+        if cls is None:
+            cls = seen[key] = classify_case(case)
         decision = route_complaint(
             RouteInput(
                 branch=case.branch,

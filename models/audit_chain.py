@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,46 @@ class AuditDraft:
     detail: str = ""
 
 
+_MAX_INT = 2**63 - 1
+
+
+def _plain(value: Any) -> bool:
+    """Only str, int (64-bit), bool, None, and lists / str-keyed dicts of those (exact types).
+
+    For such values orjson writes exactly what `json.dumps(..., sort_keys=True,
+    ensure_ascii=False, separators=(",", ":"))` writes (tests/unit/test_audit_canonical.py);
+    anything else (floats, enums, dates …) goes through the standard library as before.
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return bool(-_MAX_INT <= value <= _MAX_INT)
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if t is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def _canonical(seq: int, at: datetime, actor: str, action: str, case_no: str | None,
                before: Any, after: Any, detail: str) -> bytes:
+    at_text = at.astimezone(UTC).isoformat()
+    if _plain(before) and _plain(after) and type(actor) is str and type(action) is str \
+            and type(detail) is str and type(seq) is int and (case_no is None or type(case_no) is str):
+        # The same bytes as below, about five times quicker (appending 40,000 audit events
+        # is part of every intake benchmark run).
+        body = {"seq": seq, "at": at_text, "actor": actor, "action": action, "case_no": case_no,
+                "before": before, "after": after, "detail": detail}
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate: let the standard library decide
+            pass
+    return _json_canonical(seq, at, actor, action, case_no, before, after, detail)
+
+
+def _json_canonical(seq: int, at: datetime, actor: str, action: str, case_no: str | None,
+                    before: Any, after: Any, detail: str) -> bytes:
     body = {
         "seq": seq,
         "at": at.astimezone(UTC).isoformat(),
