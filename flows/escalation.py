@@ -10,6 +10,9 @@ digest of still-unacknowledged escalations per supervisor.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,10 +53,38 @@ def emit_escalated(fired: list[FiredEscalation]) -> int:
     return sent
 
 
+@contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that existed before the sweep.
+
+    A sweep keeps each batch's rows, contexts and drafts alive until its commit, so they survive
+    into the oldest generation and trigger full collections, each of which re-scanned every
+    object of the process (~200,000: modules, Prefect, SQLAlchemy) for ~0.1 s: ~0.3-0.4 s of a
+    10,000-escalation sweep. `gc.freeze` moves those objects out of the collector's sight for
+    the sweep (the sweep's own garbage is still collected) and `gc.unfreeze` puts them back.
+    Left alone when something else in the process has frozen objects (it owns the freeze).
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
                    calendar: WorkingCalendar | None = None, batch_size: int | None = None,
                    event_batch_limit: int | None = None) -> EscalationResult:
     """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it."""
+    with _long_lived_objects_frozen():
+        return _sweep(engine, config, now=now, calendar=calendar, batch_size=batch_size,
+                      event_batch_limit=event_batch_limit)
+
+
+def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,
+           batch_size: int | None, event_batch_limit: int | None) -> EscalationResult:
     at = (now or datetime.now(UTC)).astimezone(UTC)
     cal = calendar or WorkingCalendar(overrides=config.calendar_overrides)
     sweep = config.escalation.sweep
