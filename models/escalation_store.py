@@ -328,6 +328,14 @@ _FIRE_COLS = [
 ]
 
 
+def _load_fire_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
+    cases: dict[int, Any] = {}
+    for chunk in _chunks(ids, session):
+        cases.update((r.id, r) for r in session.execute(
+            select(*_FIRE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
+    return cases
+
+
 @lru_cache(maxsize=1024)
 def _urgent(severity: str, severity_requested: str | None, group_size: int, tags_json: str | None,
             source: str) -> bool:
@@ -408,10 +416,7 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     levels = {lv.level: lv for lv in policy.levels}
     org = config.org
     link_base = config.policy.case_link_base
-    cases: dict[int, Any] = {}
-    for chunk in _chunks(ids, session):
-        cases.update((r.id, r) for r in session.execute(
-            select(*_FIRE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
+    cases = _load_fire_cases(session, ids)
     fired = fired_levels(session, ids)
     paused = open_pauses(session, ids)
     decisions = SweepDecisions(now=now, policy=policy, calendar=calendar)
