@@ -29,8 +29,6 @@ from api.schemas import (
     ReviewIn,
 )
 from complaints.announce import announce_change, announce_submitted
-from complaints.cli_cases import validate_items
-from complaints.services import App
 from domain.lifecycle import OPEN_STATUSES, IllegalTransition, Status
 from models import case_actions
 from models.audit_chain import VerifyResult, verify
@@ -41,6 +39,7 @@ from models.escalation_store import acknowledge_escalation
 from models.report import ReportSnapshot
 from models.schemas import SubmitResult
 from models.sqlutil import table_of
+from models.submission import validate_items
 
 COMPLAINT = table_of(Complaint)
 ESC = table_of(Escalation)
@@ -98,7 +97,7 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
             raise Refused(422, "invalid Idempotency-Key", ["Idempotency-Key: 1 to 128 characters"])
         if raw.get("external_ref") is None:
             raw = {**raw, "external_ref": key}
-    parsed, problems = validate_items(raw, App(ctx.config, ctx.engine))
+    parsed, problems = validate_items(raw, config=ctx.config, now=utcnow())
     if problems[0] or parsed[0] is None:
         raise Refused(422, "invalid complaint; nothing stored", problems[0])
     result = ctx.batcher.submit(parsed[0], who.user.username)

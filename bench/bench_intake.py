@@ -1,7 +1,7 @@
 """Intake throughput: submit + intake end to end, against a raw Core executemany insert.
 
 Prints, for SQLite and PostgreSQL, complaints per second for
-  ours: validate (pydantic) → submit (case numbers, deadlines, insert, audit chain) →
+  ours: validate (models.submission.validate_items, as the CLI and API do) → submit (case numbers, deadlines, insert, audit chain) →
         intake (claim, classify, route, update, audit chain, outbox rows)
   raw:  one SQLAlchemy Core executemany INSERT of the same complaint rows into the same table
 and the ratio ours/raw, measured in the same run. Target (issue #2): ratio >= 0.25.
@@ -30,7 +30,7 @@ from flows.intake import run_intake  # noqa: E402
 from models.complaint import Complaint  # noqa: E402
 from models.schemas import ComplaintIn  # noqa: E402
 from models.sqlutil import table_of  # noqa: E402
-from models.submission import _row, submit  # noqa: E402
+from models.submission import _row, submit, validate_items  # noqa: E402
 
 CATEGORIES = ["银行卡", "贷款", "支付结算", "人民币储蓄", "自营理财", "个人金融信息", "债务催收", "外星业务"]
 BRANCHES = ["dl", "dl-zs", "dl-xg", "dl-jz"]
@@ -61,7 +61,9 @@ def ours(engine: Engine, config: Config, calendar: WorkingCalendar, data: list[d
          batch_size: int) -> tuple[float, float, float]:
     def do_submit() -> None:
         for i in range(0, len(data), chunk):
-            items = [ComplaintIn.model_validate(d) for d in data[i:i + chunk]]
+            parsed, problems = validate_items(data[i:i + chunk], config=config, now=NOW)
+            assert not any(problems), problems
+            items = [p for p in parsed if p is not None]
             submit(engine, items, config=config, calendar=calendar, now=NOW, actor="bench")
 
     _, t_submit = timed(do_submit)

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from complaints.announce import announce_submitted
 from complaints.cli import UsageError
 from complaints.config import REPO_ROOT
@@ -20,39 +18,7 @@ from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from models.audit_chain import verify
 from models.case_views import case_detail, list_cases, record_personal_data_view
 from models.db import session_scope
-from models.schemas import ComplaintIn
-from models.submission import check_against_config, submit
-
-
-def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-    return (prefix + path).lstrip(".") or "(item)"
-
-
-def validate_items(raw: Any, app: App) -> tuple[list[ComplaintIn | None], list[list[str]]]:
-    """Validate each item; returns the parsed items (None where invalid) and the problems per item."""
-    many = isinstance(raw, list)
-    items_raw = raw if many else [raw]
-    parsed: list[ComplaintIn | None] = []
-    problems: list[list[str]] = []
-    for i, item in enumerate(items_raw):
-        prefix = f"[{i}]" if many else ""
-        try:
-            parsed.append(ComplaintIn.model_validate(item))
-            problems.append([])
-        except ValidationError as exc:
-            parsed.append(None)
-            problems.append([f"{_loc(prefix, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()])
-    good = [p for p in parsed if p is not None]
-    extra = iter(check_against_config(good, config=app.config, now=utcnow()))
-    for i, p in enumerate(parsed):
-        if p is not None:
-            more = next(extra)
-            if more:
-                prefix = f"[{i}]." if many else ""
-                problems[i] = [prefix + m for m in more]
-                parsed[i] = None
-    return parsed, problems
+from models.submission import submit, validate_items
 
 
 def _read_json(path: str) -> Any:
@@ -71,7 +37,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not isinstance(raw, list | dict):
         raise UsageError("the file must hold one complaint object or a list of them")
     with open_app() as app:
-        parsed, problems = validate_items(raw, app)
+        parsed, problems = validate_items(raw, config=app.config, now=utcnow())
         bad = [(i, p) for i, p in enumerate(problems) if p]
         if bad and not args.partial:
             lines = [line for _, p in bad for line in p]
@@ -153,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     raw = _read_json(str(REPO_ROOT / "examples" / "complaints.json"))
     with open_app() as app:
-        parsed, problems = validate_items(raw, app)
+        parsed, problems = validate_items(raw, config=app.config, now=utcnow())
         if any(problems):
             raise UsageError("examples/complaints.json is invalid: " + "; ".join(p for ps in problems for p in ps))
         results = submit(app.engine, [p for p in parsed if p is not None], config=app.config,
