@@ -124,12 +124,14 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
     routed: list[RoutedCase] = []
     target = ensure_transition(Status.RECEIVED, Status.ROUTED).value
     received = Status.RECEIVED.value
-    chains: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # the same few chains recur in a batch
+    # The same few chains recur in a batch (the org chart hands out one tuple per distinct chain;
+    # keyed by identity, as hashing the tuple of dataclasses costs more than building the list).
+    chains: dict[int, list[dict[str, Any]]] = {}
     for plan in plans:
         cls, route, case = plan.classification, plan.route, plan.case
-        chain = chains.get(route.chain)
+        chain = chains.get(id(route.chain))
         if chain is None:
-            chain = chains[route.chain] = [
+            chain = chains[id(route.chain)] = [
                 {"level": m.level.value, "title": m.title, "person": m.person_id,
                  "name": config.org.people[m.person_id].name, "acting": m.acting}
                 for m in route.chain]
