@@ -8,6 +8,10 @@ SQLite and PostgreSQL; prints the times, the 1M / 100k ratio (targets: 1M sweep 
 and the plan of the due-case query.
 
     .venv/bin/python bench/bench_escalation.py [--sizes 100000 1000000] [--due 10000] [--only sqlite|postgres]
+                                               [--pg-db-prefix complaints_bench_esc]
+
+Each size's PostgreSQL database (PREFIX_N) is dropped and recreated: give two runs at the same time
+different prefixes.
 """
 
 from __future__ import annotations
@@ -108,10 +112,10 @@ def explain(engine: Engine) -> str:
         return "\n".join(str(r[-1]) for r in rows)
 
 
-def run(backend: str, n: int, due: int, tmp: Path) -> tuple[float, str]:
+def run(backend: str, n: int, due: int, tmp: Path, pg_prefix: str = "complaints_bench_esc") -> tuple[float, str]:
     config = load_config(REPO_ROOT / "config")
     calendar = WorkingCalendar(overrides=config.calendar_overrides)
-    engine = fresh_sqlite(tmp / f"esc-{n}.db") if backend == "sqlite" else fresh_postgres(f"complaints_bench_esc_{n}")
+    engine = fresh_sqlite(tmp / f"esc-{n}.db") if backend == "sqlite" else fresh_postgres(f"{pg_prefix}_{n}")
     try:
         _, t_build = timed(lambda: build(engine, n, due, config, calendar))
         plan = explain(engine)
@@ -134,6 +138,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--pg-db-prefix", default="complaints_bench_esc",
+                        help="PostgreSQL databases are PREFIX_N, dropped and recreated (default: %(default)s)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-escalation-"))
     print(f"escalation sweep benchmark: sizes {args.sizes}, {args.due:,} cases due in each")
@@ -143,7 +149,7 @@ def main() -> None:
         times: dict[int, float] = {}
         plan = ""
         for n in args.sizes:
-            times[n], plan = run(backend, n, args.due, tmp)
+            times[n], plan = run(backend, n, args.due, tmp, args.pg_db_prefix)
         small, large = min(times), max(times)
         if small != large:
             print(f"  {backend:<9} ratio {large:,} / {small:,}: {times[large] / times[small]:.2f} (target < 2); "
