@@ -78,20 +78,31 @@ def open_load(session: Session) -> dict[str, int]:
 def routed_context(*, case_no: str, role: str, category: str | None, severity: str, tags: list[str],
                    triage: bool, reasons: list[str], department_branch: str, department: str,
                    handler: str | None, complainant_name: str, request: str, received_at: datetime,
-                   regulatory_due_at: datetime, ack_due_at: datetime, config: Config) -> dict[str, Any]:
-    """What the `routed` message says (masked): intake and a later (re)assignment use it alike."""
-    org = config.org
-    dept = org.branches[department_branch].departments[department]
+                   regulatory_due_at: datetime, ack_due_at: datetime, config: Config,
+                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the `routed` message says (masked): intake and a later (re)assignment use it alike.
+
+    `memo` (one dict per batch) remembers the part that depends only on the route.
+    """
+    key = (category, severity, tuple(tags), department_branch, department, handler)
+    part = memo.get(key) if memo is not None else None
+    if part is None:
+        org = config.org
+        part = {
+            "category": name_of(Dimension.CATEGORY, category) if category else "待分拣",
+            "severity": SEVERITY_NAMES[Severity(severity)],
+            "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)],
+            "department": org.branches[department_branch].departments[department].name,
+            "handler": org.people[handler].name if handler else None,
+        }
+        if memo is not None:
+            memo[key] = part
     return {
         "case_no": case_no,
         "role": role,
-        "category": name_of(Dimension.CATEGORY, category) if category else "待分拣",
-        "severity": SEVERITY_NAMES[Severity(severity)],
-        "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)],
+        **part,
         "triage": triage,
         "reasons": reasons,
-        "department": dept.name,
-        "handler": org.people[handler].name if handler else None,
         "complainant": mask_name(complainant_name),
         "request": mask_text(request)[:200],
         "received_at": local_text(received_at),
@@ -101,15 +112,15 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
     }
 
 
-def _context(plan: RoutingPlan, raw: Any, config: Config) -> dict[str, Any]:
+def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
+             memo: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
     cls, route = plan.classification, plan.route
     return routed_context(
         case_no=plan.case.case_no, role="", category=cls.category, severity=cls.severity.value,
-        tags=[t.value for t in cls.tags], triage=route.triage,
-        reasons=list(cls.triage_reasons + route.reasons + cls.data_gaps),
+        tags=[t.value for t in cls.tags], triage=route.triage, reasons=reasons,
         department_branch=route.department_branch, department=route.department, handler=route.handler,
         complainant_name=raw.complainant_name, request=raw.request, received_at=raw.received_at,
-        regulatory_due_at=raw.regulatory_due_at, ack_due_at=raw.ack_due_at, config=config,
+        regulatory_due_at=raw.regulatory_due_at, ack_due_at=raw.ack_due_at, config=config, memo=memo,
     )
 
 
@@ -127,6 +138,7 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
     # The same few chains recur in a batch (the org chart hands out one tuple per distinct chain;
     # keyed by identity, as hashing the tuple of dataclasses costs more than building the list).
     chains: dict[int, list[dict[str, Any]]] = {}
+    parts: dict[tuple[Any, ...], dict[str, Any]] = {}
     for plan in plans:
         cls, route, case = plan.classification, plan.route, plan.case
         chain = chains.get(id(route.chain))
@@ -152,7 +164,7 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
             detail="; ".join(reasons)[:500],
         ))
         # One message context per case; recipients differ only in their role.
-        base = _context(plan, raw_rows[case.id], config)
+        base = _context(plan, raw_rows[case.id], config, reasons, parts)
         key = f"{case.case_no}:routed"
         if route.handler is not None:
             outbox.append(OutboxItem("routed", route.handler, key, {**base, "role": "handler"}, case.id, case.case_no))
