@@ -172,6 +172,15 @@ def compute_deadlines(
     _require_aware("received_at", received_at)
     if now is not None:
         _require_aware("now", now)
+    if not events:  # a new complaint (every submission): the same answer, without the event walk
+        received_on = received_at.astimezone(SHANGHAI).date()
+        return Deadlines(
+            regulatory_due_at=end_of_local_day(received_on + timedelta(days=regime.regulatory_days(tier))),
+            ack_due_at=end_of_local_day(calendar.next_working_day(received_on)),
+            clock_started_at=received_at.astimezone(UTC),
+            paused_days=0,
+            open_pause_since=None,
+        )
     ordered = _sorted_events(events)
     if ordered and ordered[0].at < received_at:
         first = ordered[0]

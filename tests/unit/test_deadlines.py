@@ -294,6 +294,13 @@ def test_deadline_never_before_receipt(received: datetime, tier: Tier) -> None:
     assert d.ack_due_at > received
 
 
+@given(received=received_times, tier=st.sampled_from(list(Tier)))
+def test_new_case_shortcut_agrees_with_the_event_walk(received: datetime, tier: Tier) -> None:
+    """No clock events takes a shortcut; a restart at the moment of receipt changes nothing and
+    goes the long way: both must give the same deadlines."""
+    assert compute(received, tier=tier) == compute(received, [restart(received)], tier=tier)
+
+
 @given(received=received_times, start=offsets, length=offsets, now_after=offsets)
 def test_adding_a_pause_never_moves_the_deadline_earlier(
     received: datetime, start: timedelta, length: timedelta, now_after: timedelta
