@@ -10,9 +10,6 @@ digest of still-unacknowledged escalations per supervisor.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +20,7 @@ from sqlalchemy import Engine
 from complaints.config import Config, load_config
 from domain.calendar import WorkingCalendar
 from flows.events import emit
-from models.db import make_engine, session_scope
+from models.db import gc_paused, make_engine, session_scope
 from models.escalation_store import FiredEscalation, claim_due, fire_due, schedule_new, send_digests
 
 
@@ -53,32 +50,15 @@ def emit_escalated(fired: list[FiredEscalation]) -> int:
     return sent
 
 
-@contextmanager
-def _long_lived_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects that existed before the sweep.
-
-    A sweep keeps each batch's rows, contexts and drafts alive until its commit, so they survive
-    into the oldest generation and trigger full collections, each of which re-scanned every
-    object of the process (~200,000: modules, Prefect, SQLAlchemy) for ~0.1 s: ~0.3-0.4 s of a
-    10,000-escalation sweep. `gc.freeze` moves those objects out of the collector's sight for
-    the sweep (the sweep's own garbage is still collected) and `gc.unfreeze` puts them back.
-    Left alone when something else in the process has frozen objects (it owns the freeze).
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
                    calendar: WorkingCalendar | None = None, batch_size: int | None = None,
                    event_batch_limit: int | None = None) -> EscalationResult:
-    """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it."""
-    with _long_lived_objects_frozen():
+    """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it.
+
+    The cyclic collector is paused for the sweep, as for submit and intake batches (`gc_paused`):
+    full collections re-scanned every object of the process (~200,000) several times a sweep.
+    """
+    with gc_paused():
         return _sweep(engine, config, now=now, calendar=calendar, batch_size=batch_size,
                       event_batch_limit=event_batch_limit)
 
