@@ -45,7 +45,7 @@ from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
 from models.outbox import OutboxMessage
 from models.sqlutil import insert_ignoring_conflicts, table_of
-from notifications.outbox import OutboxItem, enqueue, rows_for
+from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)
@@ -271,18 +271,6 @@ _PG_INSERT_ESCALATIONS = text("""
     RETURNING complaint_id, level
 """)
 
-_PG_INSERT_OUTBOX = text("""
-    INSERT INTO outbox (dedupe_key, message_id, kind, complaint_id, case_no, recipient, channel, address, context,
-                        status, attempts, next_attempt_at, created_at)
-    SELECT dedupe_key, message_id, kind, complaint_id, case_no, recipient, channel, address, context,
-           status, attempts, next_attempt_at, created_at
-    FROM json_to_recordset(CAST(:rows AS json)) AS r(dedupe_key varchar, message_id varchar, kind varchar,
-         complaint_id integer, case_no varchar, recipient varchar, channel varchar, address varchar, context json,
-         status varchar, attempts integer, next_attempt_at timestamptz, created_at timestamptz)
-    ON CONFLICT (dedupe_key) DO NOTHING
-""")
-
-
 def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created.
 
@@ -296,17 +284,6 @@ def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple
     stmt = sqlite_insert(ESC).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
         ESC.c.complaint_id, ESC.c.level)
     return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows).all()}
-
-
-def _enqueue(session: Session, items: Sequence[OutboxItem], *, config: Config, now: datetime) -> None:
-    """`notifications.outbox.enqueue` (same rows, same dedupe keys, ON CONFLICT DO NOTHING), in one
-    statement on PostgreSQL instead of an executemany of one row per recipient and channel."""
-    if not _is_pg(session):
-        enqueue(session, items, org=config.org, now=now)
-        return
-    rows = rows_for(items, org=config.org, now=now)
-    if rows:
-        session.execute(_PG_INSERT_OUTBOX, {"rows": _rows_json(rows)})
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -501,7 +478,7 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
     append(session, audits)
-    _enqueue(session, outbox, config=config, now=now)
+    enqueue(session, outbox, org=config.org, now=now)
     return out
 
 
