@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from domain.classification import Classification, ClassificationInput, classify
 from domain.org import OrgChart
@@ -62,6 +63,7 @@ def plan_batch(
     plans: list[RoutingPlan] = []
     # Classification depends only on these fields, and a batch repeats few combinations of them.
     seen: dict[tuple[object, ...], Classification] = {}
+    located: dict[tuple[str, str | None, bool], Any] = {}
     for case in cases:
         key = (case.source, case.channel_raw, case.category_raw, case.cause_raw, case.severity_requested,
                case.group_size, case.tags)
@@ -79,6 +81,7 @@ def plan_batch(
             org=org,
             table=table,
             load=load,
+            memo=located,
         )
         plans.append(RoutingPlan(case, cls, decision))
     return plans

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from domain.org import ChainLevel, ChainMember, Department, OrgChart
+from domain.org import Branch, ChainLevel, ChainMember, Department, OrgChart
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,8 @@ def _pick_handler(
     return best, notes
 
 
-def route_complaint(
-    case: RouteInput,
-    *,
-    org: OrgChart,
-    table: RoutingTable,
-    load: MutableMapping[str, int],
-) -> RouteDecision:
-    """Decide department, handler, chain and watchers; `load` is updated for the batch."""
+def _locate(case: RouteInput, org: OrgChart, table: RoutingTable) -> tuple[tuple[Branch, Department], bool, list[str]]:
+    """The owning department (or the triage queue) for a case, whether it is triage, and why."""
     ancestry = [b.code for b in org.ancestry(case.branch)]
     reasons: list[str] = []
     triage = case.triage
@@ -107,6 +101,29 @@ def route_complaint(
         found = org.cp_department(case.branch)
         if found is None:
             raise RoutingError(f"branch {case.branch!r} has no consumer-protection office to triage to")
+    return found, triage, reasons
+
+
+def route_complaint(
+    case: RouteInput,
+    *,
+    org: OrgChart,
+    table: RoutingTable,
+    load: MutableMapping[str, int],
+    memo: MutableMapping[tuple[str, str | None, bool], tuple[tuple[Branch, Department], bool, list[str]]] | None = None,
+) -> RouteDecision:
+    """Decide department, handler, chain and watchers; `load` is updated for the batch.
+
+    `memo` (one per batch, optional) remembers where each (branch, category, triage) goes.
+    """
+    key = (case.branch, case.category, case.triage)
+    located = memo.get(key) if memo is not None else None
+    if located is None:
+        located = _locate(case, org, table)
+        if memo is not None:
+            memo[key] = located
+    found, triage, located_reasons = located
+    reasons = list(located_reasons)
     owning_branch, department = found
     handler, notes = _pick_handler(org, department, case.respondent, load)
     reasons.extend(notes)

@@ -50,9 +50,15 @@ def _plain(value: Any) -> bool:
     if t is int:
         return bool(-_MAX_INT <= value <= _MAX_INT)
     if t is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
+        for k, v in value.items():
+            if type(k) is not str or not (type(v) is str or v is None or type(v) is bool or _plain(v)):
+                return False
+        return True
     if t is list:
-        return all(_plain(v) for v in value)
+        for v in value:
+            if not _plain(v):
+                return False
+        return True
     return False
 
 

@@ -46,10 +46,10 @@ def make_engine(url: str | None = None) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
-                               json_serializer=_json_dumps)
+                               json_serializer=_json_dumps, json_deserializer=orjson.loads)
         _sqlite_single_writer(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads)
 
 
 def _sqlite_single_writer(engine: Engine) -> None:
