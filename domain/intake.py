@@ -7,8 +7,7 @@ transaction (state, audit, outbox), then emits events.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.classification import Classification, ClassificationInput, classify
 from domain.org import OrgChart
@@ -16,8 +15,7 @@ from domain.routing import RouteDecision, RouteInput, RoutingTable, route_compla
 from domain.taxonomy import SensitiveTag, Severity, Source
 
 
-@dataclass(frozen=True)
-class PendingCase:
+class PendingCase(NamedTuple):
     id: int
     case_no: str
     source: str
@@ -31,8 +29,7 @@ class PendingCase:
     respondent: str | None
 
 
-@dataclass(frozen=True)
-class RoutingPlan:
+class RoutingPlan(NamedTuple):
     case: PendingCase
     classification: Classification
     route: RouteDecision

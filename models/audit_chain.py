@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Engine, select, update
@@ -20,8 +20,7 @@ AUDIT = table_of(AuditEvent)
 HEAD = table_of(AuditHead)
 
 
-@dataclass(frozen=True)
-class AuditDraft:
+class AuditDraft(NamedTuple):
     """An audit event before it has its place in the chain."""
 
     at: datetime

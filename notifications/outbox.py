@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -21,12 +20,11 @@ from models.outbox import OutboxMessage, OutboxStatus
 from models.sqlutil import insert_ignoring_conflicts, table_of
 
 
-@dataclass(frozen=True)
-class OutboxItem:
+class OutboxItem(NamedTuple):
     kind: str
     recipient: str  # a person id from the org chart
     key: str  # what makes this message unique for this recipient, e.g. "DL-2026-000001:routed"
-    context: dict[str, Any] = field(default_factory=dict)  # masked data only
+    context: dict[str, Any]  # masked data only
     complaint_id: int | None = None
     case_no: str | None = None
 
