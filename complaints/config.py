@@ -215,6 +215,7 @@ class ReviewSpec(_Strict):
 
 class SweepSpec(_Strict):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
+    workers: int = Field(default=2, ge=1, le=16)  # concurrent batches on PostgreSQL (SQLite: always 1)
     event_batch_limit: int = Field(default=1000, ge=0)
     new_case_grace_minutes: int = Field(default=10, ge=0, le=1440)
 

@@ -10,6 +10,7 @@ digest of still-unacknowledged escalations per supervisor.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,36 @@ def run_escalation(engine: Engine, config: Config, *, now: datetime | None = Non
                       event_batch_limit=event_batch_limit)
 
 
+def _drain(engine: Engine, config: Config, cal: WorkingCalendar, at: datetime,
+           size: int) -> list[tuple[int, list[FiredEscalation]]]:
+    """Claim and fire batches until none is due; each batch is one transaction."""
+    batches: list[tuple[int, list[FiredEscalation]]] = []
+    while True:
+        with session_scope(engine) as session:
+            ids = claim_due(session, at, size)
+            if not ids:
+                return batches
+            fired = fire_due(session, ids, config=config, calendar=cal, now=at)
+        batches.append((len(ids), fired))
+
+
+def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, at: datetime, size: int,
+               workers: int) -> list[tuple[int, list[FiredEscalation]]]:
+    """Every due batch, by `workers` threads at once (PostgreSQL).
+
+    A batch is Python work (decide, contexts, hashes) and then database work; with two batches
+    in flight one's statements run while the other's Python does. `claim_due` takes disjoint
+    cases (FOR UPDATE SKIP LOCKED); the audit head lock (taken last in `fire_due`, held to
+    commit) keeps the chain in one order. A failing batch rolls back alone and is raised after
+    the others finish; its cases stay due for the next sweep.
+    """
+    if workers <= 1:
+        return _drain(engine, config, cal, at, size)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="escalation-sweep") as pool:
+        futures = [pool.submit(_drain, engine, config, cal, at, size) for _ in range(workers)]
+        return [batch for f in futures for batch in f.result()]
+
+
 def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,
            batch_size: int | None, event_batch_limit: int | None) -> EscalationResult:
     at = (now or datetime.now(UTC)).astimezone(UTC)
@@ -74,14 +105,10 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     with session_scope(engine) as session:
         result.scheduled = schedule_new(session, config=config, calendar=cal, now=at)
     pending_events: list[FiredEscalation] = []
-    while True:
-        with session_scope(engine) as session:
-            ids = claim_due(session, at, size)
-            if not ids:
-                break
-            fired = fire_due(session, ids, config=config, calendar=cal, now=at)
+    workers = sweep.workers if engine.dialect.name == "postgresql" else 1
+    for checked, fired in _drain_due(engine, config, cal, at, size, workers):
         result.batches += 1
-        result.checked += len(ids)
+        result.checked += checked
         result.fired += len(fired)
         for f in fired:
             result.per_level[f"L{f.level}"] = result.per_level.get(f"L{f.level}", 0) + 1

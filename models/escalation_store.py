@@ -477,8 +477,8 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     _upsert_schedule(session, keep, overwrite=True)
     for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
-    append(session, audits)
     enqueue(session, outbox, org=config.org, now=now)
+    append(session, audits)  # last: the audit head stays locked until commit (concurrent sweeps queue here)
     return out
 
 

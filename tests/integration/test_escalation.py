@@ -272,3 +272,35 @@ def test_illegal_transition_names_both_states_and_stores_nothing(db_engine: Engi
     with db_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(table_of(EscalationSchedule))).scalar_one() == 0
     assert sweep(db_engine, config, "2026-12-20 10:00") == {}
+
+
+def test_one_sweep_runs_batches_in_parallel_on_postgres_only(db_engine: Engine, config: Config,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sweep.workers` batches in flight on PostgreSQL (disjoint claims, one audit chain); one at a time on SQLite."""
+    import flows.escalation as flow_module
+
+    now = at("2026-11-26 09:30")
+    submit(db_engine, [complaint(received_at=now.isoformat(), category="银行卡") for _ in range(40)],
+           config=config, calendar=CAL, now=now)
+    run_intake(db_engine, config, now=now)
+    threads: list[str] = []
+    from models.escalation_store import fire_due as real_fire_due
+
+    def recording_fire_due(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real_fire_due(*args, **kwargs)
+
+    monkeypatch.setattr(flow_module, "fire_due", recording_fire_due)
+    result = run_escalation(db_engine, config, now=at("2026-12-12 08:00"), calendar=CAL, batch_size=3)
+    assert result.fired == 120 and result.batches == len(threads) >= 14
+    if db_engine.dialect.name == "postgresql":
+        assert config.escalation.sweep.workers == 2
+        assert len(set(threads)) == 2 and all(t.startswith("escalation-sweep") for t in threads)
+    else:
+        assert set(threads) == {threading.current_thread().name}
+    with db_engine.connect() as conn:
+        pairs = conn.execute(select(ESC.c.complaint_id, ESC.c.level, func.count()).group_by(
+            ESC.c.complaint_id, ESC.c.level)).all()
+        audits = conn.execute(select(func.count()).where(AUDIT.c.action == "escalated")).scalar_one()
+    assert len(pairs) == 120 and all(n == 1 for *_, n in pairs)
+    assert audits == 120 and verify(db_engine).ok
