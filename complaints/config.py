@@ -166,6 +166,7 @@ class CalendarSpec(_Strict):
 
 class IntakeSpec(_Strict):
     batch_size: int = Field(default=500, ge=1, le=50_000)
+    workers: int = Field(default=2, ge=1, le=16)  # batches in flight at once on PostgreSQL (SQLite: 1)
     event_batch_limit: int = Field(default=1000, ge=0)
 
 

@@ -8,6 +8,10 @@ and the rest `received`; the next run picks up where the data says it is.
 
 from __future__ import annotations
 
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,13 +40,18 @@ class IntakeResult:
 
 
 def route_one_batch(engine: Engine, config: Config, *, batch_size: int, load: dict[str, int],
-                    now: datetime | None = None) -> list[RoutedCase]:
-    """Claim, decide and apply one batch in one transaction; returns what was routed."""
+                    now: datetime | None = None, plan_lock: threading.Lock | None = None) -> list[RoutedCase]:
+    """Claim, decide and apply one batch in one transaction; returns what was routed.
+
+    `plan_lock` serialises the planning step when batches run in parallel: it updates `load`
+    (open cases per handler), which the batches share.
+    """
     with gc_paused(), session_scope(engine) as session:
         cases, raw = claim_pending(session, batch_size)
         if not cases:
             return []
-        plans = plan_batch(cases, org=config.org, table=config.routing, load=load)
+        with plan_lock or nullcontext():
+            plans = plan_batch(cases, org=config.org, table=config.routing, load=load)
         return apply_plans(session, plans, raw, config=config, now=now or datetime.now(UTC))
 
 
@@ -57,27 +66,59 @@ def emit_routed(routed: list[RoutedCase]) -> int:
     return sent
 
 
+def _drain(batch: Any, engine: Engine, config: Config, size: int, load: dict[str, int], now: datetime | None,
+           plan_lock: threading.Lock, on_routed: Any) -> None:
+    while True:
+        routed = batch(engine, config, batch_size=size, load=load, now=now, plan_lock=plan_lock)
+        if not routed:
+            return
+        on_routed(routed)
+
+
 def run_intake(engine: Engine, config: Config, *, batch_size: int | None = None,
                event_batch_limit: int | None = None, now: datetime | None = None,
-               on_batch: Any = None) -> IntakeResult:
-    """Route all pending complaints. Plain Python: the flow, the CLI and the benchmark call it."""
+               on_batch: Any = None, workers: int | None = None) -> IntakeResult:
+    """Route all pending complaints. Plain Python: the flow, the CLI and the benchmark call it.
+
+    On PostgreSQL `workers` (default `policy.intake.workers`) batches are in flight at once on
+    the same SKIP LOCKED claim: one batch's statements run while another's Python does; the
+    audit chain's head lock orders their appends. SQLite: one batch at a time (single writer).
+    Worker threads run in a copy of the caller's context, so inside a flow run each batch is
+    still a task run of that flow.
+    """
     size = batch_size or config.policy.intake.batch_size
     limit = config.policy.intake.event_batch_limit if event_batch_limit is None else event_batch_limit
+    if engine.dialect.name != "postgresql":
+        workers = 1
+    workers = workers or config.policy.intake.workers
     with session_scope(engine) as session:
         pending = count_pending(session)
         load = open_load(session)
     per_case_events = pending <= limit
     result = IntakeResult()
-    while True:
-        routed = (on_batch or route_one_batch)(engine, config, batch_size=size, load=load, now=now)
-        if not routed:
-            break
-        result.batches += 1
-        result.routed += len(routed)
-        result.triage += sum(r.triage for r in routed)
-        result.case_nos.extend(r.case_no for r in routed)
+    done = threading.Lock()
+
+    def on_routed(routed: list[RoutedCase]) -> None:
+        with done:
+            result.batches += 1
+            result.routed += len(routed)
+            result.triage += sum(r.triage for r in routed)
+            result.case_nos.extend(r.case_no for r in routed)
         if per_case_events:
-            result.events += emit_routed(routed)
+            sent = emit_routed(routed)
+            with done:
+                result.events += sent
+
+    batch = on_batch or route_one_batch
+    plan_lock = threading.Lock()
+    if workers <= 1 or pending <= size:
+        _drain(batch, engine, config, size, load, now, plan_lock, on_routed)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intake") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, _drain, batch, engine, config, size, load, now,
+                                   plan_lock, on_routed) for _ in range(workers)]
+            for f in futures:
+                f.result()
     if not per_case_events and result.routed:
         payload = {"routed": result.routed, "triage": result.triage, "batches": result.batches}
         result.events += emit("complaint.routed.summary", payload=payload,
@@ -87,8 +128,8 @@ def run_intake(engine: Engine, config: Config, *, batch_size: int | None = None,
 
 @task(name="route-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def route_batch_task(engine: Engine, config: Config, *, batch_size: int, load: dict[str, int],
-                     now: datetime | None = None) -> list[RoutedCase]:
-    return route_one_batch(engine, config, batch_size=batch_size, load=load, now=now)
+                     now: datetime | None = None, plan_lock: threading.Lock | None = None) -> list[RoutedCase]:
+    return route_one_batch(engine, config, batch_size=batch_size, load=load, now=now, plan_lock=plan_lock)
 
 
 @flow(name="intake", log_prints=False)

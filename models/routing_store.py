@@ -181,6 +181,6 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[i
                                  route.watchers, severity, route.triage))
     # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
     update_rows_by_id(session, COMPLAINT, params)
-    append(session, audits)
     enqueue(session, outbox, org=config.org, now=now)
+    append(session, audits)  # last: the audit head stays locked until commit (parallel batches queue here)
     return routed

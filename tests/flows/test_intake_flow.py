@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from sqlalchemy import Engine
 
@@ -49,10 +50,16 @@ def test_intake_flow_routes_batch_and_emits_one_event_per_case(
     since = datetime.now(UTC) - timedelta(seconds=1)
     results = submit(app_env, [complaint() for _ in range(25)], config=config, calendar=WorkingCalendar(),
                      now=datetime.now(UTC))
-    outcome = intake(batch_size=10)
-    assert outcome == {"routed": 25, "triage": 0, "batches": 3, "events": 25}
+    state = intake(batch_size=10, return_state=True)
+    assert state.result() == {"routed": 25, "triage": 0, "batches": 3, "events": 25}
     ids = _routed_events(since, 25)
     assert {f"complaint.{r.case_no}" for r in results} <= ids
+    # Each batch is a task run of this flow run, also when batches run in worker threads
+    # (PostgreSQL): the threads carry the flow run's context.
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    batches = [r for r in runs if r.name.startswith("route-batch")]
+    assert len(batches) >= 3 and all(r.state is not None and r.state.is_completed() for r in batches)
 
 
 def test_large_batch_emits_one_summary_event(prefect_server: None, app_env: Engine, config: Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 
@@ -171,3 +172,32 @@ def test_audit_verify_notices_rows_cut_from_the_end(db_engine: Engine, config: C
         conn.execute(A.delete().where(A.c.seq == 3))
     result = verify(db_engine)
     assert not result.ok and "removed from the end" in (result.problem or "")
+
+
+def test_one_run_routes_batches_in_parallel_on_postgres_only(db_engine: Engine, config: Config) -> None:
+    """`policy.intake.workers` batches in flight on PostgreSQL (disjoint SKIP LOCKED claims, one audit
+    chain, the load still shared evenly); one at a time on SQLite."""
+    from flows.intake import route_one_batch
+
+    _submit(db_engine, config, [complaint(category="银行卡") for _ in range(60)])
+    threads: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        routed = route_one_batch(*args, **kwargs)
+        if routed:
+            threads.append(threading.current_thread().name)
+        return routed
+
+    result = run_intake(db_engine, config, batch_size=5, now=NOW, on_batch=recording)
+    assert (result.routed, result.batches) == (60, 12) and len(threads) == 12
+    if db_engine.dialect.name == "postgresql":
+        assert config.policy.intake.workers == 2
+        assert len(set(threads)) == 2 and all(t.startswith("intake") for t in threads)
+    else:
+        assert set(threads) == {threading.current_thread().name}
+    with db_engine.connect() as conn:
+        routed = Counter(cid for (cid,) in conn.execute(select(A.c.complaint_id).where(A.c.action == "routed")))
+        handlers = Counter(h for (h,) in conn.execute(select(C.c.handler)))
+    assert len(routed) == 60 and set(routed.values()) == {1}
+    assert handlers == Counter({"chen.jing": 30, "chu.wei": 30})
+    assert verify(db_engine).ok
