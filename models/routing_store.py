@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from complaints.config import Config
@@ -24,10 +25,26 @@ from notifications.outbox import OutboxItem, enqueue
 COMPLAINT = table_of(Complaint)
 _PENDING_COLS = [
     COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.source, COMPLAINT.c.channel_raw, COMPLAINT.c.category_raw,
-    COMPLAINT.c.cause_raw, COMPLAINT.c.severity_requested, COMPLAINT.c.group_size, COMPLAINT.c.tags,
+    COMPLAINT.c.cause_raw, COMPLAINT.c.severity_requested, COMPLAINT.c.group_size,
+    type_coerce(COMPLAINT.c.tags, String).label("tags"),  # parsed below, once per distinct value
     COMPLAINT.c.branch, COMPLAINT.c.respondent, COMPLAINT.c.complainant_name, COMPLAINT.c.request,
-    COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at,
 ]
+_PENDING_TIMES = (COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at)
+
+
+class _MessageFields(NamedTuple):
+    """What the routed message needs of a claimed case (its times only to show them)."""
+
+    complainant_name: str
+    request: str
+    received_at: datetime
+    regulatory_due_at: datetime
+    ack_due_at: datetime
+
+
+def _sqlite_time(text_value: str) -> datetime:
+    # SQLite holds UTCDateTime as naive UTC text ("2026-01-05 01:00:00.000000").
+    return datetime.fromisoformat(text_value).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -47,21 +64,35 @@ def count_pending(session: Session) -> int:
     return int(session.execute(select(func.count()).where(COMPLAINT.c.status == Status.RECEIVED.value)).scalar_one())
 
 
-def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict[int, Any]]:
-    """The oldest pending complaints, locked for this transaction (others skip them on PostgreSQL)."""
-    stmt = select(*_PENDING_COLS).where(COMPLAINT.c.status == Status.RECEIVED.value).order_by(COMPLAINT.c.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
+def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict[int, _MessageFields]]:
+    """The oldest pending complaints, locked for this transaction (others skip them on PostgreSQL).
+
+    Read without SQLAlchemy's per-value result processing (a quarter of intake's Python time at
+    100,000 cases): tags are parsed once per distinct JSON text, times are used only for display.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    times = list(_PENDING_TIMES) if postgres else [type_coerce(c, String) for c in _PENDING_TIMES]
+    stmt = (select(*_PENDING_COLS, *times).where(COMPLAINT.c.status == Status.RECEIVED.value)
+            .order_by(COMPLAINT.c.id).limit(limit))
+    if postgres:
         stmt = stmt.with_for_update(skip_locked=True)
     rows = session.execute(stmt).all()
-    cases = [
-        PendingCase(
-            id=r.id, case_no=r.case_no, source=r.source, channel_raw=r.channel_raw, category_raw=r.category_raw,
-            cause_raw=r.cause_raw, severity_requested=r.severity_requested, group_size=r.group_size,
-            tags=tuple(r.tags or ()), branch=r.branch, respondent=r.respondent,
-        )
-        for r in rows
-    ]
-    return cases, {r.id: r for r in rows}
+    tag_memo: dict[Any, tuple[str, ...]] = {}
+    time_of: Any = (lambda v: v) if postgres else _sqlite_time
+    cases: list[PendingCase] = []
+    fields: dict[int, _MessageFields] = {}
+    for (id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested, group_size, tags_json,
+         branch, respondent, name, request, received_at, due_at, ack_due_at) in rows:
+        tags = tag_memo.get(tags_json) if isinstance(tags_json, str) else None
+        if tags is None:
+            parsed = orjson.loads(tags_json) if isinstance(tags_json, str) else tags_json
+            tags = tuple(parsed or ())
+            if isinstance(tags_json, str):
+                tag_memo[tags_json] = tags
+        cases.append(PendingCase(id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested,
+                                 group_size, tags, branch, respondent))
+        fields[id_] = _MessageFields(name, request, time_of(received_at), time_of(due_at), time_of(ack_due_at))
+    return cases, fields
 
 
 def open_load(session: Session) -> dict[str, int]:
@@ -124,7 +155,7 @@ def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
     )
 
 
-def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: dict[int, Any], *, config: Config,
+def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mapping[int, Any], *, config: Config,
                 now: datetime, actor: str = "intake") -> list[RoutedCase]:
     """Write every plan in the caller's transaction; returns what the events should say."""
     if not plans:
