@@ -9,6 +9,7 @@ to the 消保办 triage queue at intake (never dropped).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -114,10 +115,18 @@ def _named(enum_cls: Any, names: Any, v: Any) -> Any:
     return v  # let the enum validation produce the error with the allowed values
 
 
-class SubmitResult(BaseModel):
+@dataclass(slots=True)
+class SubmitResult:
+    """What a submission returns per item (built by `submit` from its own typed values: a plain
+    dataclass, as validating them again cost more than storing them in bench_intake.py)."""
+
     case_no: str
     status: str
     received_at: datetime
     due_at: datetime
     ack_due_at: datetime
     duplicate: bool = False
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"case_no": self.case_no, "status": self.status, "received_at": self.received_at,
+                "due_at": self.due_at, "ack_due_at": self.ack_due_at, "duplicate": self.duplicate}

@@ -35,12 +35,14 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: datetime) -> list[list[str]]:
     """Problems that need the configuration or the clock, per item, each naming its field."""
     out: list[list[str]] = []
+    branches = config.org.branches
+    latest = now + FUTURE_TOLERANCE
     for item in items:
         problems: list[str] = []
-        if item.branch is not None and item.branch not in config.org.branches:
-            known = ", ".join(sorted(config.org.branches))
+        if item.branch is not None and item.branch not in branches:
+            known = ", ".join(sorted(branches))
             problems.append(f"branch: unknown branch {item.branch!r} (known: {known})")
-        if item.received_at is not None and item.received_at > now + FUTURE_TOLERANCE:
+        if item.received_at is not None and item.received_at > latest:
             problems.append(f"received_at: {item.received_at.isoformat()} is in the future")
         out.append(problems)
     return out
@@ -212,7 +214,7 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
     for idx, item in enumerate(items):
         if item.external_ref and item.external_ref in existing:
             r = existing[item.external_ref]
-            results[idx] = SubmitResult.model_construct(
+            results[idx] = SubmitResult(
                 case_no=r.case_no, status=r.status, received_at=r.received_at, due_at=r.regulatory_due_at,
                 ack_due_at=r.ack_due_at, duplicate=True)
     root = next(code for code, b in config.org.branches.items() if b.parent is None)
@@ -260,8 +262,7 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             continue
         source_idx = first_of_ref.get(item.external_ref, idx) if item.external_ref else idx
         row = by_case[case_of[source_idx]]
-        # Built from our own typed values: no need to validate them again (model_construct).
-        results[idx] = SubmitResult.model_construct(
+        results[idx] = SubmitResult(
             case_no=row["case_no"], status=row["status"], received_at=row["received_at"],
             due_at=row["regulatory_due_at"], ack_due_at=row["ack_due_at"], duplicate=source_idx != idx)
     return [r for r in results if r is not None]
