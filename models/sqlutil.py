@@ -87,6 +87,13 @@ def _plan(session: Session, table: Table, kind: str, columns: tuple[str, ...], c
     if sorted(names) != sorted(keys):  # pragma: no cover - a guard against SQLAlchemy renaming binds
         raise RuntimeError(f"unexpected parameters {names} for {keys}")
     row_keys = tuple("id" if n == "b_id" else n for n in names)
+    plan = _PLANS[cache_key] = _make_plan(str(compiled), table, dialect, names, row_keys, positional)
+    return plan
+
+
+def _make_plan(sql: str, table: Table, dialect: Dialect, names: tuple[str, ...], row_keys: tuple[str, ...],
+               positional: bool) -> _Plan:
+    """The plan for parameters `names`, taken from the row keys `row_keys` (same order)."""
     processed: list[int] = []
     processors: list[tuple[Callable[[Any], Any], bool]] = []
     for i, key in enumerate(row_keys):
@@ -94,9 +101,7 @@ def _plan(session: Session, table: Table, kind: str, columns: tuple[str, ...], c
         if found is not None:
             processed.append(i)
             processors.append(found)
-    plan = _Plan(str(compiled), _binder(names, row_keys, positional, processed), tuple(processors))
-    _PLANS[cache_key] = plan
-    return plan
+    return _Plan(sql, _binder(names, row_keys, positional, processed), tuple(processors))
 
 
 def _memoised(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -129,14 +134,7 @@ def _copy_plan(session: Session, table: Table, columns: tuple[str, ...]) -> _Pla
     cache_key = (dialect.name, table.name, "copy", columns, ())
     plan = _PLANS.get(cache_key)
     if plan is None:
-        processed: list[int] = []
-        processors: list[tuple[Callable[[Any], Any], bool]] = []
-        for i, key in enumerate(columns):
-            found = _processor(table, key, dialect)
-            if found is not None:
-                processed.append(i)
-                processors.append(found)
-        plan = _PLANS[cache_key] = _Plan("", _binder(columns, columns, True, processed), tuple(processors))
+        plan = _PLANS[cache_key] = _make_plan("", table, dialect, columns, columns, positional=True)
     return plan
 
 
