@@ -110,13 +110,21 @@ def regulatory_due_at(*, received_at: datetime, days: int, paused_days: int = 0)
         raise ValueError(f"days must be >= 0, got {days}")
     if paused_days < 0:
         raise ValueError(f"paused_days must be >= 0, got {paused_days}")
-    return end_of_local_day(local_date(received_at) + timedelta(days=days + paused_days))
+    return _regulatory_due_on(local_date(received_at), days + paused_days)
 
 
 def ack_due_at(*, received_at: datetime, calendar: WorkingCalendar) -> datetime:
     """End of the first working day after the local receipt date."""
     _require_aware("received_at", received_at)
-    return end_of_local_day(calendar.next_working_day(local_date(received_at)))
+    return _ack_due_on(local_date(received_at), calendar)
+
+
+def _regulatory_due_on(received_on: date, days: int) -> datetime:
+    return end_of_local_day(received_on + timedelta(days=days))
+
+
+def _ack_due_on(received_on: date, calendar: WorkingCalendar) -> datetime:
+    return end_of_local_day(calendar.next_working_day(received_on))
 
 
 def _sorted_events(events: Sequence[ClockEvent]) -> list[ClockEvent]:
@@ -173,10 +181,10 @@ def compute_deadlines(
     if now is not None:
         _require_aware("now", now)
     if not events:  # a new complaint (every submission): the same answer, without the event walk
-        received_on = received_at.astimezone(SHANGHAI).date()
+        received_on = received_at.astimezone(SHANGHAI).date()  # aware: checked above
         return Deadlines(
-            regulatory_due_at=end_of_local_day(received_on + timedelta(days=regime.regulatory_days(tier))),
-            ack_due_at=end_of_local_day(calendar.next_working_day(received_on)),
+            regulatory_due_at=_regulatory_due_on(received_on, regime.regulatory_days(tier)),
+            ack_due_at=_ack_due_on(received_on, calendar),
             clock_started_at=received_at.astimezone(UTC),
             paused_days=0,
             open_pause_since=None,
