@@ -10,7 +10,6 @@ digest of still-unacknowledged escalations per supervisor.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy import Engine
 from complaints.config import Config, load_config
 from domain.calendar import WorkingCalendar
 from flows.events import emit
+from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
 from models.escalation_store import FiredEscalation, claim_due, fire_due, schedule_new, send_digests
 
@@ -87,11 +87,8 @@ def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, at: datetim
     commit) keeps the chain in one order. A failing batch rolls back alone and is raised after
     the others finish; its cases stay due for the next sweep.
     """
-    if workers <= 1:
-        return _drain(engine, config, cal, at, size)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="escalation-sweep") as pool:
-        futures = [pool.submit(_drain, engine, config, cal, at, size) for _ in range(workers)]
-        return [batch for f in futures for batch in f.result()]
+    drained = in_workers(workers, lambda: _drain(engine, config, cal, at, size), name="escalation-sweep")
+    return [batch for batches in drained for batch in batches]
 
 
 def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,

@@ -8,9 +8,7 @@ and the rest `received`; the next run picks up where the data says it is.
 
 from __future__ import annotations
 
-import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ from sqlalchemy import Engine
 from complaints.config import Config, load_config
 from domain.intake import plan_batch
 from flows.events import emit
+from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
 from models.routing_store import RoutedCase, apply_plans, claim_pending, count_pending, open_load
 
@@ -111,14 +110,8 @@ def run_intake(engine: Engine, config: Config, *, batch_size: int | None = None,
 
     batch = on_batch or route_one_batch
     plan_lock = threading.Lock()
-    if workers <= 1 or pending <= size:
-        _drain(batch, engine, config, size, load, now, plan_lock, on_routed)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intake") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, _drain, batch, engine, config, size, load, now,
-                                   plan_lock, on_routed) for _ in range(workers)]
-            for f in futures:
-                f.result()
+    in_workers(1 if pending <= size else workers,
+               lambda: _drain(batch, engine, config, size, load, now, plan_lock, on_routed), name="intake")
     if not per_case_events and result.routed:
         payload = {"routed": result.routed, "triage": result.triage, "batches": result.batches}
         result.events += emit("complaint.routed.summary", payload=payload,
