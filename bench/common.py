@@ -25,9 +25,9 @@ def fresh_sqlite(path: Path) -> Engine:
 
 
 def fresh_postgres(name: str) -> Engine:
+    drop_postgres(name)
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
