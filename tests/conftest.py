@@ -1,9 +1,9 @@
 """Shared fixtures: a migrated database on SQLite and on the real PostgreSQL, and the config.
 
 `db_engine` is parametrised over both back-ends, so every test that takes it runs twice. The
-PostgreSQL URL comes from COMPLAINTS_TEST_PG_URL (default: the local server on 127.0.0.1:5432,
-database `complaints_test`, created if missing). PostgreSQL not reachable is an error, not a skip:
-`.ci/run` starts it.
+PostgreSQL database is this run's own (`tests/pgtest.py`: created at the start, dropped at the end,
+so two runs at once do not truncate each other's data); COMPLAINTS_TEST_PG_URL names another.
+PostgreSQL not reachable is an error, not a skip: `.ci/run` starts it.
 """
 
 from __future__ import annotations
@@ -14,32 +14,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
 from complaints.config import REPO_ROOT, Config, load_config
 from models.db import make_engine, migrate
+from tests import pgtest
 
-PG_URL = os.environ.get(
-    "COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/complaints_test"
-)
-
-
-def _ensure_pg_database(url: str) -> None:
-    dbname = url.rsplit("/", 1)[1].split("?")[0]
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).first()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    admin.dispose()
+PG_URL = pgtest.MAIN_URL
 
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     """The real PostgreSQL, schema dropped and migrated once per session."""
-    _ensure_pg_database(PG_URL)
+    own = "COMPLAINTS_TEST_PG_URL" not in os.environ
+    pgtest.create_database(pgtest.name_of(PG_URL), replace=own)
     engine = make_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -47,6 +37,8 @@ def pg_engine() -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+    if own:
+        pgtest.drop_database(pgtest.name_of(PG_URL))
 
 
 @pytest.fixture(scope="session")

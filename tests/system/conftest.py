@@ -14,12 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 from complaints.config import REPO_ROOT
 from models.db import make_engine, migrate
-
-PG_BASE = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/complaints_test")
+from tests import pgtest
 
 
 def free_port() -> int:
@@ -29,17 +28,24 @@ def free_port() -> int:
 
 
 def fresh_pg(name: str) -> tuple[Engine, str]:
-    """A new, migrated PostgreSQL database of its own (the other tests truncate theirs)."""
-    base = PG_BASE.rsplit("/", 1)[0]
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = f"{base}/{name}"
+    """A new, migrated PostgreSQL database of its own and of this run (the other tests truncate
+    theirs; another run at the same time has its own)."""
+    url = pgtest.create_database(pgtest.db_name(name))
+    _made.append(pgtest.db_name(name))
     engine = make_engine(url)
     migrate(engine)
     return engine, url
+
+
+_made: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_fresh_databases() -> Iterator[None]:
+    """Drop the databases `fresh_pg` made once the session ends."""
+    yield
+    for name in _made:
+        pgtest.drop_database(name)
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20) -> None:
