@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.serialize import local_text
+from domain.field_names import PERSON_FIELDS
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import (
     SEVERITY_NAMES,
@@ -29,9 +30,6 @@ ACTION_NAMES = {
     "escalated": "督办升级", "escalation_acknowledged": "确认督办", "viewed_personal_data": "查看个人信息",
     "assigned": "指派",
 }
-PERSON_FIELDS = {"type": "类型", "name": "姓名", "phone": "电话", "id_number": "证件号码", "email": "电子邮箱",
-                 "address": "地址", "credit_code": "统一社会信用代码", "legal_representative": "法定代表人",
-                 "authorization": "授权委托书"}
 NOTICE_NAMES = {"written": "书面", "sms": "短信", "email": "电子邮件", "phone": "电话"}
 
 

@@ -303,6 +303,14 @@ def config_dir() -> Path:
     return Path(os.environ.get("COMPLAINTS_CONFIG", REPO_ROOT / "config"))
 
 
+def public_url() -> str | None:
+    """COMPLAINTS_PUBLIC_URL: where people open the web pages (e.g. http://127.0.0.1:8001). When
+    set, the links in every message are built on it instead of the files' `case_link_base` and
+    `link_base`, so a web server on another port or host still gets links that open."""
+    value = os.environ.get("COMPLAINTS_PUBLIC_URL", "").strip()
+    return value.rstrip("/") or None
+
+
 def _position(p: PositionSpec) -> Position:
     return Position(title=p.title, holder=p.holder, acting=p.acting)
 
@@ -411,6 +419,8 @@ def load_config(directory: Path | None = None) -> Config:
         raise ConfigError(problems)
     policy_src = read_yaml(base / "policy.yaml")
     policy = validate_yaml(PolicyFile, policy_src)
+    if (base_url := public_url()) is not None:
+        policy = policy.model_copy(update={"case_link_base": f"{base_url}/cases/"})
     table = RoutingTable(
         tuple(
             RoutingRule(department=r.department, categories=frozenset(r.categories), branches=frozenset(r.branches))
@@ -453,7 +463,7 @@ def load_report(directory: Path, org: OrgChart) -> ReportFile:
     """Read report.yaml (defaults when absent); ConfigError naming file, line and field."""
     path = directory / "report.yaml"
     if not path.exists():
-        return ReportFile()
+        return ReportFile() if public_url() is None else ReportFile(link_base=f"{public_url()}/reports/")
     src = read_yaml(path)
     report: ReportFile = validate_yaml(ReportFile, src)
     problems: list[str] = []
@@ -473,4 +483,6 @@ def load_report(directory: Path, org: OrgChart) -> ReportFile:
             problems.append(f"{src.where(('caps', i, 'department'))}: no department {cap.department!r} in branch {cap.branch!r}")
     if problems:
         raise ConfigError(problems)
+    if (base_url := public_url()) is not None:
+        report = report.model_copy(update={"link_base": f"{base_url}/reports/"})
     return report
