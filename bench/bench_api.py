@@ -43,7 +43,7 @@ def body(i: int) -> dict[str, Any]:
     return {
         "source": "desk", "channel": "营业现场", "category": ["银行卡", "贷款", "人民币储蓄", "支付结算"][i % 4],
         "cause": "定价收费", "branch": "dl",
-        "complainant": {"name": "张三", "phone": f"138{i % 100_000_000:08d}", "id_number": "210202198001011234"},
+        "complainant": {"name": "张三", "phone": f"138{i % 100_000_000:08d}", "id_number": "210202198001011238"},
         "request": "退还年费", "facts": f"账单扣收年费 200 元（压测 {i}）。",
     }
 

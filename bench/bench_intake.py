@@ -52,7 +52,7 @@ def raw_items(n: int) -> list[dict[str, Any]]:
             "cause": "定价收费",
             "branch": BRANCHES[i % len(BRANCHES)],
             "tags": ["舆情"] if i % 97 == 0 else [],
-            "complainant": {"name": "张三", "phone": f"138{i % 100_000_000:08d}", "id_number": "210202198001011234"},
+            "complainant": {"name": "张三", "phone": f"138{i % 100_000_000:08d}", "id_number": "210202198001011238"},
             "request": "退还年费 200 元",
             "facts": "客户称办卡时被告知首年免年费，但本月账单扣收年费 200 元。",
         }

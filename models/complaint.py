@@ -45,6 +45,7 @@ class Complaint(SQLModel, table=True):
     complainant_type: str = Field(default="individual", max_length=16)
     complainant_name: str = Field(max_length=128)
     complainant_phone: str | None = Field(default=None, max_length=32)
+    complainant_id_type: str | None = Field(default=None, max_length=32)  # domain.idcard.IdType
     complainant_id_number: str | None = Field(default=None, max_length=32)
     complainant_email: str | None = Field(default=None, max_length=128)
     complainant_address: str | None = Field(default=None, max_length=256)
@@ -52,6 +53,7 @@ class Complaint(SQLModel, table=True):
     complainant_legal_rep: str | None = Field(default=None, max_length=64)
     agent_name: str | None = Field(default=None, max_length=128)
     agent_phone: str | None = Field(default=None, max_length=32)
+    agent_id_type: str | None = Field(default=None, max_length=32)
     agent_id_number: str | None = Field(default=None, max_length=32)
     agent_authorization: str | None = Field(default=None, max_length=256)
 

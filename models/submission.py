@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
-from domain.deadlines import NfraRegime, Tier, compute_deadlines, local_date
+from domain.deadlines import NfraRegime, Tier, compute_deadlines, local_date, local_text
+from domain.idcard import IdType, birth_date
 from domain.lifecycle import Status
 from models.audit_chain import AuditDraft, append
 from models.complaint import CaseSequence, Complaint
 from models.db import gc_paused, session_scope
-from models.schemas import ComplaintIn, SubmitResult
+from models.schemas import ComplaintIn, SubmitResult, problem, validation_problems
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 
 COMPLAINT = table_of(Complaint)
@@ -33,31 +34,34 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: datetime) -> list[list[str]]:
-    """Problems that need the configuration or the clock, per item, each naming its field."""
+    """Problems that need the configuration or the clock, per item, each naming its field (in Chinese)."""
     out: list[list[str]] = []
     branches = config.org.branches
     latest = now + FUTURE_TOLERANCE
+    today = local_date(now)
     for item in items:
         problems: list[str] = []
         if item.branch is not None and item.branch not in branches:
-            known = ", ".join(sorted(branches))
-            problems.append(f"branch: unknown branch {item.branch!r} (known: {known})")
+            known = "、".join(sorted(branches))
+            problems.append(problem("", ("branch",), f"未知的机构代码 {item.branch!r}（已配置：{known}）"))
         if item.received_at is not None and item.received_at > latest:
-            problems.append(f"received_at: {item.received_at.isoformat()} is in the future")
+            problems.append(problem("", ("received_at",),
+                                    f"{local_text(item.received_at)}（北京时间）晚于当前时间，不能是将来的时间"))
+        for who, person in (("complainant", item.complainant), ("agent", item.agent)):
+            if person is not None and person.id_type is IdType.RESIDENT and person.id_number:
+                born = birth_date(person.id_number)
+                if born is not None and born > today:
+                    problems.append(problem("", (who, "id_number"), "出生日期晚于今天"))
         out.append(problems)
     return out
-
-
-def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-    return (prefix + path).lstrip(".") or "(item)"
 
 
 def validate_items(raw: Any, *, config: Config, now: datetime) -> tuple[list[ComplaintIn | None], list[list[str]]]:
     """Validate one submitted object or a list of them (schema, then configuration and clock).
 
-    Returns the parsed items (None where invalid) and the problems per item, each naming its
-    field (`[3].complainant.phone: …`). The CLI, the API and the benchmark all validate here.
+    Returns the parsed items (None where invalid) and the problems per item, in Chinese, each
+    naming its field by path and Chinese name (`[3].complainant.phone（投诉人联系电话）：…`). The
+    CLI, the API, the desk form and the benchmark all validate here.
     """
     many = isinstance(raw, list)
     items_raw = raw if many else [raw]
@@ -71,7 +75,7 @@ def validate_items(raw: Any, *, config: Config, now: datetime) -> tuple[list[Com
                 problems.append([])
             except ValidationError as exc:
                 parsed.append(None)
-                problems.append([f"{_loc(prefix, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()])
+                problems.append(validation_problems(exc, prefix))
     good = [p for p in parsed if p is not None]
     extra = iter(check_against_config(good, config=config, now=now))
     for i, p in enumerate(parsed):
@@ -167,6 +171,7 @@ def _row(item: ComplaintIn, *, case_no: str, branch: str, received_at: datetime,
         "complainant_type": c.type,
         "complainant_name": c.name,
         "complainant_phone": c.phone,
+        "complainant_id_type": c.id_type.value if c.id_type else None,
         "complainant_id_number": c.id_number,
         "complainant_email": c.email,
         "complainant_address": c.address,
@@ -174,6 +179,7 @@ def _row(item: ComplaintIn, *, case_no: str, branch: str, received_at: datetime,
         "complainant_legal_rep": c.legal_representative,
         "agent_name": a.name if a else None,
         "agent_phone": a.phone if a else None,
+        "agent_id_type": a.id_type.value if a and a.id_type else None,
         "agent_id_number": a.id_number if a else None,
         "agent_authorization": a.authorization if a else None,
         "branch": branch,

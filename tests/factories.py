@@ -20,7 +20,7 @@ def complaint_data(**overrides: Any) -> dict[str, Any]:
         "category": "银行卡",
         "cause": "定价收费",
         "branch": "dl",
-        "complainant": {"name": "张三", "phone": "13812345678", "id_number": "210202198001011234"},
+        "complainant": {"name": "张三", "phone": "13812345678", "id_number": "210202198001011238"},
         "request": "退还年费",
         "facts": "账单扣收年费 200 元。",
     }

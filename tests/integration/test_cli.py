@@ -41,8 +41,8 @@ def test_one_bad_item_stores_nothing(cli_db: Engine, capsys: pytest.CaptureFixtu
     bad = complaint_data(complainant={"name": "李四"}, facts="")
     code, out, err = _run(capsys, "submit", _file(tmp_path, [complaint_data(), bad]))
     assert code == 2 and out is None
-    assert "[1].complainant: Value error, complainant needs a contact" in err
-    assert "[1].facts: String should have at least 1 character" in err
+    assert "[1].complainant（投诉人）：须至少填写一种联系方式：联系电话、电子邮箱或联系地址" in err
+    assert "[1].facts（事实和理由）：不能为空" in err
     assert _count(cli_db) == 0
 
 
@@ -52,14 +52,14 @@ def test_partial_stores_the_valid_items(cli_db: Engine, capsys: pytest.CaptureFi
                         _file(tmp_path, [complaint_data(), complaint_data(branch="nowhere")]))
     assert code == 1
     assert out[0]["case_no"].startswith("DL-") and out[1]["index"] == 1
-    assert "branch: unknown branch 'nowhere'" in out[1]["errors"][0]
+    assert "branch（受理机构）：未知的机构代码 'nowhere'" in out[1]["errors"][0]
     assert _count(cli_db) == 1
 
 
 def test_naive_received_at_is_refused(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A receipt time without a UTC offset is refused, naming the field."""
     code, _, err = _run(capsys, "submit", _file(tmp_path, complaint_data(received_at="2026-11-26T09:30:00")))
-    assert code == 2 and "received_at: Input should have timezone info" in err
+    assert code == 2 and "received_at（接收时间）：须带时区" in err
 
 
 def test_not_json_names_the_position(cli_db: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

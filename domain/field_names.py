@@ -1,0 +1,75 @@
+"""The Chinese name of every field of a submission (and of the people in it): one table.
+
+Validation errors name a field by its machine path and this name
+(`complainant.phone（投诉人联系电话）`); the web pages label the same fields from the same table
+(api/render.py's `field_name` filter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+COMPLAINT_FIELDS: Mapping[str, str] = {
+    "external_ref": "外部编号",
+    "received_at": "接收时间",
+    "source": "投诉来源",
+    "channel": "办理渠道",
+    "category": "业务类别",
+    "cause": "投诉原因",
+    "severity": "严重程度",
+    "group_size": "涉及人数",
+    "tags": "敏感标签",
+    "vulnerable": "特殊群体",
+    "vulnerable_note": "特殊群体说明",
+    "branch": "受理机构",
+    "outlet": "网点",
+    "complainant": "投诉人",
+    "agent": "代理人",
+    "respondent": "被投诉对象",
+    "request": "投诉请求",
+    "facts": "事实和理由",
+}
+
+PERSON_FIELDS: Mapping[str, str] = {
+    "type": "类型",
+    "name": "姓名",
+    "phone": "联系电话",
+    "id_type": "证件类型",
+    "id_number": "证件号码",
+    "email": "电子邮箱",
+    "address": "联系地址",
+    "credit_code": "统一社会信用代码",
+    "legal_representative": "法定代表人",
+    "authorization": "授权委托书",
+}
+
+PERSON_PARENTS = frozenset({"complainant", "agent"})
+ITEM_LABEL = "投诉"
+
+
+def person_field(key: str) -> str:
+    """The name of a complainant's or agent's field (the key itself when unknown)."""
+    return PERSON_FIELDS.get(key, key)
+
+
+def field_label(loc: Sequence[str | int]) -> str | None:
+    """The Chinese name of a field at a path in a submission, None for a field the schema lacks.
+
+    ("complainant", "phone") → 投诉人联系电话, ("tags", 1) → 敏感标签第 2 项, () → 投诉.
+    """
+    if not loc:
+        return ITEM_LABEL
+    head, rest = loc[0], list(loc[1:])
+    if not isinstance(head, str) or head not in COMPLAINT_FIELDS:
+        return None
+    label = COMPLAINT_FIELDS[head]
+    if rest and head in PERSON_PARENTS:
+        key = rest.pop(0)
+        if not isinstance(key, str) or key not in PERSON_FIELDS:
+            return None
+        label += PERSON_FIELDS[key]
+    for part in rest:
+        if not isinstance(part, int):
+            return None
+        label += f"第 {part + 1} 项"
+    return label
