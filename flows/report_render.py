@@ -52,8 +52,44 @@ def _svg(fig: Any) -> Markup:
     return Markup(re.sub(r"<!--.*?-->", "", text, flags=re.S))  # noqa: S704
 
 
+# CJK fonts Debian ships (./run installs fonts-wqy-microhei), tried in this order; matplotlib only
+# measures text with them (svg.fonttype "none" keeps the text as text), so the SVG also names the
+# fonts a reader's browser is likely to have, and the page's CSS adds them again.
+CJK_FONT_FILES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+VIEWER_CJK_FONTS = ("PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei")
+_font_families: list[str] | None = None
+
+
+def cjk_font_families() -> list[str]:
+    """The sans-serif font list for the charts: the CJK fonts found here first, then the viewers'."""
+    global _font_families
+    if _font_families is None:
+        from matplotlib import font_manager
+
+        found: list[str] = []
+        for path in CJK_FONT_FILES:
+            if Path(path).exists():
+                font_manager.fontManager.addfont(path)  # also when the font came after matplotlib's cache
+                name = font_manager.FontProperties(fname=path).get_name()
+                if name not in found:
+                    found.append(name)
+        _font_families = found + [f for f in VIEWER_CJK_FONTS if f not in found] + ["DejaVu Sans"]
+    return _font_families
+
+
+def _dimension_names(table: Mapping[str, Any]) -> list[str]:
+    """A dimension table's rows by their JR/T 0169 name (the 名称 column), never by our code."""
+    at = list(table["columns"]).index("名称")
+    return [str(r[at]) for r in table["rows"]]
+
+
 def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
-    """The trend and the category charts as inline SVG strings."""
+    """The trend and the category charts as inline SVG strings, labelled in Chinese."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,22 +97,24 @@ def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
 
     out: dict[str, Markup] = {}
     style = {"svg.hashsalt": "weekly-report", "svg.fonttype": "none", "font.size": 9,
-             "font.family": "sans-serif"}
+             "font.family": "sans-serif", "font.sans-serif": cjk_font_families(), "axes.unicode_minus": False}
     with warnings.catch_warnings(), matplotlib.rc_context(style):
-        warnings.simplefilter("ignore")  # missing CJK glyphs on a server without CJK fonts: the SVG keeps text
+        warnings.simplefilter("ignore")  # a viewer font matplotlib does not have: the SVG keeps the text
         trend = content["tables"]["trend"]["rows"]
         fig, ax = plt.subplots(figsize=(7.5, 2.8))
-        x = [r[0][-3:] for r in trend]
+        x = [f"{int(r[0][-2:])}周" if re.fullmatch(r"\d{4}-W\d{2}", str(r[0])) else str(r[0]) for r in trend]
         for i, label in ((1, "新受理"), (2, "已答复"), (4, "周末逾期")):
             ax.plot(x, [r[i] for r in trend], marker="o", label=label)
         ax.legend(loc="upper left", frameon=False)
         ax.grid(alpha=0.3)
         out["trend"] = _svg(fig)
         plt.close(fig)
-        cats = content["tables"]["by-category"]["rows"]
-        fig, ax = plt.subplots(figsize=(7.5, 2.8))
-        ax.bar([str(r[0]) for r in cats], [r[2] for r in cats], color="#4472c4")
-        ax.grid(axis="y", alpha=0.3)
+        table = content["tables"]["by-category"]
+        names, counts = _dimension_names(table), [r[list(table["columns"]).index("新受理")] for r in table["rows"]]
+        fig, ax = plt.subplots(figsize=(7.5, max(1.6, 0.3 * len(names) + 0.8)))
+        ax.barh(names[::-1], counts[::-1], color="#4472c4")  # the table's first row on top
+        ax.set_xlabel("本周新受理（件）")
+        ax.grid(axis="x", alpha=0.3)
         out["category"] = _svg(fig)
         plt.close(fig)
     return out

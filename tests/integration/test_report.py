@@ -215,3 +215,45 @@ def test_a_week_not_yet_over_is_refused(db_engine: Engine, config: Config, tmp_p
     with pytest.raises(ValueError, match="not over"):
         build_weekly_report(db_engine, config, "2026-W48", local(2026, 11, 29, 23, 59), output_dir=tmp_path)
     assert datetime(2026, 11, 29, 16, tzinfo=UTC) == parse_week("2026-W48").end
+
+
+def test_report_names_categories_in_chinese_in_tables_and_charts(db_engine: Engine, config: Config,
+                                                                   tmp_path: Path) -> None:
+    """Complaints submitted and routed by intake show in the week's HTML by JR/T 0169 name: chart labels are
+    SVG text in Chinese with CJK fonts named, and no table or chart label shows our codes (B03 …)."""
+    import re
+
+    from domain.calendar import WorkingCalendar
+    from domain.taxonomy import CATEGORIES
+    from flows.intake import run_intake
+    from models.submission import submit
+    from tests.factories import complaint
+
+    items = [complaint(received_at=f"2026-11-{day}T10:00:00+08:00", category=category)
+             for day, category in (("17", "银行卡"), ("18", "银行卡"), ("18", "贷款"), ("19", "B04"),
+                                   ("20", "个人金融信息"))]
+    submit(db_engine, items, config=config, calendar=WorkingCalendar(), now=local(2026, 11, 20, 12))
+    run_intake(db_engine, config, now=local(2026, 11, 20, 12, 5))
+    result = build_weekly_report(db_engine, config, "2026-W47", NOW, output_dir=tmp_path)
+    html = (result.output_dir / "report.html").read_text(encoding="utf-8")
+
+    by_category = {r[1]: r[2] for r in result.content["tables"]["by-category"]["rows"]}
+    assert by_category == {"银行卡": 2, "贷款": 1, "支付结算": 1, "个人金融信息": 1}
+    codes = {t.code for t in CATEGORIES}
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) == 2
+    chart_labels = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>.*?</text>", svgs[1], flags=re.S)]
+    for name in by_category:
+        assert name in chart_labels
+    assert not codes & set(chart_labels)
+    assert "本周新受理（件）" in chart_labels
+    assert "WenQuanYi Micro Hei" in svgs[1] and "Microsoft YaHei" in svgs[1]
+    trend_labels = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>.*?</text>", svgs[0], flags=re.S)]
+    assert "47周" in trend_labels and {"新受理", "已答复", "周末逾期"} <= set(trend_labels)
+
+    section = html[html.index(result.content["tables"]["by-category"]["title"]):]
+    table = section[section.index("<table>"):section.index("</table>")]
+    assert "<th>名称</th>" in table and "<th>代码</th>" not in table
+    for name in by_category:
+        assert f"<td>{name}</td>" in table
+    assert not re.search(r">\s*[ABC]\d{2,4}\s*<", html.replace(svgs[0], "").replace(svgs[1], ""))
