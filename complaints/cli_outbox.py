@@ -50,7 +50,11 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
         with open_app():
             pass  # migrate before the flow starts
-        print(to_json(dispatch(batch_size=args.batch_size)))
+        state = dispatch(batch_size=args.batch_size, return_state=True)
+        print(to_json(state.result(raise_on_failure=False)))
+        if not state.is_completed():  # dead letters: the run is Failed, and so is this command
+            print(f"complaints: {state.message}", file=sys.stderr)
+            return 1
     return 0
 
 

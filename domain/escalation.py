@@ -61,14 +61,19 @@ class Trigger:
     offset_days: int  # negative: before the deadline
     unit: Unit = Unit.CALENDAR
 
-    def describe(self) -> str:
+    def describe(self, advance: int = 0, why: str = "") -> str:
+        """The trigger as it applies to a case: `advance` days earlier (urgent / vulnerable cases)
+        moves the wording too, so an early level never claims the deadline has passed."""
         what = "答复期限" if self.anchor is Anchor.REGULATORY_DUE else "确认（受理告知）期限"
         unit = "个工作日" if self.unit is Unit.WORKING else "天"
-        if self.offset_days < 0:
-            return f"距{what}{-self.offset_days}{unit}"
-        if self.offset_days == 0:
-            return f"{what}届满"
-        return f"超过{what}{self.offset_days}{unit}"
+        offset = self.offset_days - advance
+        if offset < 0:
+            text = f"距{what}{-offset}{unit}"
+        elif offset == 0:
+            text = f"{what}届满"
+        else:
+            text = f"超过{what}{offset}{unit}"
+        return f"{text}（{why}提前 {advance} 天升级）" if advance else text
 
 
 @dataclass(frozen=True)
@@ -165,11 +170,11 @@ def _trigger_time(trigger: Trigger, case: CaseClock, advance: int,
 def level_times(case: CaseClock, policy: EscalationPolicy,
                 calendar: WorkingCalendar) -> list[DueLevel]:
     """When each level becomes due for this case (levels with no live trigger are left out)."""
-    advance = 0
-    if case.urgent:
-        advance = max(advance, policy.urgent_advance_days)
-    if case.vulnerable:
-        advance = max(advance, policy.vulnerable_advance_days)
+    advance, why = 0, ""
+    if case.urgent and policy.urgent_advance_days > advance:
+        advance, why = policy.urgent_advance_days, "重大/敏感/监管转办，"
+    if case.vulnerable and policy.vulnerable_advance_days > advance:
+        advance, why = policy.vulnerable_advance_days, "特殊群体，"
     out: list[DueLevel] = []
     for lv in policy.levels:
         if case.urgent and lv.level <= policy.urgent_start_level:
@@ -181,7 +186,7 @@ def level_times(case: CaseClock, policy: EscalationPolicy,
             if at is not None and (best is None or at < best[0]):
                 best = (at, trigger)
         if best is not None:
-            out.append(DueLevel(lv.level, best[0], best[1].describe()))
+            out.append(DueLevel(lv.level, best[0], best[1].describe(advance, why)))
     return out
 
 

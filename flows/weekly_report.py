@@ -38,6 +38,7 @@ from flows.report_render import markdown_summary, read_content, render_html, wri
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine, session_scope
 from models.report import counts, handling_histogram, latest_snapshot, load_week, store_snapshot
+from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
 
 KIND = "report_ready"
@@ -106,6 +107,17 @@ def compute_content(session: Session, config: Config, week: Week) -> dict[str, A
     return build_content(week=week, current=current, previous=previous, names=names_of(config), policy=policy)
 
 
+def report_link(link_base: str, week: str) -> str:
+    """The page that shows a frozen week's report: the site's `/api/reports/{week}/html` (a signed-in
+    browser session opens it). `link_base` names the site's reports root (`…/reports/`)."""
+    base = link_base.rstrip("/")
+    for tail in ("/api/reports", "/reports"):
+        if base.endswith(tail):
+            base = base[: -len(tail)]
+            break
+    return f"{base}/api/reports/{week}/html"
+
+
 def resolve_week(week: Week | str | None, now: datetime) -> Week:
     w = previous_week(now) if week is None else week if isinstance(week, Week) else parse_week(week)
     if w.end > now:
@@ -124,7 +136,7 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
         sha = digest(content)
         latest = latest_snapshot(session, w.label)
         directory = output_root(config, output_dir) / w.label
-        link = f"{config.report.link_base.rstrip('/')}/{w.label}/report.html"
+        link = report_link(config.report.link_base, w.label)
         if latest is not None and latest.sha256 == sha:
             version, generated_at, created = int(latest.version), latest.generated_at, False
         else:
@@ -141,8 +153,8 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
                                                "input_rows": content["input_rows"]},
                                         detail=f"weekly report {w.label} v{version}")])
             s = content["summary"]
-            ctx = {"week": w.label, "period": w.period, "received": s["new"], "closed": s["closed"],
-                   "overdue": s["overdue_at_end"], "link": link, "version": version}
+            ctx = ReportReady(week=w.label, period=w.period, version=version, received=int(s["new"]),
+                              closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link)
             items = [OutboxItem(kind=KIND, recipient=p, key=f"report:{w.label}:v{version}", context=ctx)
                      for p in config.report.recipients]
             enqueue(session, items, org=config.org, now=now)

@@ -27,12 +27,14 @@ from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_de
 from domain.escalation import case_chain
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
 from domain.org import ChainLevel
+from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
 from models.routing_store import routed_context
 from models.sqlutil import table_of
+from notifications.contracts import ExtensionApproved, ExtensionRequested, ReviewOpened
 from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
@@ -145,18 +147,26 @@ def extend(session: Session, *, case_no: str, to: str, approver: str, approver_o
     _audit(session, row, "extension_approved", actor, now, before,
            {**_iso(new), "approver": approver, "approver_org": approver_org, "approval_ref": approval_ref,
             "customer_told_at": customer_told_at.isoformat(), "customer_told_via": customer_told_via}, reason)
-    ctx = {"case_no": row.case_no, "from_tier": row.tier, "to_tier": target.value, "reason": reason[:200],
-           "approver": config.org.people[approver].name if approver in config.org.people else approver,
-           "approver_org": approver_org, "previous_due_at": local_text(row.regulatory_due_at),
-           "due_at": local_text(new["regulatory_due_at"]), "link": f"{config.policy.case_link_base}{row.case_no}"}
+    people = config.org.people
+    link = f"{config.policy.case_link_base}{row.case_no}"
+    previous_text, new_text = local_text(row.regulatory_due_at), local_text(new["regulatory_due_at"])
+    limit, note = extension_limit(target.value), reason[:200]
+    requested = ExtensionRequested(
+        case_no=row.case_no, requested_by=people[actor].name if actor in people else actor,
+        days=(new["regulatory_due_at"] - row.regulatory_due_at).days, limit=limit, reason=note,
+        current_due_at=previous_text, proposed_due_at=new_text, link=link)
+    approved = ExtensionApproved(
+        case_no=row.case_no, approved_by=people[approver].name if approver in people else approver,
+        approver_org=approver_org or "", limit=limit, previous_due_at=previous_text, new_due_at=new_text,
+        note=note, link=link)
     key = f"{row.case_no}:extension:{target.value}"
     items: list[OutboxItem] = []
-    asked = [approver] if approver in config.org.people else []
+    asked = [approver] if approver in people else []
     if target is Tier.SPECIAL:  # the second extension goes past the 一把手 before the 上级机构 (§3)
         asked.append(_chain_person(config, row, ChainLevel.PRESIDENT) or "")
-    items += [OutboxItem("extension_requested", p, key, ctx, row.id, row.case_no) for p in asked if p]
+    items += [OutboxItem("extension_requested", p, key, requested, row.id, row.case_no) for p in asked if p]
     told = {row.handler, _chain_person(config, row, ChainLevel.DEPARTMENT_HEAD)} - {None}
-    items += [OutboxItem("extension_approved", p, key, ctx, row.id, row.case_no) for p in sorted(told) if p]
+    items += [OutboxItem("extension_approved", p, key, approved, row.id, row.case_no) for p in sorted(told) if p]
     enqueue(session, items, org=config.org, now=now)
     reschedule(session, [row.id], config=config, calendar=calendar)
     return {"case_no": row.case_no, **new, "previous_due_at": row.regulatory_due_at}
@@ -282,8 +292,8 @@ def review(session: Session, *, case_no: str, requested_at: datetime, config: Co
     session.execute(REVIEW.insert().values(complaint_id=row.id, requested_at=requested_at, due_at=due,
                                            owner_name=spec.owner_name, owner_org=spec.owner_org, recorded_at=now,
                                            actor=actor))
-    ctx = {"case_no": row.case_no, "requested_at": local_text(requested_at), "due_at": local_text(due),
-           "owner": f"{spec.owner_org} {spec.owner_name}", "link": f"{config.policy.case_link_base}{row.case_no}"}
+    ctx = ReviewOpened(case_no=row.case_no, requested_at=local_text(requested_at), due_at=local_text(due),
+                       owner=f"{spec.owner_org} {spec.owner_name}", link=f"{config.policy.case_link_base}{row.case_no}")
     enqueue(session, [OutboxItem("review_opened", p, f"{row.case_no}:review:{requested_at.isoformat()}", ctx,
                                  row.id, row.case_no) for p in spec.notify], org=config.org, now=now)
     return {**out, "review_due_at": due, "owner_name": spec.owner_name, "owner_org": spec.owner_org}

@@ -40,11 +40,13 @@ from domain.escalation import (
 from domain.lifecycle import Status
 from domain.masking import mask_name
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
+from domain.wording import lateness_text, vulnerable_text
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
 from models.outbox import OutboxMessage
 from models.sqlutil import insert_ignoring_conflicts, table_of
+from notifications.contracts import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
 from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
@@ -253,13 +255,9 @@ def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar,
 
 
 @lru_cache(maxsize=4096)
-def _lateness_text(due_at: datetime, now: datetime) -> str:
-    days = lateness_days(due_at, now)
-    if days > 0:
-        return f"已逾期 {days} 天"
-    if days == 0:
-        return "今日到期" if now <= due_at else "已逾期"
-    return f"距答复期限还有 {-days} 天"
+def _lateness_text(due_at: datetime, now: datetime, open_pause_since: datetime | None = None) -> str:
+    """`domain.wording.lateness_text`, memoised (a sweep's cases share a few deadlines and one `now`)."""
+    return lateness_text(due_at, now, open_pause_since=open_pause_since)
 
 
 _PG_INSERT_ESCALATIONS = text("""
@@ -302,6 +300,7 @@ _FIRE_COLS = [
     COMPLAINT.c.group_size, cast(COMPLAINT.c.tags, String).label("tags"), COMPLAINT.c.source,
     COMPLAINT.c.vulnerable, COMPLAINT.c.category, COMPLAINT.c.complainant_name, COMPLAINT.c.clock_started_at,
     COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at, COMPLAINT.c.acknowledged_at.is_not(None).label("acked"),
+    COMPLAINT.c.vulnerable_note, COMPLAINT.c.outlet,
 ]
 
 
@@ -356,7 +355,42 @@ class _Fired:
     due: DueLevel
     name: str
     recipients: _Recipients
-    context: dict[str, Any]  # the message context without its "role" (set per recipient)
+    context: Escalated  # one message contract per fired level, shared by its recipients
+    late_days: int
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What the messages of a (branch, department, handler) say about where the case is."""
+
+    chain: tuple[Any, ...]
+    chain_view: tuple[ChainEntry, ...]
+    department: str
+    handler: str
+    branch_name: str
+
+
+def _where(org: Any, *, branch: str, department_branch: str | None, department: str | None,
+           handler: str | None) -> _Where:
+    chain = case_chain(org, branch=branch, department_branch=department_branch, department=department,
+                       handler=handler)
+    view = tuple(ChainEntry(m.title, org.people[m.person_id].name, bool(m.acting))
+                 for m in chain if m.person_id in org.people)
+    found = org.find_department(department_branch or branch, department) if department else None
+    if found is not None:
+        dept = found[1].name
+    else:
+        cp = org.cp_department(branch)
+        dept = f"{cp[1].name}（待分拣）" if cp is not None else "待分拣"
+    person = org.people.get(handler) if handler else None
+    owner = org.branches.get(branch)
+    return _Where(chain, view, dept, person.name if person is not None else NO_HANDLER,
+                  owner.name if owner is not None else branch)
+
+
+@lru_cache(maxsize=1024)
+def _vulnerable(vulnerable: bool, note: str | None) -> str:
+    return vulnerable_text(vulnerable, note)
 
 
 @dataclass
@@ -399,7 +433,7 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
     decisions = SweepDecisions(now=now, policy=policy, calendar=calendar)
     rows: list[dict[str, Any]] = []
     plans: dict[tuple[int, int], _Fired] = {}
-    chains: dict[tuple[str, str | None, str | None, str | None], tuple[Any, list[dict[str, Any]]]] = {}
+    chains: dict[tuple[str, str | None, str | None, str | None], _Where] = {}
     recipients_of: dict[tuple[tuple[str, str | None, str | None, str | None], int], _Recipients] = {}
     keep: list[dict[str, Any]] = []
     drop: list[int] = []
@@ -419,14 +453,20 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
         if not due:
             continue
         where = (row.branch, row.department_branch, row.department, row.handler)
-        if where not in chains:
-            chain = case_chain(org, branch=row.branch, department_branch=row.department_branch,
-                               department=row.department, handler=row.handler)
-            chains[where] = (chain, [{"title": m.title, "name": org.people[m.person_id].name, "acting": m.acting}
-                                     for m in chain if m.person_id in org.people])
-        chain, chain_view = chains[where]
+        place = chains.get(where)
+        if place is None:
+            place = chains[where] = _where(org, branch=row.branch, department_branch=row.department_branch,
+                                           department=row.department, handler=row.handler)
+        chain = place.chain
         reg_due = row.regulatory_due_at
         case_no = row.case_no
+        late_by = _lateness_text(reg_due, now)  # a case that fires has no open pause
+        complainant = _masked(row.complainant_name)
+        category, severity = _category_text(row.category), _severity_text(row.severity)
+        outlet = row.outlet or place.branch_name
+        vulnerable = _vulnerable(bool(row.vulnerable), row.vulnerable_note)
+        due_text = local_text(reg_due)
+        link = f"{link_base}{case_no}"
         for d in due:
             level = levels[d.level]
             rkey = (where, d.level)
@@ -435,25 +475,13 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
                 rec = recipients_of[rkey] = _recipients(org, chain, level)
             rows.append({"complaint_id": cid, "case_no": case_no, "level": d.level, "name": level.name,
                          "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": rec.rows})
-            context = {
-                "case_no": case_no,
-                "level": d.level,
-                "level_name": level.name,
-                "role": None,
-                "reason": d.reason,
-                "lateness": _lateness_text(reg_due, now),
-                "late_days": _late_days(reg_due, now),
-                "category": _category_text(row.category),
-                "severity": _severity_text(row.severity),
-                "complainant": _masked(row.complainant_name),
-                "received_at": local_text(row.clock_started_at),
-                "due_at": local_text(reg_due),
-                "ack_due_at": local_text(row.ack_due_at),
-                "recipients": rec.view,
-                "chain": chain_view,
-                "link": f"{link_base}{case_no}",
-            }
-            plans[(cid, d.level)] = _Fired(cid, case_no, d, level.name, rec, context)
+            context = Escalated(
+                case_no=case_no, level=d.level, level_title=level.name, reason=d.reason, late_by=late_by,
+                category=category, severity=severity, department=place.department, handler=place.handler,
+                complainant=complainant, outlet=outlet, vulnerable=vulnerable, due_at=due_text,
+                chain=place.chain_view, link=link,
+            )
+            plans[(cid, d.level)] = _Fired(cid, case_no, d, level.name, rec, context, _late_days(reg_due, now))
     created = _insert_returning(session, rows) if rows else set()
     audits: list[AuditDraft] = []
     outbox: list[OutboxItem] = []
@@ -468,18 +496,22 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
             detail=d.reason,
         ))
         dedupe = f"{p.case_no}:escalated:L{d.level}"
-        for person, seat in p.recipients.seats:
-            ctx = p.context.copy()
-            ctx["role"] = seat
-            outbox.append(OutboxItem("escalated", person, dedupe, ctx, p.cid, p.case_no))
-        out.append(FiredEscalation(p.case_no, d.level, p.name, p.recipients.people,
-                                   p.context["late_days"]))
+        for person, _seat in p.recipients.seats:
+            outbox.append(OutboxItem("escalated", person, dedupe, p.context, p.cid, p.case_no))
+        out.append(FiredEscalation(p.case_no, d.level, p.name, p.recipients.people, p.late_days))
     _upsert_schedule(session, keep, overwrite=True)
     for chunk in _chunks(drop, session):
         session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
     enqueue(session, outbox, org=config.org, now=now)
     append(session, audits)  # last: the audit head stays locked until commit (concurrent sweeps queue here)
     return out
+
+
+def overdue_page(case_link_base: str) -> str:
+    """The overdue and escalation list, beside the case pages (…/cases/ → …/overdue)."""
+    base = case_link_base.rstrip("/")
+    site = base[: -len("/cases")] if base.endswith("/cases") else base
+    return f"{site}/overdue"
 
 
 def send_digests(session: Session, *, config: Config, now: datetime) -> int:
@@ -500,17 +532,23 @@ def send_digests(session: Session, *, config: Config, now: datetime) -> int:
         .where(ESC.c.acknowledged_at.is_(None), ESC.c.fired_at < start_of_day, COMPLAINT.c.status.in_(ESCALATING))
         .order_by(ESC.c.case_no, ESC.c.level)
     )
-    per_person: dict[str, list[dict[str, Any]]] = {}
-    for r in session.execute(stmt):
+    found = session.execute(stmt).all()
+    pauses = open_pauses(session, sorted({int(r.complaint_id) for r in found}))
+    per_person: dict[str, list[DigestCase]] = {}
+    link_base = config.policy.case_link_base
+    for r in found:
+        entry = DigestCase(
+            case_no=r.case_no, level=int(r.level), level_title=r.name, fired_at=local_text(r.fired_at),
+            due_at=local_text(r.regulatory_due_at),
+            late_by=_lateness_text(r.regulatory_due_at, now, pauses.get(int(r.complaint_id))),
+            link=f"{link_base}{r.case_no}")
         for rec in r.recipients:
-            per_person.setdefault(rec["person"], []).append({
-                "case_no": r.case_no, "level": r.level, "level_name": r.name, "fired_at": local_text(r.fired_at),
-                "due_at": local_text(r.regulatory_due_at), "lateness": _lateness_text(r.regulatory_due_at, now),
-                "link": f"{config.policy.case_link_base}{r.case_no}",
-            })
+            per_person.setdefault(rec["person"], []).append(entry)
+    overdue_link = overdue_page(link_base)
     items = [
         OutboxItem("escalation_digest", person, f"escalation_digest:{today.isoformat()}",
-                   {"date": today.isoformat(), "count": len(cases), "cases": cases[:200]})
+                   EscalationDigest(date=today.isoformat(), count=len(cases), cases=tuple(cases[:200]),
+                                    link=overdue_link))
         for person, cases in sorted(per_person.items())
     ]
     enqueue(session, items, org=config.org, now=now)

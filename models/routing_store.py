@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, 
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
 from models.sqlutil import table_of, update_rows_by_id
+from notifications.contracts import NO_HANDLER, Routed
 from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
@@ -110,7 +111,7 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
                    triage: bool, reasons: list[str], department_branch: str, department: str,
                    handler: str | None, complainant_name: str, request: str, received_at: datetime,
                    regulatory_due_at: datetime, ack_due_at: datetime, config: Config,
-                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None) -> dict[str, Any]:
+                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None) -> Routed:
     """What the `routed` message says (masked): intake and a later (re)assignment use it alike.
 
     `memo` (one dict per batch) remembers the part that depends only on the route.
@@ -122,29 +123,22 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
         part = {
             "category": name_of(Dimension.CATEGORY, category) if category else "待分拣",
             "severity": SEVERITY_NAMES[Severity(severity)],
-            "tags": [TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)],
+            "tags": tuple(TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)),
             "department": org.branches[department_branch].departments[department].name,
-            "handler": org.people[handler].name if handler else None,
+            "handler": org.people[handler].name if handler else NO_HANDLER,
         }
         if memo is not None:
             memo[key] = part
-    return {
-        "case_no": case_no,
-        "role": role,
-        **part,
-        "triage": triage,
-        "reasons": reasons,
-        "complainant": mask_name(complainant_name),
-        "request": mask_text(request)[:200],
-        "received_at": local_text(received_at),
-        "due_at": local_text(regulatory_due_at),
-        "ack_due_at": local_text(ack_due_at),
-        "link": f"{config.policy.case_link_base}{case_no}",
-    }
+    return Routed(
+        case_no=case_no, role=role, **part, triage=triage, reasons=tuple(reasons),
+        complainant=mask_name(complainant_name), request=mask_text(request)[:200],
+        received_at=local_text(received_at), due_at=local_text(regulatory_due_at), ack_due_at=local_text(ack_due_at),
+        link=f"{config.policy.case_link_base}{case_no}",
+    )
 
 
 def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
-             memo: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+             memo: dict[tuple[Any, ...], dict[str, Any]]) -> Routed:
     cls, route = plan.classification, plan.route
     return routed_context(
         case_no=plan.case.case_no, role="", category=cls.category, severity=cls.severity.value,
@@ -198,14 +192,15 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mappin
         base = _context(plan, raw_rows[case.id], config, reasons, parts)
         key = f"{case.case_no}:routed"
         if route.handler is not None:
-            outbox.append(OutboxItem("routed", route.handler, key, {**base, "role": "handler"}, case.id, case.case_no))
+            outbox.append(OutboxItem("routed", route.handler, key, replace(base, role="handler"), case.id,
+                                     case.case_no))
         else:  # nobody to hand it to: the department head assigns it
             head = next((m.person_id for m in route.chain if m.level.value == "department_head"), None)
             if head is not None:
-                outbox.append(OutboxItem("routed", head, key, {**base, "role": "department_head"},
+                outbox.append(OutboxItem("routed", head, key, replace(base, role="department_head"),
                                          case.id, case.case_no))
         if route.watchers:
-            watcher_context = {**base, "role": "watcher"}
+            watcher_context = replace(base, role="watcher")
             for watcher in route.watchers:
                 outbox.append(OutboxItem("routed", watcher, key, watcher_context, case.id, case.case_no))
         routed.append(RoutedCase(case.case_no, route.department, route.department_branch, route.handler,

@@ -61,10 +61,12 @@ class DispatchResult:
     retried: int = 0
     dead: int = 0
     deferred: int = 0  # held back by a rate limit, an outage seen earlier in the batch, or the lease
+    dead_cases: list[str] = field(default_factory=list)  # the cases of the dead-lettered rows, in order
 
     def add(self, other: DispatchResult) -> None:
         for name in ("claimed", "sent", "messages", "retried", "dead", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dead_cases.extend(c for c in other.dead_cases if c not in self.dead_cases)
 
     def as_dict(self) -> dict[str, int]:
         return {"claimed": self.claimed, "sent": self.sent, "messages": self.messages,
@@ -101,6 +103,8 @@ class _Outcomes:
                 self._row(row, status=OutboxStatus.DEAD, inc=1, next_at=row.next_attempt_at, sent_at=None,
                           error=error.detail)
                 self.result.dead += 1
+                if row.case_no and row.case_no not in self.result.dead_cases:
+                    self.result.dead_cases.append(row.case_no)
             else:
                 self._row(row, status=OutboxStatus.PENDING, inc=1, next_at=outcome.at, sent_at=None,
                           error=error.detail)
@@ -166,7 +170,7 @@ def _render(channels: ChannelSet, group: Sequence[Claimed]) -> Message:
         rendered: Rendered = (channels.renderer.render(items[0], html=html) if len(items) == 1
                               else channels.renderer.render_digest(items, html=html))
     except Exception as exc:  # a template or context error: sending again will not help
-        raise DeliveryError(False, f"template {group[0].kind}: {type(exc).__name__}: {exc}") from None
+        raise DeliveryError(False, f"通知内容无法生成（模板 {group[0].kind}）：{type(exc).__name__}: {exc}") from None
     ids = tuple(r.message_id for r in group)
     first = group[0]
     return Message(

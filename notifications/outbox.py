@@ -1,8 +1,11 @@
 """Queue notifications in the same transaction as the change that causes them.
 
-`OutboxItem` is what a change wants sent; `enqueue` resolves each recipient's channels from the
-org chart and inserts one row per (recipient, channel), ignoring any whose `dedupe_key` is
-already there, so applying the same change twice never queues a message twice.
+`OutboxItem` is what a change wants sent: its context is the kind's contract
+(notifications/contracts.py). `enqueue` checks each contract against its kind (a producer that
+cannot fill it fails here, in the caller's transaction, not later at dispatch), resolves each
+recipient's channels from the org chart and inserts one row per (recipient, channel) holding the
+contract's plain dict, ignoring any whose `dedupe_key` is already there, so applying the same
+change twice never queues a message twice.
 """
 
 from __future__ import annotations
@@ -18,20 +21,36 @@ from sqlalchemy.orm import Session
 from domain.org import OrgChart
 from models.outbox import OutboxMessage, OutboxStatus
 from models.sqlutil import insert_ignoring_conflicts, table_of
+from notifications.contracts import Contract, ContractError, check, to_plain
 
 
 class OutboxItem(NamedTuple):
     kind: str
     recipient: str  # a person id from the org chart
     key: str  # what makes this message unique for this recipient, e.g. "DL-2026-000001:routed"
-    context: dict[str, Any]  # masked data only
+    context: Contract  # the kind's contract; masked data only
     complaint_id: int | None = None
     case_no: str | None = None
 
 
 def rows_for(items: Sequence[OutboxItem], *, org: OrgChart, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of `items`; ContractError when an item's context is not its kind's contract.
+
+    A contract shared by several items (one fired level, every recipient) is checked and turned
+    into its plain dict once.
+    """
     rows: list[dict[str, Any]] = []
+    plain_of: dict[int, tuple[str, dict[str, Any]]] = {}
     for item in items:
+        done = plain_of.get(id(item.context))
+        if done is None or done[0] != item.kind:
+            try:
+                check(item.context, kind=item.kind)
+            except ContractError as exc:
+                where = f"（{item.case_no}）" if item.case_no else ""
+                raise ContractError(f"{exc}{where}") from None
+            done = plain_of[id(item.context)] = (item.kind, to_plain(item.context))
+        context = done[1]
         person = org.people.get(item.recipient)
         if person is None:
             continue
@@ -46,7 +65,7 @@ def rows_for(items: Sequence[OutboxItem], *, org: OrgChart, now: datetime) -> li
                     "recipient": item.recipient,
                     "channel": contact.channel,
                     "address": contact.address,
-                    "context": item.context,
+                    "context": context,
                     "status": OutboxStatus.PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,

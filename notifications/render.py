@@ -1,8 +1,11 @@
 """Render outbox rows into messages: one shared jinja2 Environment, Chinese templates per kind.
 
 Templates live in notifications/templates: `<kind>.txt` (blocks `subject` and `body`; used for
-e-mail text and the robots) and `<kind>.html` (block `content`; e-mail only). StrictUndefined
-makes a missing context key an error (the row is dead-lettered, not sent half empty).
+e-mail text and the robots) and `<kind>.html` (block `content`; e-mail only), named from the kind
+(`contracts.template_names`). A stored context is rebuilt into its kind's contract
+(`contracts.from_plain`) before rendering, so a row that does not fit is refused with a Chinese
+error naming the field; StrictUndefined makes a template name the contract lacks an error too
+(the row is dead-lettered, not sent half empty).
 
 Producers put masked values into the context; as a second line of defence every string in the
 context goes through `mask_text` here, and known customer-name keys through `mask_name`.
@@ -20,13 +23,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, sel
 from markupsafe import Markup
 
 from domain.masking import mask_name, mask_text
+from notifications.contracts import KINDS, RENDERER_KEYS, from_plain, template_names, to_plain
+
+__all__ = ["KINDS", "Item", "Rendered", "Renderer", "digest_id", "make_environment", "mask_context"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = ("routed", "ack_due", "escalated", "extension_requested", "extension_approved", "report_ready")
 # context keys that hold a customer's (not a staff member's) name
 CUSTOMER_NAME_KEYS = frozenset({"complainant", "complainant_name", "customer", "customer_name", "agent_name"})
-# keys the renderer adds itself and that need no masking
-_OWN_KEYS = frozenset({"message_id", "subject"})
+DIGEST_TEMPLATES = ("digest.txt", "digest.html")  # several rows in one message (channels.digest)
 
 
 def make_environment() -> Environment:
@@ -84,24 +88,28 @@ class Renderer:
         self.env = env
 
     def _context(self, item: Item) -> dict[str, Any]:
-        context = {k: v for k, v in mask_context(dict(item.context)).items() if k not in _OWN_KEYS}
+        """The stored context checked against its contract, masked again, with the message id."""
+        plain = to_plain(from_plain(item.kind, item.context))
+        context = {k: v for k, v in mask_context(plain).items() if k not in RENDERER_KEYS}
         context["message_id"] = item.message_id
         return context
 
     def render(self, item: Item, *, html: bool) -> Rendered:
-        text_t = self.env.get_template(f"{item.kind}.txt")
+        text_name, html_name = template_names(item.kind)
+        text_t = self.env.get_template(text_name)
         context = self._context(item)
         subject = _block(text_t, "subject", context)
         text = text_t.render(context).strip()
         body = None
         if html:
-            body = self.env.get_template(f"{item.kind}.html").render({**context, "subject": subject})
+            body = self.env.get_template(html_name).render({**context, "subject": subject})
         return Rendered(subject, text, body)
 
     def render_digest(self, items: Sequence[Item], *, html: bool) -> Rendered:
         parts: list[dict[str, Any]] = []
         for item in items:
-            text_t = self.env.get_template(f"{item.kind}.txt")
+            text_name, html_name = template_names(item.kind)
+            text_t = self.env.get_template(text_name)
             context = self._context(item)
             part = {
                 "subject": _block(text_t, "subject", context),
@@ -110,10 +118,10 @@ class Renderer:
                 "message_id": item.message_id,
             }
             if html:
-                html_t = self.env.get_template(f"{item.kind}.html")
+                html_t = self.env.get_template(html_name)
                 part["content"] = Markup(_block(html_t, "content", {**context, "subject": part["subject"]}))
             parts.append(part)
         subject = f"【汇总】您有 {len(items)} 条投诉处理通知"
-        text = self.env.get_template("digest.txt").render(items=parts).strip()
-        body = self.env.get_template("digest.html").render(items=parts, subject=subject) if html else None
+        text = self.env.get_template(DIGEST_TEMPLATES[0]).render(items=parts).strip()
+        body = self.env.get_template(DIGEST_TEMPLATES[1]).render(items=parts, subject=subject) if html else None
         return Rendered(subject, text, body)

@@ -99,7 +99,7 @@ def test_whole_life_each_level_once_and_stop_on_response(db_engine: Engine, conf
                                                            OUT.c.channel == "email")).scalar_one()
     assert sent == {d["handler"]: 1, "feng.yu": 1, "zhao.li": 1, "li.ming": 1}
     assert actions["escalated"] == 3
-    assert ctx["level"] == 2 and ctx["lateness"] == "已逾期 1 天" and ctx["complainant"] == "张*"
+    assert ctx["level"] == 2 and ctx["late_by"] == "已逾期 1 天" and ctx["complainant"] == "张*"
     assert [m["name"] for m in ctx["chain"]][1:] == ["冯宇", "赵丽", "李明", "王军"]
     assert verify(db_engine).ok
 

@@ -23,7 +23,7 @@ from tests.support.notify import (  # noqa: F401 - fixtures
     inbox_fixture,
     org_for,
     queue,
-    routed_context,
+    routed_contract,
     rows,
     services_fixture,
 )
@@ -41,7 +41,7 @@ def test_dead_letters_are_listed_and_requeued_then_delivered(
 ) -> None:
     """`outbox --dead` shows the dead row with its error; `outbox requeue --all-dead` makes it deliverable again."""
     org = org_for(services, [("p1", ["webhook"])])
-    queue(cli_db, org, [OutboxItem("routed", "p1", "DL-2026-000001:routed", routed_context("DL-2026-000001"),
+    queue(cli_db, org, [OutboxItem("routed", "p1", "DL-2026-000001:routed", routed_contract("DL-2026-000001"),
                                    None, "DL-2026-000001")])
     services.outage["webhook"] = "400"
     dispatch_once(cli_db, channels=channels, now=T0, batch_size=10, owner="t")

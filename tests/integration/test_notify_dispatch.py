@@ -20,11 +20,11 @@ from tests.support.notify import (  # noqa: F401 - fixtures
     RAW_PHONE,
     T0,
     channels_fixture,
-    contexts_for_every_kind,
+    contracts_for_every_kind,
     inbox_fixture,
     org_for,
     queue,
-    routed_context,
+    routed_contract,
     rows,
     services_fixture,
 )
@@ -34,7 +34,7 @@ ALL = ("email", "wecom", "dingtalk", "feishu", "webhook")
 
 
 def _routed(case_no: str, person: str, *, raw_leak: bool = False) -> OutboxItem:
-    return OutboxItem("routed", person, f"{case_no}:routed", routed_context(case_no, raw_leak=raw_leak),
+    return OutboxItem("routed", person, f"{case_no}:routed", routed_contract(case_no, raw_leak=raw_leak),
                       None, case_no)
 
 
@@ -231,9 +231,9 @@ def test_messages_due_together_for_one_recipient_become_one_digest(
 ) -> None:
     """Three rows due together for one person's e-mail and DingTalk go as one message each, listing all ids."""
     org = org_for(services, [("p1", ["email", "dingtalk"])])
-    kinds = contexts_for_every_kind("DL-2026-000010")
+    kinds = contracts_for_every_kind("DL-2026-000010")
     items = [OutboxItem(kind, "p1", f"DL-2026-000010:{kind}", kinds[kind], None, "DL-2026-000010")
-             for kind in ("routed", "ack_due", "escalated")]
+             for kind in ("routed", "review_opened", "escalated")]
     queue(db_engine, org, items)
     result = dispatch_once(db_engine, channels=channels, now=T0, batch_size=10, owner="t")
     assert (result.sent, result.messages) == (6, 2)

@@ -1,5 +1,5 @@
 """Helpers for the notification tests: a small org whose people receive on the fake services,
-real-looking (masked) contexts for every template kind, and channel settings pointing at loopback."""
+typed (masked) contracts for every kind, and channel settings pointing at loopback."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ from domain.masking import mask_name, mask_text
 from domain.org import Contact, OrgChart, Person
 from models.db import session_scope
 from models.outbox import OutboxMessage
+from notifications.contracts import (
+    KINDS,
+    ChainEntry,
+    Contract,
+    DigestCase,
+    Escalated,
+    EscalationDigest,
+    ExtensionApproved,
+    ExtensionRequested,
+    ReportReady,
+    ReviewOpened,
+    Routed,
+    to_plain,
+)
 from notifications.outbox import OutboxItem, enqueue
 from notifications.settings import ChannelSet, ChannelsFile, build_channels
 from tests.support.fake_services import FakeServices
@@ -32,43 +46,59 @@ RAW_CARD = "6222020200112233445"
 RAW_EMAIL = "zhangsanfeng@example.com"
 
 
-def routed_context(case_no: str, *, raw_leak: bool = False) -> dict[str, Any]:
-    """A `routed` context as intake writes it; `raw_leak` puts unmasked data in free text."""
+def routed_contract(case_no: str, *, raw_leak: bool = False) -> Routed:
+    """A `routed` contract as intake builds it; `raw_leak` puts unmasked data in free text (to test
+    the renderer's second line of masking). Rendering from real producers: test_notify_contracts."""
     request = f"请退还年费。联系电话 {RAW_PHONE}，身份证 {RAW_ID}，卡号 {RAW_CARD}。"
-    return {
-        "case_no": case_no, "role": "handler", "category": "银行卡", "severity": "一般", "tags": ["媒体关注"],
-        "triage": False, "reasons": [], "department": "信用卡部", "handler": "陈静",
-        "complainant": RAW_NAME if raw_leak else mask_name(RAW_NAME),
-        "request": request if raw_leak else mask_text(request),
-        "received_at": "2026-11-27 09:00", "due_at": "2026-12-12 09:00", "ack_due_at": "2026-11-28 09:00",
-        "link": f"http://127.0.0.1:8000/cases/{case_no}",
-    }
+    return Routed(
+        case_no=case_no, role="handler", category="银行卡", severity="一般", tags=("媒体关注",),
+        triage=False, reasons=(), department="信用卡部", handler="陈静",
+        complainant=RAW_NAME if raw_leak else mask_name(RAW_NAME),
+        request=request if raw_leak else mask_text(request),
+        received_at="2026-11-27 09:00", due_at="2026-12-12 23:59", ack_due_at="2026-11-28 23:59",
+        link=f"http://127.0.0.1:8000/cases/{case_no}",
+    )
 
 
-def contexts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[str, dict[str, Any]]:
-    routed = routed_context(case_no, raw_leak=raw_leak)
-    free = routed["request"]
-    name = routed["complainant"]
-    link = routed["link"]
-    chain = [{"title": "承办部门负责人", "name": "冯宇"}, {"title": "消保办主任", "name": "赵丽"},
-             {"title": "分管消保副行长", "name": "李明", "acting": True}]
-    return {
+def routed_context(case_no: str, *, raw_leak: bool = False) -> dict[str, Any]:
+    """The plain dict the outbox stores for `routed_contract` (for tests that write rows directly)."""
+    return to_plain(routed_contract(case_no, raw_leak=raw_leak))
+
+
+def contracts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[str, Contract]:
+    """One contract object per kind, for channel and dispatch tests that need many small messages.
+
+    Typed: a field the contract lacks cannot be written here. What the real producers build is
+    rendered in tests/integration/test_notify_contracts.py.
+    """
+    routed = routed_contract(case_no, raw_leak=raw_leak)
+    free, name, link = routed.request, routed.complainant, routed.link
+    chain = (ChainEntry("承办部门负责人", "冯宇"), ChainEntry("消保办主任", "赵丽"),
+             ChainEntry("分管消保副行长", "李明", True))
+    out: dict[str, Contract] = {
         "routed": routed,
-        "ack_due": {"case_no": case_no, "category": "银行卡", "severity": "一般", "department": "信用卡部",
-                    "handler": "陈静", "complainant": name, "ack_due_at": "2026-11-28 09:00",
-                    "due_at": "2026-12-12 09:00", "link": link},
-        "escalated": {"case_no": case_no, "level_title": "分管消保副行长", "late_by": "已逾期 2 天 3 小时",
-                      "reason": f"客户再次来电 {RAW_PHONE if raw_leak else mask_text(RAW_PHONE)}",
-                      "category": "银行卡", "severity": "重大", "department": "信用卡部", "handler": "陈静",
-                      "complainant": name, "due_at": "2026-12-12 09:00", "chain": chain, "link": link},
-        "extension_requested": {"case_no": case_no, "requested_by": "陈静", "days": 15, "reason": free,
-                                "current_due_at": "2026-12-12 09:00", "proposed_due_at": "2026-12-27 09:00",
-                                "link": link},
-        "extension_approved": {"case_no": case_no, "approved_by": "赵丽", "new_due_at": "2026-12-27 09:00",
-                               "note": free, "link": link},
-        "report_ready": {"week": "2026年第48周", "period": "2026-11-23 至 2026-11-29", "received": 42,
-                         "closed": 37, "overdue": 1, "link": "http://127.0.0.1:8000/reports/2026-W48"},
+        "escalated": Escalated(
+            case_no=case_no, level=2, level_title="消保办、分管行长督办", late_by="已逾期 2 天",
+            reason=f"客户再次来电 {RAW_PHONE if raw_leak else mask_text(RAW_PHONE)}", category="银行卡",
+            severity="重大", department="信用卡部", handler="陈静", complainant=name, outlet="中山支行",
+            vulnerable="特殊群体（老年人）", due_at="2026-12-12 23:59", chain=chain, link=link),
+        "escalation_digest": EscalationDigest(
+            date="2026-12-14", count=1, link="http://127.0.0.1:8000/overdue",
+            cases=(DigestCase(case_no, 2, "消保办、分管行长督办", "已逾期 2 天", "2026-12-12 23:59",
+                              "2026-12-13 00:00", link),)),
+        "extension_requested": ExtensionRequested(
+            case_no=case_no, requested_by="陈静", days=15, limit="30 日（复杂投诉）", reason=free,
+            current_due_at="2026-12-12 23:59", proposed_due_at="2026-12-27 23:59", link=link),
+        "extension_approved": ExtensionApproved(
+            case_no=case_no, approved_by="赵丽", approver_org="", limit="30 日（复杂投诉）",
+            previous_due_at="2026-12-12 23:59", new_due_at="2026-12-27 23:59", note=free, link=link),
+        "review_opened": ReviewOpened(case_no=case_no, requested_at="2026-12-20 10:00", due_at="2027-01-19 23:59",
+                                      owner="某银行辽宁省分行消费者权益保护部 刘洋", link=link),
+        "report_ready": ReportReady(week="2026-W48", period="2026-11-23 至 2026-11-29", version=1, received=42,
+                                    closed=37, overdue=1, link="http://127.0.0.1:8000/api/reports/2026-W48/html"),
     }
+    assert set(out) == set(KINDS)
+    return out
 
 
 def org_for(services: FakeServices, people: Sequence[tuple[str, Sequence[str]]]) -> OrgChart:
