@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from api.deps import Context, LoginRequired
 from api.service import Refused
@@ -110,9 +111,9 @@ def create_app(config: Config | None = None, engine: Engine | None = None) -> Fa
         errors = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
         if _is_api(request):
             return _problem(422, "invalid request; nothing stored", errors)
-        from api.pages import error_page
+        from api.pages import error_page, zh_validation
 
-        return error_page(request, 422, "输入有误", errors)
+        return error_page(request, 422, "输入有误，未保存任何数据", zh_validation(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -121,6 +122,15 @@ def create_app(config: Config | None = None, engine: Engine | None = None) -> Fa
         from api.pages import error_page
 
         return error_page(request, exc.status_code, str(exc.detail), [])
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette's server-error middleware calls this after logging the traceback.
+        if _is_api(request):
+            return _problem(500, "internal error; the action was not completed")
+        from api.pages import error_page
+
+        return error_page(request, 500, "", [])
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:

@@ -7,6 +7,7 @@ Every form post carries the session's CSRF token; times typed into a form are Be
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api import access, service
+from api import access, page_data, service
 from api.deps import (
     SESSION_COOKIE,
     Ctx,
@@ -32,7 +33,7 @@ from api.render import ENV, NOTICE_NAMES
 from api.service import ACTIONS, Refused
 from domain.case_actions import PAUSE_REASONS
 from domain.deadlines import SHANGHAI
-from domain.lifecycle import ALLOWED, OPEN_STATUSES, Status
+from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
 from models import case_actions
 from models.users import ROLE_NAMES, authenticate, create_session, end_session
@@ -40,6 +41,7 @@ from models.users import ROLE_NAMES, authenticate, create_session, end_session
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 LOGIN_CSRF = "login_csrf"
 HOME = {"desk": "/desk/new", "auditor": "/audit"}
+OUTBOX_ROLES = frozenset({"cpo", "admin"})  # who sees the dead letters of the notification outbox
 TIME_FIELDS = frozenset({"at", "told_at", "customer_told_at", "requested_at"})  # Beijing time in forms
 
 
@@ -51,7 +53,125 @@ def render(request: Request, template: str, status: int = 200, who: Principal | 
     return HTMLResponse(html, status_code=status)
 
 
+# ---------------------------------------------------------------- Chinese messages
+
+FIELD_LABELS = {
+    "verified": "核实情况", "basis": "依据和理由", "remedies": "救济途径", "told_via": "告知方式", "told-via": "告知方式",
+    "told_at": "告知时间", "told-at": "告知时间", "reason": "理由", "evidence": "凭证编号", "at": "时间",
+    "to": "延至", "approver": "批准人", "approver_org": "批准机构", "approver-org": "批准机构",
+    "approval_ref": "批准文号", "approval-ref": "批准文号", "customer_told_at": "告知投诉人时间",
+    "customer-told-at": "告知投诉人时间", "customer_told_via": "告知投诉人方式", "customer-told-via": "告知投诉人方式",
+    "requested_at": "申请时间", "requested-at": "申请时间", "handler": "承办人", "unmask": "显示完整个人信息",
+    "case": "案件", "status": "状态", "clock": "计时", "csrf": "页面令牌", "level": "督办级别", "by": "确认人",
+    "week": "周次", "table": "表", "limit": "条数",
+}
+_PYDANTIC = {
+    "missing": "必填", "string_too_short": "不能为空", "literal_error": "不是可选值之一",
+    "datetime_parsing": "不是有效的时间", "datetime_from_date_parsing": "不是有效的时间", "datetime_type": "不是有效的时间",
+    "timezone_aware": "须带时区", "bool_parsing": "须为 true 或 false", "int_parsing": "须为整数",
+    "extra_forbidden": "不是本表单的字段", "string_type": "须为文字", "value_error": "格式不正确",
+}
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(\S+) is in the future"), "晚于当前时间"),
+    (re.compile(r"is in the future"), "晚于当前时间"),
+    (re.compile(r"(\S+) is before the complaint was received"), "早于收到投诉的时间"),
+    (re.compile(r"must have a UTC offset"), "须带时区"),
+    (re.compile(r"\S+ is not paused"), "案件当前未暂停计时，无需恢复"),
+    (re.compile(r"cannot move a complaint from '(\w+)' \(.*?\) to '(\w+)' \(.*?\)"), "{transition}"),
+    (re.compile(r"cannot (\w[\w ]*) a case that is '(\w+)'"), "案件当前状态为“{status1}”，不能办理此操作"),
+    (re.compile(r"the form's token is missing.*"), "页面已过期，请刷新后重试"),
+    (re.compile(r"the case is already assigned to.*"), "案件已由该承办人办理"),
+    (re.compile(r"not routed yet.*"), "案件尚未分派，请等待系统分派"),
+    (re.compile(r"an extension to 30 days is approved by the branch's 投诉处理工作负责人 \('?([^')]+)'?\).*"),
+     "延期至 30 日须由本机构投诉处理工作负责人（{g1}）批准"),
+    (re.compile(r"an extension to 60 days needs the approving 上级机构 or head office"), "延期至 60 日须注明批准的上级机构或总行"),
+    (re.compile(r"'(.+)' is not a 上级机构 or head office \(known: (.+)\)"), "“{g1}”不是上级机构或总行（可选：{g2}）"),
+    (re.compile(r"an extension to 60 days needs the approval's reference"), "延期至 60 日须填写批准文号"),
+    (re.compile(r"the case is already '(\w+)'.*"), "案件已是“{tier1}”，延期只能由一般到复杂再到特殊"),
+    (re.compile(r"the current deadline .* has passed.*"), "当前答复期限已过，延期须在期限内决定"),
+    (re.compile(r"required$"), "必填"),
+]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def zh_problem(text: str) -> str:
+    """A refusal line in Chinese: the field named by its Chinese label and known English wordings
+    translated; a line with nothing Chinese left in it becomes '' (the caller drops it)."""
+    from api.render import TIER_NAMES
+
+    field, sep, rest = text.partition(":")
+    field = field.strip()
+    label = ""
+    if sep and (field in FIELD_LABELS or re.fullmatch(r"[a-z_.\-\[\]0-9]+", field)):
+        label = FIELD_LABELS.get(field.split(".")[-1], FIELD_LABELS.get(field, ""))
+        body = rest.strip()
+    else:
+        body = text.strip()
+    for pattern, out in _PATTERNS:
+        m = pattern.search(body)
+        if not m:
+            continue
+        groups = m.groups()
+        values = {f"g{i + 1}": g for i, g in enumerate(groups)}
+        if "{transition}" in out:
+            a, b = (_status_text(g) for g in groups[:2])
+            body = f"案件当前状态为“{a}”，不能转为“{b}”"
+        else:
+            values["status1"] = _status_text(groups[1]) if len(groups) > 1 else ""
+            values["tier1"] = TIER_NAMES.get(groups[0], groups[0]) if groups else ""
+            body = out.format(**values)
+        break
+    line = f"{label}：{body}" if label else body
+    return line if _has_cjk(body) else ""
+
+
+def _status_text(value: str) -> str:
+    try:
+        return STATUS_NAMES[Status(value)]
+    except ValueError:
+        return value
+
+
+def zh_validation(errors: Any, labels: dict[str, str] | None = None) -> list[str]:
+    """pydantic errors as Chinese lines naming each field by its label."""
+    names = {**FIELD_LABELS, **(labels or {})}
+    out: list[str] = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = names.get(loc[-1], loc[-1]) if loc else "请求"
+        kind = str(e.get("type", ""))
+        text = _PYDANTIC.get(kind, "")
+        if kind == "string_too_long":
+            text = f"过长（最多 {e.get('ctx', {}).get('max_length', '')} 字）"
+        elif kind == "literal_error":
+            text = "不是可选值之一"
+        out.append(f"{field}：{text or '格式不正确'}")
+    return out
+
+
+STATUS_TITLES = {401: "请先登录", 403: "无权访问", 404: "未找到", 405: "不支持的请求方式",
+                 409: "当前状态不允许此操作", 422: "输入有误", 500: "系统出错"}
+
+
+def _status_detail(status: int, who: Principal | None) -> str:
+    role = ROLE_NAMES.get(who.user.role, who.user.role) if who else ""
+    return {
+        401: "登录已失效，请重新登录。",
+        403: f"您的账号{f'（{role}）' if role else ''}无权进行此操作或查看此内容。如需办理，请联系消保办或系统管理员。",
+        404: "没有找到您要的页面或案件，请核对地址或受理编号。",
+        405: "此页面不支持这种请求方式，请从页面上的按钮或链接进入。",
+        409: "案件当前的状态不允许此操作。",
+        422: "提交的内容有误，未保存任何数据。",
+        500: "系统处理时出错，未完成此操作。请稍后重试；如仍出错，请联系系统管理员。",
+    }.get(status, "请求未能完成。")
+
+
 def error_page(request: Request, status: int, detail: str, errors: list[str]) -> HTMLResponse:
+    """Every error a browser sees, in Chinese: a title per status, the detail when it is Chinese
+    (else the status's Chinese explanation), and each problem line translated."""
     try:
         ctx = context(request)
         from api.deps import _lookup
@@ -59,7 +179,11 @@ def error_page(request: Request, status: int, detail: str, errors: list[str]) ->
         who = _lookup(request, ctx)
     except Exception:  # noqa: BLE001 - an error page must render even when the lookup fails
         who = None
-    return render(request, "error.html.j2", status=status, who=who, status_code=status, detail=detail, errors=errors)
+    shown = detail if _has_cjk(detail) else (zh_problem(detail) or _status_detail(status, who))
+    lines = [z for z in (e if _has_cjk(e) and not re.match(r"^[a-z_\-.]+:", e) else zh_problem(e)
+                         for e in errors) if z]
+    return render(request, "error.html.j2", status=status, who=who, status_code=status,
+                  title=STATUS_TITLES.get(status, "请求未能完成"), detail=shown, errors=lines)
 
 
 def _safe_next(target: str | None) -> str:
@@ -175,7 +299,7 @@ def _complaint_from_form(form: Any) -> dict[str, Any]:
 @router.get("/desk/new", response_class=HTMLResponse)
 def desk_form(request: Request, ctx: Ctx, who: PageUser) -> Response:
     service._need(who, "submit")
-    return render(request, "desk_form.html.j2", who=who, values={"branch": who.user.branch or ""},
+    return render(request, "desk_form.html.j2", who=who, values={"branch": who.user.branch or "", "tags": []},
                   errors=[], form_key=secrets.token_urlsafe(16), **_form_choices(ctx))
 
 
@@ -193,7 +317,8 @@ async def desk_submit(request: Request, ctx: Ctx, who: PageUser) -> Response:
     except Refused as exc:
         if exc.status != 422:
             raise
-        values = {k: str(v) for k, v in form.items()}
+        values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "tags"}
+        values["tags"] = [str(t) for t in form.getlist("tags")]  # every ticked tag, not only the last
         return render(request, "desk_form.html.j2", status=422, who=who, values=values, errors=exc.errors,
                       form_key=key or secrets.token_urlsafe(16), **_form_choices(ctx))
     return RedirectResponse(f"/desk/receipt/{quote(result.case_no)}", status_code=303)
@@ -219,8 +344,12 @@ def queue(request: Request, ctx: Ctx, who: PageUser) -> Response:
     escalated = service.escalations_for(ctx, who) if access.allowed(who.user, "escalations") else []
     mine = [c for c in service.list_visible(ctx, who, now=now, limit=300)
             if c["status"] in {s.value for s in OPEN_STATUSES}]
+    outbox = None
+    if who.user.role in OUTBOX_ROLES:  # the 消保办 lands here: dead letters are where it looks
+        with ctx.session() as s:
+            outbox = page_data.outbox_overview(s, now=now)
     return render(request, "queue.html.j2", who=who, overdue=overdue, due_soon=due_soon, escalated=escalated,
-                  mine=mine, people=ctx.config.org.people)
+                  mine=mine, people=ctx.config.org.people, outbox=outbox)
 
 
 @router.get("/overdue", response_class=HTMLResponse)
@@ -255,7 +384,11 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
     org = ctx.config.org
     dept = org.find_department(case["department_branch"], case["department"]) if case["department"] else None
     handlers = sorted({h for b in org.branches.values() for d in b.departments.values() for h in d.handlers})
-    return render(request, "case.html.j2", status=status, who=who, case=case, can_act=can_act,
+    with ctx.session() as s:
+        extras = page_data.case_extras(s, case, config=ctx.config, calendar=ctx.calendar, now=utcnow())
+    review_org, review_person = page_data.review_owner(ctx.config)
+    return render(request, "case.html.j2", status=status, who=who, case=case, can_act=can_act, x=extras,
+                  review_org=review_org, review_person=review_person,
                   actions={k: v for k, v in shown.items() if v and can_act}, titles={k: a.title for k, a in ACTIONS.items()},
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,
                   department_name=dept[1].name if dept else "待分拣", people=org.people, handlers=handlers,
@@ -266,6 +399,26 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
 @router.get("/cases/{case_no}", response_class=HTMLResponse)
 def case_page(request: Request, case_no: str, ctx: Ctx, who: PageUser, unmask: bool = False) -> Response:
     return _case_page(request, ctx, who, case_no, unmask=unmask)
+
+
+@router.get("/cases/{case_no}/letter", response_class=HTMLResponse)
+def letter_page(request: Request, case_no: str, ctx: Ctx, who: PageUser) -> Response:
+    """The 处理决定书 (Art. 19) as printed for the complainant: the three parts, the 救济途径 with the
+    上级机构 for 核查, and how and when it was delivered (Art. 21). The complainant's name is unmasked
+    only for roles that may unmask, and that view is recorded in the audit trail."""
+    with ctx.session() as s:
+        row = service.visible_row(s, ctx, who, case_no)
+        response = page_data.latest_response(s, row.id)
+    if response is None:
+        raise Refused(409, f"案件 {case_no} 尚未答复，没有处理决定书",
+                      [f"案件当前状态为“{_status_text(row.status)}”；答复后才能打印处理决定书"])
+    may_unmask = access.may_unmask(who.user, row, ctx.config)
+    case = service.view_case(ctx, who, case_no, unmask=may_unmask, via="web-letter")
+    review_org, review_person = page_data.review_owner(ctx.config)
+    return render(request, "letter.html.j2", who=who, case=case, response=response,
+                  institution=ctx.config.institution, branch_name=page_data.branch_name(ctx.config, case["branch"]),
+                  review_org=review_org, review_person=review_person, may_unmask=may_unmask,
+                  decided_at=response["told_at"])
 
 
 def _body_from_form(action: str, form: Any) -> Any:
@@ -287,9 +440,9 @@ async def case_action(request: Request, case_no: str, action: str, ctx: Ctx, who
     try:
         body = _body_from_form(action, form)
     except (ValidationError, ValueError) as exc:
-        errors = ([f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-                  if isinstance(exc, ValidationError) else [str(exc)])
-        return _case_page(request, ctx, who, case_no, status=422, errors=errors, problem="输入有误")
+        errors = (zh_validation(exc.errors()) if isinstance(exc, ValidationError)
+                  else ["时间：不是有效的时间（格式如 2026-11-26T09:30）"])
+        return _case_page(request, ctx, who, case_no, status=422, errors=errors, problem="输入有误，未保存")
     from starlette.concurrency import run_in_threadpool
 
     try:
@@ -297,7 +450,11 @@ async def case_action(request: Request, case_no: str, action: str, ctx: Ctx, who
     except Refused as exc:
         if exc.status not in (409, 422):
             raise
-        return _case_page(request, ctx, who, case_no, status=exc.status, errors=exc.errors, problem=exc.detail)
+        lines = [z for z in (e if _has_cjk(e) and not re.match(r"^[a-z_\-.]+:", e) else zh_problem(e)
+                             for e in exc.errors) if z]
+        problem = "当前状态不允许此操作，未保存" if exc.status == 409 else "输入有误，未保存"
+        return _case_page(request, ctx, who, case_no, status=exc.status, errors=lines or [_status_detail(exc.status, who)],
+                          problem=problem)
     return RedirectResponse(f"/cases/{quote(case_no)}?done={quote(action)}", status_code=303)
 
 
