@@ -48,8 +48,30 @@ class CaseSummary(BaseModel):
     handler: str | None
     complainant: str
     received_at: datetime
-    due_at: datetime
+    due_at: datetime  # the regulatory deadline now: an open pause counts up to now
     ack_due_at: datetime
+    paused: bool = False  # the clock is paused (鉴定/检测/评估/调解) with no resume yet
+    paused_since: datetime | None = None
+    tier: str | None = None
+    vulnerable: bool = False
+    status_name: str | None = None  # the Chinese names people read, beside the codes
+    source_name: str | None = None
+    severity_name: str | None = None
+    channel_name: str | None = None
+    category_name: str | None = None
+    cause_name: str | None = None
+    tier_name: str | None = None
+
+
+class ReviewOut(BaseModel):
+    """A review (核查) by the 上级机构 (Art. 20): when asked, due when, and who owns it."""
+
+    requested_at: datetime
+    due_at: datetime
+    owner_name: str
+    owner_org: str
+    owner: str
+    recorded_at: datetime
 
 
 class AuditOut(BaseModel):
@@ -78,8 +100,19 @@ class CaseDetail(BaseModel):
     request: str
     facts: str
     received_at: datetime
-    due_at: datetime
+    due_at: datetime  # the regulatory deadline now: an open pause counts up to now
     ack_due_at: datetime
+    paused: bool = False
+    paused_since: datetime | None = None
+    paused_days: int = 0  # calendar days added back, the open pause included
+    pause_reason: str | None = None
+    review: ReviewOut | None = None
+    review_due_at: datetime | None = None
+    review_owner: str | None = None
+    vulnerable: bool = False
+    vulnerable_note: str | None = None
+    outlet: str | None = None
+    respondent: str | None = None
     chain: list[dict[str, Any]]
     personal_data: Literal["masked", "unmasked"]
     audit: list[AuditOut]

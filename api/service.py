@@ -29,10 +29,10 @@ from api.schemas import (
     ReviewIn,
 )
 from complaints.announce import announce_change, announce_submitted
-from domain.lifecycle import OPEN_STATUSES, IllegalTransition, Status
+from domain.lifecycle import IllegalTransition, Status
 from models import case_actions
 from models.audit_chain import VerifyResult, verify
-from models.case_views import case_detail, record_personal_data_view, summary
+from models.case_views import case_detail, record_personal_data_view, select_cases, status_choices
 from models.complaint import Complaint
 from models.escalation import Escalation
 from models.escalation_store import acknowledge_escalation
@@ -130,7 +130,7 @@ def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = Fals
         row = visible_row(s, ctx, who, case_no)
         if unmask and not access.may_unmask(who.user, row, ctx.config):
             raise Refused(403, f"forbidden: the role '{who.user.role}' sees personal data masked only")
-        detail = case_detail(s, case_no, unmask=unmask)
+        detail = case_detail(s, case_no, unmask=unmask, now=utcnow())
         if detail is None:  # pragma: no cover - the row was just read
             raise Refused(404, f"no case {case_no!r}")
         if unmask:
@@ -141,25 +141,20 @@ def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = Fals
 def list_visible(ctx: Context, who: Principal, *, status: str | None = None, department: str | None = None,
                  overdue: bool = False, due_within: timedelta | None = None, limit: int = 200,
                  now: datetime | None = None) -> list[dict[str, Any]]:
+    """The cases the caller may see, as `complaints list` selects them (open pauses counted for overdue)."""
     _need(who, "read_cases")
     now = now or utcnow()
     stmt = select(COMPLAINT).where(access.scope(who.user, ctx.config))
     if status:
         if status not in {s.value for s in Status}:
-            raise Refused(422, "invalid filter", [f"status: {status!r} is not one of {', '.join(s.value for s in Status)}"])
+            raise Refused(422, "筛选条件无效", [f"status（状态）: {status!r} 不是可选值之一：{status_choices()}"])
         stmt = stmt.where(COMPLAINT.c.status == status)
     if department:
         stmt = stmt.where(COMPLAINT.c.department == department)
-    open_values = [s.value for s in OPEN_STATUSES]
-    if overdue:
-        stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at < now)
-    if due_within is not None:
-        stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at >= now,
-                          COMPLAINT.c.regulatory_due_at < now + due_within)
-    stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id).limit(limit)
     with ctx.session() as s:
-        rows = [r for r in s.execute(stmt).all() if access.can_see(who.user, r, ctx.config)]
-    return [summary(r) for r in rows]
+        return select_cases(s, stmt, now=now, overdue=overdue,
+                            due_before=now + due_within if due_within is not None else None, limit=limit,
+                            keep=lambda r: access.can_see(who.user, r, ctx.config))
 
 
 # ---------------------------------------------------------------- actions

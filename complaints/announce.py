@@ -15,9 +15,27 @@ from typing import Any
 
 def _send(what: str, send: Callable[[], object]) -> None:
     try:
-        send()
+        with_api_url(send)
     except Exception as exc:  # noqa: BLE001 - committed already; the event is a courtesy
-        print(f"complaints: warning: could not announce {what} to Prefect ({exc})", file=sys.stderr)
+        print(f"complaints: 警告：未能向 Prefect 发送事件（{what}）：{exc}", file=sys.stderr)
+
+
+def with_api_url(send: Callable[[], object]) -> object:
+    """Run `send` with Prefect's settings pointing at os.environ's PREFECT_API_URL.
+
+    Prefect keeps its settings in a context variable: a thread that did not inherit the context
+    that set the URL (uvicorn's threads under `complaints up`, a thread pool) sees the settings
+    Prefect read when it was imported, maybe with no URL at all, and emit_event would then send
+    nothing (or start a throwaway server). So when the current settings lack the configured URL,
+    it is put in place for the call.
+    """
+    url = os.environ.get("PREFECT_API_URL")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if not url or PREFECT_API_URL.value() == url:
+        return send()
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        return send()
 
 
 def announce_submitted(case_nos: list[str], *, limit: int) -> None:
@@ -26,7 +44,7 @@ def announce_submitted(case_nos: list[str], *, limit: int) -> None:
         return
     from flows.events import emit_submitted
 
-    _send("the submission (intake's schedule will route it)", lambda: emit_submitted(case_nos, limit=limit))
+    _send("新投诉；分派流程的定时任务仍会处理", lambda: emit_submitted(case_nos, limit=limit))
 
 
 def announce_change(event: str, out: dict[str, Any]) -> None:

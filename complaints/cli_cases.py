@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from complaints.announce import announce_submitted
-from complaints.cli import UsageError
-from complaints.config import REPO_ROOT
+from complaints.cli import UsageError, int_arg
 from complaints.services import App, open_app, parse_when, to_json, utcnow
 from domain.deadlines import local_text
 from domain.lifecycle import STATUS_NAMES, Status
-from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
+from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of, parse_enum
 from models.audit_chain import verify
-from models.case_views import case_detail, list_cases, record_personal_data_view
+from models.case_views import case_detail, list_cases, record_personal_data_view, status_choices
 from models.db import session_scope
 from models.submission import submit, validate_items
 
@@ -77,11 +76,29 @@ def cmd_intake(args: argparse.Namespace) -> int:
     return 0
 
 
+def status_arg(value: str) -> str:
+    """`--status`: a status code or its Chinese name; the refusal lists every valid one."""
+    status = parse_enum(Status, STATUS_NAMES, value)
+    if status is None:
+        raise argparse.ArgumentTypeError(f"状态 {value!r} 无效，可选：{status_choices()}")
+    return status.value
+
+
+def now_arg(value: str | None, option: str = "--now") -> Any:
+    """An ISO 8601 instant with offset, or a UsageError naming the option."""
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        why = "缺少时区（UTC 偏移）" if "offset" in str(exc) else "不是 ISO 8601 时间"
+        raise UsageError(f"{option}（时间）：{value!r} {why}；请写成如 2026-11-26T09:00:00+08:00") from None
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    now = now_arg(args.now)
     with open_app() as app, session_scope(app.engine) as session:
-        detail = case_detail(session, args.case_no, unmask=args.unmask)
+        detail = case_detail(session, args.case_no, unmask=args.unmask, now=now)
         if detail is None:
-            raise UsageError(f"no case {args.case_no!r}")
+            raise UsageError(f"受理编号（case_no）：没有案件 {args.case_no!r}")
         if args.unmask:
             record_personal_data_view(session, case_no=args.case_no, actor=args.actor,
                                       detail="complaints show --unmask")
@@ -90,8 +107,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    now_arg(args.now)  # refused before the database is opened
     with open_app() as app, session_scope(app.engine) as session:
-        rows = list_cases(session, now=parse_when(args.now), status=args.status, department=args.department,
+        rows = list_cases(session, now=now_arg(args.now), status=args.status, department=args.department,
                           overdue=args.overdue, limit=args.limit)
     print(to_json(rows))
     return 0
@@ -110,27 +128,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     with open_app() as app:
         print(f"schema up to date on {app.engine.url.render_as_string(hide_password=True)}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Load the example org, submit the example complaints, run intake, print the routed cases."""
-    from flows.intake import intake
-
-    raw = _read_json(str(REPO_ROOT / "examples" / "complaints.json"))
-    with open_app() as app:
-        parsed, problems = validate_items(raw, config=app.config, now=utcnow())
-        if any(problems):
-            raise UsageError("examples/complaints.json is invalid: " + "; ".join(p for ps in problems for p in ps))
-        results = submit(app.engine, [p for p in parsed if p is not None], config=app.config,
-                         calendar=app.calendar, now=utcnow(), actor="demo")
-        print(f"submitted {len(results)} example complaints "
-              f"({sum(r.duplicate for r in results)} already there from an earlier run)", file=sys.stderr)
-        outcome = intake()
-        print(f"intake: {to_json(outcome)}", file=sys.stderr)
-        with session_scope(app.engine) as session:
-            cases = [case_detail(session, r.case_no) for r in results]
-    print(render_case_table(app, [c for c in cases if c is not None]))
     return 0
 
 
@@ -166,7 +163,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser("intake", help="route every pending complaint now (one Prefect flow run)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int_arg("每批条数（--batch-size）", minimum=1, maximum=100_000), default=None)
     p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no flow run)")
     p.set_defaults(handler=cmd_intake)
 
@@ -174,14 +171,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("case_no")
     p.add_argument("--unmask", action="store_true", help="show personal data (the view is audited)")
     p.add_argument("--actor", default="cli")
+    p.add_argument("--now", help="ISO 8601 instant with offset: deadlines as of then (default: now)")
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("list", help="cases as JSON, filtered")
-    p.add_argument("--status")
+    p.add_argument("--status", type=status_arg, help="status code or its Chinese name, e.g. routed or 已分派")
     p.add_argument("--department")
     p.add_argument("--overdue", action="store_true", help="open cases past their regulatory deadline")
     p.add_argument("--now", help="ISO 8601 instant with offset (default: now)")
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--limit", type=int_arg("返回条数（--limit）", minimum=1, maximum=10_000), default=200)
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("audit", help="the audit trail")
@@ -192,5 +190,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(handler=cmd_migrate)
 
-    p = sub.add_parser("demo", help="example org + example complaints → intake → print routed cases")
-    p.set_defaults(handler=cmd_demo)

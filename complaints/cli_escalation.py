@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from complaints.announce import announce_change
-from complaints.cli import UsageError
-from complaints.services import App, open_app, parse_when, to_json
+from complaints.cli import UsageError, float_arg, int_arg
+from complaints.cli_cases import now_arg
+from complaints.services import App, open_app, to_json
 from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
 from domain.lifecycle import IllegalTransition
 from models import case_actions
@@ -25,10 +26,7 @@ from models.escalation_store import acknowledge_escalation, forecast, list_pause
 
 
 def _when(value: str | None, field: str) -> Any:
-    try:
-        return parse_when(value)
-    except ValueError as exc:
-        raise UsageError(f"{field}: {exc}") from None
+    return now_arg(value, field)
 
 
 def _act(fn: Callable[[Session, App], dict[str, Any]], event: str) -> int:
@@ -191,13 +189,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("ack-escalation", help="a supervisor acknowledges an escalation of a case")
     _common(p)
-    p.add_argument("--level", type=int, required=True)
+    p.add_argument("--level", type=int_arg("督办级别（--level）", minimum=0, maximum=9), required=True)
     p.add_argument("--by", required=True, help="person id of the supervisor")
     p.set_defaults(handler=cmd_ack_escalation)
 
     p = sub.add_parser("forecast", help="what will escalate (per level) or breach its deadline by then")
     _common(p, case=False)
-    p.add_argument("--days", type=float, default=1.0)
+    p.add_argument("--days", type=float_arg("预测天数（--days）", above=0, maximum=366), default=1.0,
+                   help="how many days ahead (more than 0, at most 366)")
     p.set_defaults(handler=cmd_forecast)
 
     p = sub.add_parser("list-paused", help="open cases whose clock is paused with no resume yet")

@@ -7,7 +7,8 @@ import os
 import socket
 import sys
 
-from complaints.cli import UsageError
+from complaints.cli import UsageError, int_arg
+from complaints.cli_cases import now_arg
 from complaints.services import open_app, to_json, utcnow
 from models.db import session_scope
 from notifications.outbox import dead_letters, requeue, status_counts
@@ -36,14 +37,17 @@ def cmd_requeue(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    if args.direct:
+    if args.direct or args.now:
         from notifications.dispatch import dispatch_all
         from notifications.settings import build_channels, load_channels
 
+        # --now: what is due by then (next_attempt_at <= now) is delivered, e.g. after `escalate --now`.
+        now = now_arg(args.now) if args.now else None
         settings = load_channels()
         with open_app() as app, build_channels(settings) as channels:
             result = dispatch_all(app.engine, channels=channels, batch_size=args.batch_size or settings.batch_size,
-                                  owner=f"cli:{socket.gethostname()}:{os.getpid()}", clock=utcnow)
+                                  owner=f"cli:{socket.gethostname()}:{os.getpid()}",
+                                  clock=(lambda: now) if now is not None else utcnow)
         print(to_json(result.as_dict()))
     else:
         from flows.dispatch import dispatch
@@ -61,15 +65,17 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("outbox", help="notification queue: counts by status, --dead to list dead letters")
     p.add_argument("--dead", action="store_true", help="list dead letters with their last error")
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--limit", type=int_arg("返回条数（--limit）", minimum=1, maximum=10_000), default=200)
     p.set_defaults(handler=cmd_outbox)
     outbox_sub = p.add_subparsers(dest="outbox_command")
     r = outbox_sub.add_parser("requeue", help="put dead letters back in the queue (IDs or --all-dead)")
-    r.add_argument("ids", nargs="*", type=int, metavar="ID")
+    r.add_argument("ids", nargs="*", type=int_arg("通知编号（ID）", minimum=1), metavar="ID")
     r.add_argument("--all-dead", action="store_true")
     r.set_defaults(handler=cmd_requeue)
 
     p = sub.add_parser("dispatch", help="deliver every due notification now (one Prefect flow run)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int_arg("每批条数（--batch-size）", minimum=1, maximum=100_000), default=None)
     p.add_argument("--direct", action="store_true", help="run without the Prefect engine (no flow run)")
+    p.add_argument("--now", help="ISO 8601 instant with offset: deliver what is due by then; implies --direct "
+                                 "(for rehearsals after `escalate --now`)")
     p.set_defaults(handler=cmd_dispatch)

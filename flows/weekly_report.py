@@ -107,6 +107,22 @@ def compute_content(session: Session, config: Config, week: Week) -> dict[str, A
     return build_content(week=week, current=current, previous=previous, names=names_of(config), policy=policy)
 
 
+class WeekError(ValueError):
+    """The week asked for cannot be reported: malformed, no such ISO week, or not over yet (Chinese)."""
+
+
+def check_week(value: str) -> Week:
+    """`2026-W47` → Week, or WeekError naming --week in Chinese."""
+    try:
+        return parse_week(value)
+    except ValueError:
+        text = value.strip().upper()
+        if len(text) == 8 and text[:4].isdigit() and text[4:6] == "-W" and text[6:].isdigit():
+            raise WeekError(f"报告周（--week）：{text[:4]} 年没有第 {int(text[6:])} 周"
+                            "（ISO 周为第 1 至 52 周，个别年份有第 53 周）") from None
+        raise WeekError(f"报告周（--week）：{value!r} 不是 ISO 周，请写成如 2026-W47") from None
+
+
 def report_link(link_base: str, week: str) -> str:
     """The page that shows a frozen week's report: the site's `/api/reports/{week}/html` (a signed-in
     browser session opens it). `link_base` names the site's reports root (`…/reports/`)."""
@@ -119,10 +135,12 @@ def report_link(link_base: str, week: str) -> str:
 
 
 def resolve_week(week: Week | str | None, now: datetime) -> Week:
-    w = previous_week(now) if week is None else week if isinstance(week, Week) else parse_week(week)
+    """The week to report: the one asked for, or the last complete week before `now`; WeekError if not over."""
+    w = previous_week(now) if week is None else week if isinstance(week, Week) else check_week(week)
     if w.end > now:
-        raise ValueError(f"{w.label} is not over yet (it ends {w.end.astimezone(SHANGHAI).isoformat()}): "
-                         f"a report is frozen only for a complete week")
+        raise WeekError(f"报告周（--week）：{w.label}（{w.period}）尚未结束，"
+                        f"{w.end.astimezone(SHANGHAI).strftime('%Y-%m-%d %H:%M')}（北京时间）才结束；"
+                        "报告只为已结束的整周出具并冻结")
     return w
 
 

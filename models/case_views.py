@@ -2,21 +2,107 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from domain.lifecycle import OPEN_STATUSES
+from domain.calendar import WorkingCalendar
+from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
+from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES
 from domain.masking import mask_email, mask_id_number, mask_name, mask_phone, mask_text
+from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, Dimension, name_of
 from models.audit import AuditEvent
-from models.complaint import Complaint
-from models.escalation_store import escalations_of
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import CaseReview
+from models.escalation_store import escalations_of, pause_state
 from models.sqlutil import table_of
 
 COMPLAINT = table_of(Complaint)
 AUDIT = table_of(AuditEvent)
+CLOCK = table_of(ClockEventRow)
+REVIEW = table_of(CaseReview)
+
+TIER_NAMES = {"standard": "一般（15日）", "complex": "复杂（30日）", "special": "特殊（60日）"}
+COMPLAINANT_TYPE_NAMES = {"individual": "个人", "organization": "单位", "organisation": "单位"}
+_PAGE = 500
+# The clock only needs the calendar for the acknowledgement deadline, which is never recomputed here.
+_CALENDAR = WorkingCalendar()
+
+
+@dataclass(frozen=True)
+class CurrentDue:
+    """The regulatory deadline as of `now`: an open pause counts up to now (domain.deadlines)."""
+
+    due_at: datetime
+    paused_days: int
+    paused_since: datetime | None
+    pause_reason: str | None
+
+
+def status_choices() -> str:
+    """The valid status codes with their Chinese names, for refusals."""
+    return "、".join(f"{s.value}（{n}）" for s, n in STATUS_NAMES.items())
+
+
+def _name(names: Any, code: str | None) -> str | None:
+    if code is None:
+        return None
+    try:
+        return str(names[code])
+    except (KeyError, ValueError):
+        return code
+
+
+def _taxonomy_name(dimension: Dimension, code: str | None) -> str | None:
+    if code is None:
+        return None
+    try:
+        return name_of(dimension, code)
+    except KeyError:
+        return code
+
+
+def _names(c: Any) -> dict[str, str | None]:
+    """The Chinese names people read, beside the codes machines keep."""
+    return {
+        "status_name": _name({s.value: n for s, n in STATUS_NAMES.items()}, c.status),
+        "source_name": _name({s.value: n for s, n in SOURCE_NAMES.items()}, c.source),
+        "severity_name": _name({s.value: n for s, n in SEVERITY_NAMES.items()}, c.severity),
+        "channel_name": _taxonomy_name(Dimension.CHANNEL, c.channel),
+        "category_name": _taxonomy_name(Dimension.CATEGORY, c.category),
+        "cause_name": _taxonomy_name(Dimension.CAUSE, c.cause),
+    }
+
+
+def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -> dict[int, CurrentDue]:
+    """For the open cases among `rows` whose clock is paused now: the deadline with the open pause counted.
+
+    Cases not paused keep their stored deadline (every clock change stores it); only an open pause
+    moves the deadline as time passes, one calendar day per local day paused.
+    """
+    open_rows = {r.id: r for r in rows if r.status in {s.value for s in OPEN_STATUSES}}
+    paused = pause_state(session, list(open_rows)) if open_rows else {}
+    out: dict[int, CurrentDue] = {}
+    for cid, (since, reason, _evidence) in paused.items():
+        row = open_rows[cid]
+        events = [ClockEvent(ClockKind(k), at, r) for k, at, r in session.execute(
+            select(CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason).where(CLOCK.c.complaint_id == cid)
+            .order_by(CLOCK.c.at, CLOCK.c.id)).all()]
+        at = max(now, since)  # a pause recorded ahead of `now` counts nothing yet
+        dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events, regime=NfraRegime(),
+                               calendar=_CALENDAR, now=at)
+        out[cid] = CurrentDue(dl.regulatory_due_at, dl.paused_days, dl.open_pause_since or since, reason)
+    return out
+
+
+def _clock(c: Any, current: CurrentDue | None) -> dict[str, Any]:
+    if current is None:
+        return {"due_at": c.regulatory_due_at, "paused": False, "paused_since": None}
+    return {"due_at": current.due_at, "paused": True, "paused_since": current.paused_since}
 
 _PERSONAL = {
     "name": mask_name,
@@ -38,7 +124,8 @@ def _person(values: dict[str, Any], unmask: bool) -> dict[str, Any]:
     return out
 
 
-def summary(c: Any, *, unmask: bool = False) -> dict[str, Any]:
+def summary(c: Any, *, unmask: bool = False, current: CurrentDue | None = None) -> dict[str, Any]:
+    """One case in a list. `due_at` is the deadline now (an open pause counted, see current_deadlines)."""
     return {
         "case_no": c.case_no,
         "status": c.status,
@@ -56,15 +143,35 @@ def summary(c: Any, *, unmask: bool = False) -> dict[str, Any]:
         "received_at": c.received_at,
         "due_at": c.regulatory_due_at,
         "ack_due_at": c.ack_due_at,
+        **_clock(c, current),
+        **_names(c),
+        "tier": c.tier,
+        "tier_name": _name(TIER_NAMES, c.tier),
+        "vulnerable": c.vulnerable,
     }
 
 
-def case_detail(session: Session, case_no: str, *, unmask: bool = False) -> dict[str, Any] | None:
+def _review(session: Session, complaint_id: int) -> dict[str, Any] | None:
+    """The latest review (核查) of the case: when asked, its deadline and who owns it."""
+    r = session.execute(select(REVIEW).where(REVIEW.c.complaint_id == complaint_id)
+                        .order_by(REVIEW.c.requested_at.desc(), REVIEW.c.id.desc()).limit(1)).first()
+    if r is None:
+        return None
+    return {"requested_at": r.requested_at, "due_at": r.due_at, "owner_name": r.owner_name, "owner_org": r.owner_org,
+            "owner": f"{r.owner_org} {r.owner_name}", "recorded_at": r.recorded_at}
+
+
+def case_detail(session: Session, case_no: str, *, unmask: bool = False,
+                now: datetime | None = None) -> dict[str, Any] | None:
+    """The case with its timeline. Deadlines are as of `now` (default: the real clock), open pauses counted."""
     c = session.execute(select(COMPLAINT).where(COMPLAINT.c.case_no == case_no)).first()
     if c is None:
         return None
+    now = now or datetime.now(UTC)
+    current = current_deadlines(session, [c], now=now).get(c.id)
     text = (lambda v: v) if unmask else mask_text
-    detail = summary(c, unmask=unmask)
+    detail = summary(c, unmask=unmask, current=current)
+    review = _review(session, c.id)
     detail.update({
         "external_ref": c.external_ref,
         "channel_raw": c.channel_raw,
@@ -73,6 +180,7 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False) -> dict
         "triage_reasons": c.triage_reasons,
         "group_size": c.group_size,
         "vulnerable": c.vulnerable,
+        "vulnerable_note": text(c.vulnerable_note) if c.vulnerable_note else None,
         "outlet": c.outlet,
         "department_branch": c.department_branch,
         "chain": c.chain,
@@ -80,7 +188,15 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False) -> dict
         "regime": c.regime,
         "tier": c.tier,
         "clock_started_at": c.clock_started_at,
-        "paused_days": c.paused_days,
+        "paused_days": current.paused_days if current else c.paused_days,
+        "pause_reason": current.pause_reason if current else None,
+        "stored_due_at": c.regulatory_due_at,
+        "as_of": now,
+        "review": review,
+        "review_due_at": review["due_at"] if review else None,
+        "review_owner": review["owner"] if review else None,
+        "complainant_type": c.complainant_type,
+        "complainant_type_name": _name(COMPLAINANT_TYPE_NAMES, c.complainant_type),
         "complainant": _person({
             "type": c.complainant_type, "name": c.complainant_name, "phone": c.complainant_phone,
             "id_number": c.complainant_id_number, "email": c.complainant_email, "address": c.complainant_address,
@@ -106,6 +222,45 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False) -> dict
     return detail
 
 
+def select_cases(session: Session, stmt: Select[Any], *, now: datetime, overdue: bool = False,
+                 due_before: datetime | None = None, limit: int = 200,
+                 keep: Callable[[Any], bool] = lambda row: True) -> list[dict[str, Any]]:
+    """Cases of `stmt` (a select of complaint rows, already filtered) as summaries, deadlines as of `now`.
+
+    `overdue`: open cases whose deadline, open pauses counted, has passed. `due_before`: open cases
+    not overdue whose deadline is before then. The stored deadline is never later than the current
+    one, so the database narrows the candidates and the open pauses are counted here; rows are
+    read a page at a time until `limit` cases are kept.
+    """
+    open_values = [s.value for s in OPEN_STATUSES]
+    windowed = overdue or due_before is not None
+    if overdue:
+        stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at < now)
+    if due_before is not None:
+        stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at < due_before)
+    stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id)
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while len(out) < limit:
+        page = session.execute(stmt.offset(offset).limit(_PAGE if windowed else limit)).all()
+        current = current_deadlines(session, page, now=now)
+        for row in page:
+            cur = current.get(row.id)
+            due = cur.due_at if cur else row.regulatory_due_at
+            if overdue and due >= now:
+                continue
+            if due_before is not None and not now <= due < due_before:
+                continue
+            if keep(row):
+                out.append(summary(row, current=cur))
+        if not windowed or len(page) < _PAGE:
+            break
+        offset += _PAGE
+    if windowed:
+        out.sort(key=lambda c: c["due_at"])
+    return out[:limit]
+
+
 def list_cases(session: Session, *, now: datetime, status: str | None = None, department: str | None = None,
                overdue: bool = False, limit: int = 200) -> list[dict[str, Any]]:
     stmt = select(COMPLAINT)
@@ -113,11 +268,7 @@ def list_cases(session: Session, *, now: datetime, status: str | None = None, de
         stmt = stmt.where(COMPLAINT.c.status == status)
     if department:
         stmt = stmt.where(COMPLAINT.c.department == department)
-    if overdue:
-        stmt = stmt.where(COMPLAINT.c.status.in_([s.value for s in OPEN_STATUSES]),
-                          COMPLAINT.c.regulatory_due_at < now)
-    stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id).limit(limit)
-    return [summary(c) for c in session.execute(stmt).all()]
+    return select_cases(session, stmt, now=now, overdue=overdue, limit=limit)
 
 
 def record_personal_data_view(session: Session, *, case_no: str, actor: str, detail: str) -> None:

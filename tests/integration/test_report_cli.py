@@ -46,4 +46,4 @@ def test_default_week_is_the_last_complete_one_and_a_bad_week_exits_2(db_engine:
     code, out, _ = _run(capsys, "report", "--direct", "--now", "2026-11-23T08:30:00+08:00", "--out", str(tmp_path))
     assert code == 0 and out["week"] == "2026-W47"
     code, _, err = _run(capsys, "report", "--direct", "--week", "2026-47", "--out", str(tmp_path))
-    assert code == 2 and "ISO week" in err
+    assert code == 2 and "报告周（--week）" in err and "不是 ISO 周" in err
