@@ -181,7 +181,7 @@ def test_every_action_through_the_web_then_every_role_opens_the_case(
 
     clock.advance(days=1)
     handler.act(case_no, "resume")
-    text = check("恢复计时", "已计入中止 3 日", _local(due0 + timedelta(days=3)), absent=("计时已暂停",))
+    text = check("恢复计时", "已计入暂停 3 日", _local(due0 + timedelta(days=3)), absent=("计时已暂停",))
 
     clock.advance(hours=2)
     handler.act(case_no, "new-facts", at=clock.now.strftime("%Y-%m-%dT%H:%M"))
