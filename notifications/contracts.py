@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
@@ -246,37 +246,99 @@ def _type_ok(value: Any, allowed: tuple[type, ...]) -> bool:
     return isinstance(value, allowed)
 
 
-def check(contract: Any, *, kind: str | None = None) -> None:
+def _fail(cls: type[Any], f: _Field, value: Any, item: bool = False) -> ContractError:
+    what = f"{getattr(cls, 'kind', cls.__name__)} 的字段 {field_label(f.name)}"
+    if item:
+        return ContractError(f"通知 {what} 的元素类型不符：应为 {getattr(f.item, '__name__', f.item)}，"
+                             f"收到 {type(value).__name__}")
+    return ContractError(f"通知 {what} 类型不符：应为 {'/'.join(t.__name__ for t in f.allowed)}，"
+                         f"收到 {type(value).__name__}")
+
+
+def _check_slow(contract: Any) -> None:
+    cls = type(contract)
+    for f in _fields(cls):
+        value = getattr(contract, f.name)
+        if not _type_ok(value, f.allowed):
+            raise _fail(cls, f, value)
+        if f.item is not None:
+            for v in value:
+                if not _type_ok(v, (f.item,)):
+                    raise _fail(cls, f, v, item=True)
+                if dataclasses.is_dataclass(v):
+                    _check_slow(v)
+
+
+_Compiled = tuple[Callable[[Any, dict[int, Any]], bool], Callable[[Any, dict[int, Any]], dict[str, Any]]]
+_COMPILED: dict[type, _Compiled] = {}
+
+
+def _compiled(cls: type[Any]) -> _Compiled:
+    """Per class, a generated checker (True when every field has its type: exact classes, no loop
+    over a dataclass's fields) and plain-dict builder. The sweep queues tens of thousands of
+    messages per batch, so both run in the hot loop; a nested tuple shared by many contracts (a
+    chain) is checked and converted once per `memo`."""
+    got = _COMPILED.get(cls)
+    if got is not None:
+        return got
+    env: dict[str, Any] = {"_items_ok": _items_ok, "_items_plain": _items_plain}
+    check_lines = ["def check(o, memo):"]
+    plain_parts = []
+    for i, f in enumerate(_fields(cls)):
+        env[f"T{i}"] = frozenset(f.allowed)
+        check_lines.append(f"    v = o.{f.name}")
+        check_lines.append(f"    if v.__class__ not in T{i}: return False")
+        if f.item is not None:
+            env[f"I{i}"] = f.item
+            check_lines.append(f"    if id(v) not in memo and not _items_ok(v, I{i}, memo): return False")
+            plain_parts.append(f"{f.name!r}: _items_plain(o.{f.name}, I{i}, memo)")
+        else:
+            plain_parts.append(f"{f.name!r}: o.{f.name}")
+    check_lines.append("    return True")
+    code = "\n".join(check_lines) + "\ndef plain(o, memo):\n    return {" + ", ".join(plain_parts) + "}\n"
+    exec(compile(code, f"<contract {cls.__name__}>", "exec"), env)  # noqa: S102 - generated from our own fields
+    got = _COMPILED[cls] = (env["check"], env["plain"])
+    return got
+
+
+def _items_ok(values: tuple[Any, ...], item: type, memo: dict[int, Any]) -> bool:
+    nested = dataclasses.is_dataclass(item)
+    for v in values:
+        if v.__class__ is not item:
+            return False
+        if nested and not _compiled(item)[0](v, memo):
+            return False
+    memo[id(values)] = values  # keeps it alive: the id stays unique while memo lives
+    return True
+
+
+def _items_plain(values: tuple[Any, ...], item: type, memo: dict[int, Any]) -> list[Any]:
+    if not dataclasses.is_dataclass(item):
+        return list(values)
+    key = -id(values)
+    got = memo.get(key)
+    if got is None:
+        plain = _compiled(item)[1]
+        got = memo[key] = ([plain(v, memo) for v in values], values)
+    return got[0]  # shared by the rows of one enqueue: JSON encoding only reads it
+
+
+def check(contract: Any, *, kind: str | None = None, memo: dict[int, Any] | None = None) -> None:
     """ContractError unless `contract` is the contract of `kind` with every field of its type."""
     cls = contract_for(kind) if kind is not None else type(contract)
     if type(contract) is not cls:
         raise ContractError(f"通知 {kind} 的内容必须是 {cls.__name__}，收到 {type(contract).__name__}")
-    for f in _fields(cls):
-        value = getattr(contract, f.name)
-        if not _type_ok(value, f.allowed):
-            raise ContractError(f"通知 {getattr(cls, 'kind', cls.__name__)} 的字段 {field_label(f.name)} 类型不符："
-                                f"应为 {'/'.join(t.__name__ for t in f.allowed)}，收到 {type(value).__name__}")
-        if f.item is not None:
-            for v in value:
-                if not _type_ok(v, (f.item,)):
-                    raise ContractError(f"通知 {getattr(cls, 'kind', cls.__name__)} 的字段 {field_label(f.name)} 的元素类型不符："
-                                        f"应为 {f.item.__name__}，收到 {type(v).__name__}")
-                if dataclasses.is_dataclass(v):
-                    check(v)
+    if not _compiled(cls)[0](contract, {} if memo is None else memo):
+        _check_slow(contract)  # says which field (the fast check only says whether)
+        raise ContractError(f"通知 {kind} 的内容不符合 {cls.__name__}")
 
 
 # ------------------------------------------------------------------------------- plain dict and back
 
 
-def to_plain(contract: Any) -> dict[str, Any]:
+def to_plain(contract: Any, memo: dict[int, Any] | None = None) -> dict[str, Any]:
     """The contract as the outbox stores it: JSON values only (tuples as lists, nested as dicts)."""
-    out: dict[str, Any] = {}
-    for f in _fields(type(contract)):
-        value = getattr(contract, f.name)
-        if f.item is not None:
-            value = [to_plain(v) for v in value] if dataclasses.is_dataclass(f.item) else list(value)
-        out[f.name] = value
-    return out
+    return _compiled(type(contract))[1](contract, {} if memo is None else memo)
 
 
 def from_plain(kind: str, data: Mapping[str, Any]) -> Any:

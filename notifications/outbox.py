@@ -41,15 +41,16 @@ def rows_for(items: Sequence[OutboxItem], *, org: OrgChart, now: datetime) -> li
     """
     rows: list[dict[str, Any]] = []
     plain_of: dict[int, tuple[str, dict[str, Any]]] = {}
+    memo: dict[int, Any] = {}  # nested tuples (a chain) shared by many contracts: checked and converted once
     for item in items:
         done = plain_of.get(id(item.context))
         if done is None or done[0] != item.kind:
             try:
-                check(item.context, kind=item.kind)
+                check(item.context, kind=item.kind, memo=memo)
             except ContractError as exc:
                 where = f"（{item.case_no}）" if item.case_no else ""
                 raise ContractError(f"{exc}{where}") from None
-            done = plain_of[id(item.context)] = (item.kind, to_plain(item.context))
+            done = plain_of[id(item.context)] = (item.kind, to_plain(item.context, memo))
         context = done[1]
         person = org.people.get(item.recipient)
         if person is None:
