@@ -220,10 +220,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print("可在浏览器中受理投诉，或在另一个终端运行 `complaints submit FILE.json`（先 export "
                   f"PREFECT_API_URL={api_url}，分派即刻开始）；Ctrl-C 停止。", file=sys.stderr)
             runner = Runner(pause_on_shutdown=False)
-            for deployment in deployments:
-                deployment.work_pool_name = None
-                runner.add_deployment(deployment)
-            runner_thread = _start_runner(runner, stop)
+            runner_thread = _start_runner(runner, deployments, stop)
             code = _watch(stop, server, runner_thread)
     finally:
         _shutdown(runner, runner_thread, web, server)
@@ -231,21 +228,34 @@ def cmd_up(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if received:
         print(f"complaints: 收到 {received[0]}，已停止。", file=sys.stderr)
-    return code
+    # Everything we started is stopped. Prefect's exit hooks (the events worker's drain, API
+    # clients) would retry against a dead server for many seconds; the process ends here.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
-def _start_runner(runner: Any, stop: threading.Event) -> threading.Thread:
-    """The Prefect runner in a thread of its own, so the main thread stays free for signals."""
+def _start_runner(runner: Any, deployments: list[Any], stop: threading.Event) -> threading.Thread:
+    """The Prefect runner in a thread of its own (registering the deployments too, which talks to
+    the API with retries), so the main thread stays free for signals and for watching the server."""
     import asyncio
 
     context = contextvars.copy_context()  # the temporary settings above
 
+    def start() -> None:
+        for deployment in deployments:
+            deployment.work_pool_name = None
+            runner.add_deployment(deployment)
+            if stop.is_set():
+                return
+        asyncio.run(runner.start())
+
     def run() -> None:
         try:
-            context.run(asyncio.run, runner.start())
+            context.run(start)
         except BaseException as exc:  # noqa: BLE001 - reported, then everything stops
             if not stop.is_set():
-                print(f"complaints: Prefect 运行器异常退出：{exc!r}", file=sys.stderr)
+                print(f"complaints: Prefect 运行器异常退出：{type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
             stop.set()
 
