@@ -173,3 +173,34 @@ def test_dispatch_now_delivers_what_is_due_by_then(cli_db: Engine, config: Confi
     code, out, err = _run(capsys, "dispatch", "--now", "2026-11-28T08:00:00+08:00")
     assert code == 0 and out["claimed"] >= 1, err
     assert "taken up" in _escalated_status(cli_db)  # (one may be deferred to its recipient's working hours)
+
+
+def test_api_overdue_list_and_case_agree_with_the_cli(cli_db: Engine, config: Config, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """GET /api/complaints?overdue=true leaves the paused case out on 12-13; its JSON has the current deadline."""
+    import warnings
+    from datetime import datetime
+
+    from api import service
+    from api.app import create_app
+    from tests.api.support import account, bearer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    case_no = _paused_case(cli_db, config, capsys)
+    other = make_case(cli_db, config)  # not paused: overdue on 12-13
+    token = account(cli_db, config, "cpo-x", "cpo")
+    monkeypatch.setattr(service, "utcnow", lambda: datetime.fromisoformat("2026-12-13T10:00:00+08:00"))
+    with TestClient(create_app(config, cli_db), base_url="http://127.0.0.1") as client:
+        listed = client.get("/api/complaints", params={"overdue": "true"}, headers=bearer(token))
+        assert listed.status_code == 200, listed.text
+        assert [c["case_no"] for c in listed.json()] == [other]
+        code, out, _ = _run(capsys, "list", "--overdue", "--now", "2026-12-13T10:00:00+08:00")
+        assert [c["case_no"] for c in out] == [other]
+        case = client.get(f"/api/complaints/{case_no}", headers=bearer(token)).json()
+        assert case["paused"] is True and case["paused_days"] == 8
+        assert case["due_at"] == "2026-12-19T23:59:59+08:00" and case["paused_since"] == "2026-12-05T10:00:00+08:00"
+        soon = client.get("/api/complaints", params={"due_within_days": 7}, headers=bearer(token)).json()
+        assert [c["case_no"] for c in soon] == [case_no]  # due 12-19, within a week of 12-13
