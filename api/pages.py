@@ -10,10 +10,10 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -476,6 +476,12 @@ def reports_page(request: Request, ctx: Ctx, who: PageUser) -> Response:
     if reports:
         tables = sorted(service.report(ctx, who, reports[0]["week"])["content"]["tables"])
     return render(request, "reports.html.j2", who=who, reports=reports, tables=tables)
+
+
+@router.get("/reports/{week}", response_class=HTMLResponse)
+def report_page(week: Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$")], ctx: Ctx, who: PageUser) -> Response:
+    """A frozen week's report, where the `report_ready` message links: after login, as frozen."""
+    return HTMLResponse(service.report_html(ctx, who, week), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -124,14 +124,14 @@ def check_week(value: str) -> Week:
 
 
 def report_link(link_base: str, week: str) -> str:
-    """The page that shows a frozen week's report: the site's `/api/reports/{week}/html` (a signed-in
-    browser session opens it). `link_base` names the site's reports root (`…/reports/`)."""
+    """The page that shows a frozen week's report: the site's `/reports/{week}` (a person who is not
+    signed in is sent to the login page first). `link_base` names the site's reports root (`…/reports/`)."""
     base = link_base.rstrip("/")
     for tail in ("/api/reports", "/reports"):
         if base.endswith(tail):
             base = base[: -len(tail)]
             break
-    return f"{base}/api/reports/{week}/html"
+    return f"{base}/reports/{week}"
 
 
 def resolve_week(week: Week | str | None, now: datetime) -> Week:

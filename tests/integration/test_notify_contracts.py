@@ -222,7 +222,7 @@ def test_review_opened_message(db_engine: Engine, config: Config) -> None:
 
 def test_report_ready_links_to_the_report_page(db_engine: Engine, config: Config, tmp_path: Path) -> None:
     """The weekly report's message opens the API's HTML page of that week (the route that exists)."""
-    from api.routes_api import router
+    from api.pages import router
 
     make_case(db_engine, config)
     build_weekly_report(db_engine, config, "2026-W48", at("2026-12-20 10:00"), output_dir=tmp_path)
@@ -230,8 +230,8 @@ def test_report_ready_links_to_the_report_page(db_engine: Engine, config: Config
     assert {r.recipient for r in rows} == set(config.report.recipients)
     out = render(rows[0])
     link = rows[0].context["link"]
-    assert link == "http://127.0.0.1:8000/api/reports/2026-W48/html"
-    assert any(getattr(r, "path", None) == "/api/reports/{week}/html" for r in router.routes)
+    assert link == "http://127.0.0.1:8000/reports/2026-W48"
+    assert any(getattr(r, "path", None) == "/reports/{week}" for r in router.routes)  # a page, behind login
     assert "2026-W48" in out.subject and "新受理：1 件" in out.text and "查看周报" in out.text
 
 

@@ -187,7 +187,7 @@ def test_report_is_announced_once_to_each_recipient_through_the_outbox(db_engine
     with db_engine.connect() as conn:
         msgs = conn.execute(select(outbox.c.recipient, outbox.c.kind, outbox.c.context)).all()
     assert {m.recipient for m in msgs} == set(config.report.recipients)
-    assert all(m.kind == "report_ready" and m.context["link"] == "http://127.0.0.1:8000/api/reports/2026-W47/html" for m in msgs)
+    assert all(m.kind == "report_ready" and m.context["link"] == "http://127.0.0.1:8000/reports/2026-W47" for m in msgs)
     assert len(msgs) == sum(len(config.org.people[p].contacts) for p in config.report.recipients)
     with db_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == len(msgs)

@@ -95,7 +95,7 @@ def contracts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[st
         "review_opened": ReviewOpened(case_no=case_no, requested_at="2026-12-20 10:00", due_at="2027-01-19 23:59",
                                       owner="某银行辽宁省分行消费者权益保护部 刘洋", link=link),
         "report_ready": ReportReady(week="2026-W48", period="2026-11-23 至 2026-11-29", version=1, received=42,
-                                    closed=37, overdue=1, link="http://127.0.0.1:8000/api/reports/2026-W48/html"),
+                                    closed=37, overdue=1, link="http://127.0.0.1:8000/reports/2026-W48"),
     }
     assert set(out) == set(KINDS)
     return out
