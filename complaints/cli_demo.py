@@ -23,8 +23,10 @@ accounts and pages to try. With a terminal it keeps the system running until Ctr
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -161,13 +163,15 @@ def _api(web: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=f"{web}/api", headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def _make_users(engine: Any, config: Config, now: datetime, handler: str, chain: list[str]) -> dict[str, str]:
-    """Accounts for every role in the story; returns username → role (all with the demo password)."""
+def _make_users(engine: Any, config: Config, now: datetime, handler: str,
+                chain: list[tuple[str, str]]) -> dict[str, str]:
+    """Accounts for every role in the story; returns username → role (all with the demo password).
+    `chain` is the case's (level, person) list: the 消保办 seat signs in as cpo, the others as supervisors."""
     from models.db import session_scope
     from models.users import create_user
 
     wanted: list[tuple[str, str, str | None]] = [(handler, "handler", handler)]
-    wanted += [(p, "supervisor", p) for p in chain if p != handler]
+    wanted += [(p, "cpo" if level == "cp_office" else "supervisor", p) for level, p in chain if p != handler]
     wanted += [("aud.lin", "auditor", "lin.shen"), ("admin", "admin", None)]
     made: dict[str, str] = {"desk1": "desk"}
     with session_scope(engine) as s:
@@ -187,12 +191,16 @@ def _token(engine: Any, username: str, now: datetime) -> str:
         return create_token(s, username=username, now=now, label="demo")
 
 
-def _login(web: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=web, timeout=30, follow_redirects=True)
-    page = client.get("/login")
-    page.raise_for_status()
-    client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-    return client
+def _open_as(web: str, username: str, url: str) -> httpx.Response:
+    """Open `url` as a person would: sent to the login form, sign in, land on the page."""
+    with httpx.Client(timeout=30, follow_redirects=True) as client:
+        form = client.get(url)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        nxt = re.search(r'name="next" value="([^"]*)"', form.text)
+        if csrf is None:  # not the login form: the page itself (or an error) answered
+            return form
+        return client.post(f"{web}/login", data={"username": username, "password": PASSWORD, "csrf": csrf.group(1),
+                                                 "next": html.unescape(nxt.group(1)) if nxt else "/"})
 
 
 def _start_up(env: dict[str, str], prefect_port: int, web_port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -298,7 +306,7 @@ def _story(args: argparse.Namespace, config: Config, engine: Any, sinks: Sinks, 
     focus = cases[FOCUS]
     assert focus is not None
     handler = str(focus["handler"])
-    chain = [str(m["person"]) for m in focus["chain"]]
+    chain = [(str(m["level"]), str(m["person"])) for m in focus["chain"]]
     made = _make_users(engine, config, now, handler, chain)
     with _api(web, _token(engine, handler, now)) as h:
         ok = h.post(f"/complaints/{focus['case_no']}/acknowledge")
@@ -317,18 +325,22 @@ def _story(args: argparse.Namespace, config: Config, engine: Any, sinks: Sinks, 
     from flows.escalation import run_escalation
 
     base = min(c["received_at"] for c in cases.values() if c)
-    day0 = base.astimezone(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
-    print("\n三、时钟前移：逾期案件沿一把手责任链逐级督办，每级只发一次。")
-    for days in (2, 12, 14, 16, 18):
+    day0 = now.astimezone(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
+    print("\n三、时钟前移：未按时处理的案件沿一把手责任链逐级督办，每级只发一次。")
+    for days in (2, 7, 10, 13, 17):
         at = (day0 + timedelta(days=days)).astimezone(UTC)
         result = run_escalation(engine, config, now=at)
         sent = story.dispatch(at)
         levels = "，".join(f"{k} {v} 件" for k, v in sorted(result.per_level.items())) or "无"
         print(f"  · {local_text(at)}：督办 {levels}；投递 {sent.get('messages', sent.get('sent', 0))} 条")
         _print_deliveries(config, story.new_messages())
-        if days == 12:
+        if days == 7:
             _acknowledge_one(engine, at)
-    again = run_escalation(engine, config, now=(day0 + timedelta(days=18)).astimezone(UTC))
+    top = [d for d in story.sinks.snapshot() if d.channel == "email" and "行长（一把手）" in d.subject]
+    if top:
+        print(f"\n  行长（一把手）收到的督办邮件（{top[0].to}），全文如下（个人信息已脱敏）：")
+        print("\n".join("    │ " + line for line in top[0].text.splitlines()))
+    again = run_escalation(engine, config, now=(day0 + timedelta(days=17)).astimezone(UTC))
     print(f"  · 同一时刻再跑一次督办：新督办 {again.fired} 件（每级只发一次）")
 
     # 4. the week's report for the auditors
@@ -342,8 +354,7 @@ def _story(args: argparse.Namespace, config: Config, engine: Any, sinks: Sinks, 
     story.dispatch(report_at)
     print(f"\n四、{label} 周报冻结（sha256 {result_r.sha256[:12]}…），链接发给审计：")
     _print_deliveries(config, story.new_messages())
-    with _login(web, "aud.lin") as auditor:
-        page = auditor.get(result_r.link.replace(config.policy.case_link_base.rsplit("/cases/", 1)[0], web))
+    page = _open_as(web, "aud.lin", result_r.link)
     print(f"   审计 aud.lin 登录后打开 {result_r.link}：HTTP {page.status_code}"
           f"{'，周报可读' if page.status_code == 200 and label in page.text else '，打不开！'}")
 
