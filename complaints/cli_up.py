@@ -160,6 +160,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise _port_taken("--port", "Prefect 服务器", args.host, args.port)
     if not args.no_web and not port_free(args.host, args.web_port):
         raise _port_taken("--web-port", "网页和 API ", args.host, args.web_port)
+    if not args.no_web and not os.environ.get("COMPLAINTS_PUBLIC_URL"):
+        # links in messages open this web server (flow-run subprocesses inherit it)
+        os.environ["COMPLAINTS_PUBLIC_URL"] = f"http://{args.host}:{args.web_port}"
     with open_app():
         pass  # create or upgrade the schema first
 
