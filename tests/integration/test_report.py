@@ -212,7 +212,7 @@ def test_html_and_csv_hold_no_personal_data_and_script_text_is_inert(db_engine: 
 
 def test_a_week_not_yet_over_is_refused(db_engine: Engine, config: Config, tmp_path: Path) -> None:
     """Freezing a week before its Sunday 24:00 local would freeze partial figures, so it is refused."""
-    with pytest.raises(ValueError, match="not over"):
+    with pytest.raises(ValueError, match="尚未结束"):
         build_weekly_report(db_engine, config, "2026-W48", local(2026, 11, 29, 23, 59), output_dir=tmp_path)
     assert datetime(2026, 11, 29, 16, tzinfo=UTC) == parse_week("2026-W48").end
 
