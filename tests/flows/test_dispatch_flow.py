@@ -58,7 +58,8 @@ def test_a_dead_letter_fails_the_run_and_emits_a_warning_event(prefect_server: N
     state = dispatch(return_state=True)
     assert state.is_failed() and not state.is_completed()
     assert state.message is not None and state.message.startswith("1 条通知投递失败，已转入死信")
-    assert state.result(raise_on_failure=False)["dead"] == 1
+    counts = state.result(raise_on_failure=False)
+    assert isinstance(counts, dict) and counts["dead"] == 1
     [payload] = _events(since)
     assert payload["dead"] == 1 and payload["case_nos"] == ["DL-2026-000001"]
     with session_scope(app_env) as s:
@@ -71,7 +72,8 @@ def test_a_dead_letter_fails_the_run_and_emits_a_warning_event(prefect_server: N
 def test_a_run_with_nothing_dead_completes(prefect_server: None, app_env: Engine) -> None:
     """Nothing due: the run is Completed and its result is the counts."""
     state = dispatch(return_state=True)
-    assert state.is_completed() and state.result()["dead"] == 0
+    counts = state.result()
+    assert state.is_completed() and isinstance(counts, dict) and counts["dead"] == 0
 
 
 def test_final_state_emits_only_when_something_died() -> None:
