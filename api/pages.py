@@ -33,6 +33,7 @@ from api.render import ENV, NOTICE_NAMES
 from api.service import ACTIONS, Refused
 from domain.case_actions import PAUSE_REASONS
 from domain.deadlines import SHANGHAI
+from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
 from models import case_actions
@@ -262,6 +263,7 @@ def _form_choices(ctx: Any) -> dict[str, Any]:
         "sources": list(SOURCE_NAMES.items()), "channels": CHANNELS, "categories": CATEGORIES, "causes": CAUSES,
         "severities": list(SEVERITY_NAMES.items()), "tags": list(TAG_NAMES.items()),
         "branches": [(code, b.name) for code, b in ctx.config.org.branches.items()],
+        "id_types": [(t.value, name) for t, name in ID_TYPE_NAMES.items()],
     }
 
 
@@ -285,11 +287,11 @@ def _complaint_from_form(form: Any) -> dict[str, Any]:
         raw["group_size"] = get("group_size")
     raw["tags"] = [str(t) for t in form.getlist("tags")]
     raw["vulnerable"] = get("vulnerable") == "on"
-    complainant = pick("type", "name", "phone", "id_number", "email", "address", "credit_code",
+    complainant = pick("type", "name", "phone", "id_type", "id_number", "email", "address", "credit_code",
                        "legal_representative", prefix="complainant_")
     raw["complainant"] = complainant
-    agent = pick("name", "phone", "id_number", "authorization", prefix="agent_")
-    if agent:
+    agent = pick("name", "phone", "id_type", "id_number", "authorization", prefix="agent_")
+    if set(agent) - {"id_type"}:
         raw["agent"] = agent
     for key in ("request", "facts"):
         raw.setdefault(key, "")
@@ -389,7 +391,7 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
     review_org, review_person = page_data.review_owner(ctx.config)
     return render(request, "case.html.j2", status=status, who=who, case=case, can_act=can_act, x=extras,
                   review_org=review_org, review_person=review_person,
-                  actions={k: v for k, v in shown.items() if v and can_act}, titles={k: a.title for k, a in ACTIONS.items()},
+                  actions={k: v for k, v in shown.items() if v and can_act}, titles={**{k: a.title for k, a in ACTIONS.items()}, "escalation": "确认督办"},
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,
                   department_name=dept[1].name if dept else "待分拣", people=org.people, handlers=handlers,
                   pause_reasons=PAUSE_REASONS, notice_ways=list(NOTICE_NAMES.items()), errors=errors or [],

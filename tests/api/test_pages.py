@@ -21,6 +21,7 @@ from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
 from flows.intake import run_intake
 from models.audit import AuditEvent
+from models.complaint import Complaint
 from models.case_views import case_detail
 from models.db import session_scope
 from models.sqlutil import table_of
@@ -332,6 +333,36 @@ def test_desk_form_keeps_every_field_and_tag_on_error(app: FastAPI, db_engine: E
     for value in ("大连某某贸易有限公司", "对公账户被多扣手续费", "法定代表人年迈", "中山支行营业部", "柜员甲", "退还手续费"):
         assert value in html, value
     assert 'value="B01" selected' in html and 'value="3"' in html
+    desk.client.close()
+
+
+def test_desk_form_takes_the_id_type_and_checks_a_resident_id(app: FastAPI, db_engine: Engine, config: Config,
+                                                              clock: Clock) -> None:
+    """证件类型 on the form: a passport number is stored with its type; a resident ID with a wrong check digit
+    comes back as a Chinese error naming 证件号码, with the chosen type still selected."""
+    _user(db_engine, config, "u-desk", "desk")
+    desk = Browser(app, "u-desk")
+
+    def post(id_type: str, id_number: str) -> Any:
+        form = desk.get("/desk/new").text
+        assert 'name="complainant_id_type"' in form and "护照" in form
+        key = re.search(r'name="form_key" value="([^"]+)"', form)
+        assert key
+        data = {"form_key": key.group(1), "complainant_type": "individual", "complainant_name": "John Smith",
+                "complainant_phone": "13812345678", "complainant_id_type": id_type, "complainant_id_number": id_number,
+                "request": "退还年费", "facts": "账单扣收年费 200 元。", "category": "B03"}
+        return desk.client.post("/desk/new", data={"csrf": desk.csrf, **data}, follow_redirects=False)
+
+    bad = post("resident_id", "210202198001011239")
+    assert bad.status_code == 422
+    assert "证件号码" in _text(bad.text) and "校验" in _text(bad.text)
+    assert 'value="resident_id" selected' in bad.text
+    ok = post("passport", "E12345678")
+    assert ok.status_code == 303, ok.text[:2000]
+    case_no = ok.headers["location"].rsplit("/", 1)[1]
+    with session_scope(db_engine) as s:
+        row = s.execute(select(table_of(Complaint)).where(table_of(Complaint).c.case_no == case_no)).one()
+    assert row.complainant_id_type == "passport" and row.complainant_id_number == "E12345678"
     desk.client.close()
 
 

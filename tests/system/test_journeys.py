@@ -300,8 +300,10 @@ def test_department_head_opens_the_link_and_acknowledges(journey: Journey) -> No
     page.wait_for_url(link)
     j.expect_case_page(page)
     page.locator("form[action$='/escalations/1/acknowledge'] button").click()
-    page.wait_for_load_state()
+    page.wait_for_url(f"{link}?done=escalation")
     j.expect_case_page(page)
+    assert "已完成：确认督办" in page.inner_text("body")
+    assert j.config.org.people[head].name in page.inner_text("#escalations")  # who acknowledged, by name
     with session_scope(j.engine) as s:
         d = case_detail(s, j.case_no)
     assert d is not None
