@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.serialize import local_text
 from domain.field_names import PERSON_FIELDS
+from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import (
     SEVERITY_NAMES,
@@ -35,6 +36,7 @@ ACTION_NAMES = {
 NOTICE_NAMES = {"written": "书面", "sms": "短信", "email": "电子邮件", "phone": "电话"}
 TIER_NAMES = {"standard": "一般（15 日）", "complex": "复杂（延至 30 日）", "special": "特殊（延至 60 日）"}
 COMPLAINANT_TYPES = {"individual": "个人", "company": "单位"}
+ID_TYPE_LABELS = {t.value: name for t, name in ID_TYPE_NAMES.items()}
 SYSTEM_ACTORS = {"escalation": "系统督办", "intake": "系统分派", "desk": "受理岗", "weekly-report": "系统周报",
                  "cli": "命令行", "demo": "演示", "system": "系统"}
 OUTBOX_KINDS = {"routed": "分派通知", "escalated": "督办通知", "escalation_digest": "督办汇总",
@@ -231,6 +233,7 @@ def build_env() -> Environment:
         "tag_name": _tag, "term": _term, "action_name": lambda a: ACTION_NAMES.get(a, a),
         "notice_name": lambda v: NOTICE_NAMES.get(v, v), "field_name": lambda k: PERSON_FIELDS.get(k, k),
         "tier_name": lambda v: TIER_NAMES.get(v, v), "complainant_type": lambda v: COMPLAINANT_TYPES.get(v, v),
+        "id_type_name": lambda v: ID_TYPE_LABELS.get(v, v),
         "kind_name": lambda v: OUTBOX_KINDS.get(v, v), "channel_name": lambda v: CHANNEL_NAMES.get(v, v),
         "describe": describe_event, "status_change": status_change, "actor_name": actor_name,
     }

@@ -27,7 +27,7 @@ CLOCK = table_of(ClockEventRow)
 REVIEW = table_of(CaseReview)
 
 TIER_NAMES = {"standard": "一般（15日）", "complex": "复杂（30日）", "special": "特殊（60日）"}
-COMPLAINANT_TYPE_NAMES = {"individual": "个人", "organization": "单位", "organisation": "单位"}
+COMPLAINANT_TYPE_NAMES = {"individual": "个人", "company": "单位"}
 _PAGE = 500
 # The clock only needs the calendar for the acknowledgement deadline, which is never recomputed here.
 _CALENDAR = WorkingCalendar()
@@ -199,10 +199,11 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
         "complainant_type_name": _name(COMPLAINANT_TYPE_NAMES, c.complainant_type),
         "complainant": _person({
             "type": c.complainant_type, "name": c.complainant_name, "phone": c.complainant_phone,
-            "id_number": c.complainant_id_number, "email": c.complainant_email, "address": c.complainant_address,
+            "id_type": c.complainant_id_type, "id_number": c.complainant_id_number, "email": c.complainant_email, "address": c.complainant_address,
             "credit_code": c.complainant_credit_code, "legal_representative": c.complainant_legal_rep,
         }, unmask),
-        "agent": _person({"name": c.agent_name, "phone": c.agent_phone, "id_number": c.agent_id_number,
+        "agent": _person({"name": c.agent_name, "phone": c.agent_phone, "id_type": c.agent_id_type,
+                          "id_number": c.agent_id_number,
                           "authorization": c.agent_authorization}, unmask) if c.agent_name else None,
         "respondent": c.respondent,
         "request": text(c.request),

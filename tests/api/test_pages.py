@@ -363,6 +363,9 @@ def test_desk_form_takes_the_id_type_and_checks_a_resident_id(app: FastAPI, db_e
     with session_scope(db_engine) as s:
         row = s.execute(select(table_of(Complaint)).where(table_of(Complaint).c.case_no == case_no)).one()
     assert row.complainant_id_type == "passport" and row.complainant_id_number == "E12345678"
+    with session_scope(db_engine) as s:
+        shown = case_detail(s, case_no)
+    assert shown is not None and shown["complainant"]["id_type"] == "passport"  # show / API / case page
     desk.client.close()
 
 
