@@ -36,7 +36,7 @@ from models.db import session_scope
 from models.users import create_user
 from tests.support.fake_services import FakeServices
 from tests.support.smtp_server import SmtpInbox, start_smtp
-from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop
+from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop, wait_for
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -47,15 +47,6 @@ PASSWORD = "journey-pass-2026"
 DINGTALK_SECRET, FEISHU_SECRET, WEBHOOK_KEY = "dt-journey-secret", "fs-journey-secret", "wh-journey-key"
 PHONE = "13912345678"
 SHOTS = Path("/tmp/journey-shots")
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass

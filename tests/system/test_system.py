@@ -10,7 +10,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,19 +24,10 @@ from models.audit_chain import verify
 from models.complaint import Complaint
 from models.sqlutil import table_of
 from tests.factories import complaint_data
-from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop
+from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop, wait_for
 
 C = table_of(Complaint)
 A = table_of(AuditEvent)
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def routed_counts(engine: Engine) -> tuple[int, Counter[int]]:

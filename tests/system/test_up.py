@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from tests.factories import complaint_data
-from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop
-from tests.system.test_system import wait_for
+from tests.system.conftest import base_env, free_port, fresh_pg, run_cli, spawn, stop, wait_for
 
 
 def _children(pid: int) -> list[int]:
