@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from api.batching import SubmitBatcher
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
+from domain.field_names import refusal
 from models.db import session_scope
 from models.schemas import ComplaintIn, SubmitResult
 from models.users import User, csrf_token, token_digest, user_for_session, user_for_token
@@ -112,10 +113,10 @@ def no_nul_in_url(request: Request) -> None:
     """A NUL in the path or query (%00) is refused with 422: PostgreSQL cannot compare with it."""
     from urllib.parse import unquote
 
-    from api.service import Refused
+    from api.service import NUL_REFUSED, Refused
 
     if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
-        raise Refused(422, "invalid request", ["url: the NUL character is not allowed"])
+        raise Refused(422, "请求有误", [refusal("url", NUL_REFUSED)])
 
 
 def _bearer(request: Request) -> str | None:
@@ -160,7 +161,7 @@ def api_principal(request: Request, ctx: Ctx) -> Principal:
     """API: a bearer token or a browser session; otherwise 401."""
     who = _lookup(request, ctx)
     if who is None:
-        raise HTTPException(401, "authentication required: send Authorization: Bearer <token>",
+        raise HTTPException(401, refusal("authorization", "需要登录：请在请求头中发送 Authorization: Bearer <令牌>"),
                             headers={"WWW-Authenticate": "Bearer"})
     if who.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         check_csrf(who, request.headers.get("x-csrf-token"))
@@ -179,14 +180,15 @@ def check_csrf(who: Principal, sent: str | None) -> None:
     if who.via != "session":
         return
     if not sent or not hmac.compare_digest(sent, who.csrf):
-        raise HTTPException(403, "csrf: the form's token is missing or does not match this session; reload the page")
+        raise HTTPException(403, refusal("csrf", "页面已过期，请刷新后重试（页面令牌缺失或与本次登录不符）"))
 
 
 def require(who: Principal, permission: str) -> None:
     from api.access import allowed
+    from api.service import forbidden
 
     if not allowed(who.user, permission):
-        raise HTTPException(403, f"forbidden: the role '{who.user.role}' may not {permission.replace('_', ' ')}")
+        raise HTTPException(403, forbidden(who.user.role, permission))
 
 
 ApiUser = Annotated[Principal, Depends(api_principal)]

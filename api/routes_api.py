@@ -33,6 +33,7 @@ from api.schemas import (
     SubmitOut,
 )
 from api.serialize import local
+from domain.field_names import refusal
 from domain.lifecycle import Status
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -70,7 +71,7 @@ async def post_complaint(request: Request, response: Response, ctx: Ctx, who: Ap
     try:
         raw = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise service.Refused(422, "the body is not valid JSON", [f"(body): {exc}"]) from None
+        raise service.Refused(422, "请求正文不是有效的 JSON", [refusal("(body)", f"不是有效的 JSON（{exc}）")]) from None
     from starlette.concurrency import run_in_threadpool
 
     result = await run_in_threadpool(service.submit_complaint, ctx, who, raw, idempotency_key=idempotency_key)

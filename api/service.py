@@ -29,6 +29,7 @@ from api.schemas import (
     ReviewIn,
 )
 from complaints.announce import announce_change, announce_submitted
+from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition, Status
 from models import case_actions
 from models.audit_chain import VerifyResult, verify
@@ -40,6 +41,7 @@ from models.report import ReportSnapshot
 from models.schemas import SubmitResult
 from models.sqlutil import table_of
 from models.submission import validate_items
+from models.users import ROLE_NAMES
 
 COMPLAINT = table_of(Complaint)
 ESC = table_of(Escalation)
@@ -71,14 +73,24 @@ def nul_fields(value: Any, path: str = "") -> list[str]:
     return []
 
 
+PERMISSION_NAMES = {"submit": "登记投诉", "read_cases": "查看案件", "unmask": "查看完整个人信息", "act": "办理案件",
+                    "assign": "指派承办人", "escalations": "处理督办", "reports": "查看周报", "audit": "查看审计记录"}
+NUL_REFUSED = "不能含有 NUL 字符（\\x00）"
+
+
+def forbidden(role: str, permission: str) -> str:
+    """The 403 detail: `role（角色）：“受理岗”无权办理案件`."""
+    return refusal("role", f"“{ROLE_NAMES.get(role, role)}”无权{PERMISSION_NAMES.get(permission, permission)}")
+
+
 def refuse_nul(value: Any) -> None:
     if bad := nul_fields(value):
-        raise Refused(422, "invalid input; nothing stored", [f"{f}: the NUL character is not allowed" for f in bad])
+        raise Refused(422, "输入有误，未保存", [refusal(f, NUL_REFUSED) for f in bad])
 
 
 def _need(who: Principal, permission: str) -> None:
     if not access.allowed(who.user, permission):
-        raise Refused(403, f"forbidden: the role '{who.user.role}' may not {permission.replace('_', ' ')}")
+        raise Refused(403, forbidden(who.user.role, permission))
 
 
 # ---------------------------------------------------------------- submit
@@ -88,18 +100,18 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
     """Validate and store one complaint as `complaints submit` does; the key stands in for external_ref."""
     _need(who, "submit")
     if not isinstance(raw, dict):
-        raise Refused(422, "the body must be one complaint object", ["(body): expected a JSON object"])
+        raise Refused(422, "请求正文须为一件投诉（JSON 对象）", [refusal("(body)", "须为 JSON 对象")])
     refuse_nul(raw)
     if idempotency_key is not None:
         refuse_nul({"Idempotency-Key": idempotency_key})
         key = idempotency_key.strip()
         if not 1 <= len(key) <= 128:
-            raise Refused(422, "invalid Idempotency-Key", ["Idempotency-Key: 1 to 128 characters"])
+            raise Refused(422, "幂等键无效", [refusal("Idempotency-Key", "须为 1 至 128 个字符")])
         if raw.get("external_ref") is None:
             raw = {**raw, "external_ref": key}
     parsed, problems = validate_items(raw, config=ctx.config, now=utcnow())
     if problems[0] or parsed[0] is None:
-        raise Refused(422, "invalid complaint; nothing stored", problems[0])
+        raise Refused(422, "投诉内容有误，未保存", problems[0])
     result = ctx.batcher.submit(parsed[0], who.user.username)
     if not result.duplicate:
         announce_submitted([result.case_no], limit=ctx.config.policy.intake.event_batch_limit)
@@ -112,14 +124,14 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
 def _row(session: Session, case_no: str) -> Any:
     row = session.execute(select(COMPLAINT).where(COMPLAINT.c.case_no == case_no)).first()
     if row is None:
-        raise Refused(404, f"no case {case_no!r}")
+        raise Refused(404, f"没有案件 {case_no!r}")
     return row
 
 
 def visible_row(session: Session, ctx: Context, who: Principal, case_no: str) -> Any:
     row = _row(session, case_no)
     if not access.can_see(who.user, row, ctx.config):
-        raise Refused(403, f"forbidden: case {case_no} is outside what the role '{who.user.role}' may see")
+        raise Refused(403, f"无权查看：案件 {case_no} 不在“{ROLE_NAMES.get(who.user.role, who.user.role)}”可查看的范围内")
     return row
 
 
@@ -129,10 +141,10 @@ def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = Fals
     with ctx.session() as s:
         row = visible_row(s, ctx, who, case_no)
         if unmask and not access.may_unmask(who.user, row, ctx.config):
-            raise Refused(403, f"forbidden: the role '{who.user.role}' sees personal data masked only")
+            raise Refused(403, refusal("unmask", f"“{ROLE_NAMES.get(who.user.role, who.user.role)}”只能查看脱敏后的个人信息"))
         detail = case_detail(s, case_no, unmask=unmask, now=utcnow())
         if detail is None:  # pragma: no cover - the row was just read
-            raise Refused(404, f"no case {case_no!r}")
+            raise Refused(404, f"没有案件 {case_no!r}")
         if unmask:
             record_personal_data_view(s, case_no=case_no, actor=who.user.username, detail=f"{via}: case view unmasked")
     return detail
@@ -175,7 +187,7 @@ class Action:
 def _assign(s: Session, ctx: Context, case_no: str, b: AssignIn, now: datetime, actor: str) -> dict[str, Any]:
     fn = getattr(case_actions, "assign", None)
     if fn is None:
-        raise Refused(409, "assigning is not available in this version")
+        raise Refused(409, "本版本不支持指派承办人")
     out: dict[str, Any] = fn(s, case_no=case_no, handler=b.handler, config=ctx.config, calendar=ctx.calendar,
                              now=now, actor=actor)
     return out
@@ -184,7 +196,7 @@ def _assign(s: Session, ctx: Context, case_no: str, b: AssignIn, now: datetime, 
 def _reopen(s: Session, ctx: Context, case_no: str, b: ReopenIn, now: datetime, actor: str) -> dict[str, Any]:
     fn = getattr(case_actions, "reopen", None)
     if fn is None:
-        raise Refused(409, "reopening is not available in this version")
+        raise Refused(409, "本版本不支持重新处理")
     out: dict[str, Any] = fn(s, case_no=case_no, reason=b.reason, config=ctx.config, calendar=ctx.calendar,
                              now=now, actor=actor)
     return out
@@ -230,9 +242,9 @@ def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel
             try:
                 out = spec.run(s, ctx, case_no, body, now, who.user.username)
             except IllegalTransition as exc:
-                raise Refused(409, str(exc), [f"status: {exc}"], exc.current.value, exc.target.value) from None
+                raise Refused(409, str(exc), [str(exc)], exc.current.value, exc.target.value) from None
             except case_actions.ActionError as exc:
-                state_problem = all(p.startswith("case:") for p in exc.problems)
+                state_problem = all(p.startswith("case（") for p in exc.problems)
                 raise Refused(409 if state_problem else 422, str(exc), exc.problems,
                               row.status if state_problem else None) from None
     except Refused:
@@ -263,7 +275,7 @@ def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> 
 def ack_escalation(ctx: Context, who: Principal, case_no: str, level: int) -> dict[str, Any]:
     _need(who, "escalations")
     if not who.user.person_id:
-        raise Refused(422, "this account is not linked to a person of the org chart", ["by: no person"])
+        raise Refused(422, "本账号未关联组织架构中的人员，不能确认督办", [refusal("by", "本账号未关联组织架构中的人员")])
     with ctx.session() as s:
         visible_row(s, ctx, who, case_no)
         try:
@@ -294,7 +306,7 @@ def report(ctx: Context, who: Principal, week: str) -> dict[str, Any]:
     with ctx.session() as s:
         snap = latest_snapshot(s, week)
     if snap is None:
-        raise Refused(404, f"no frozen report for week {week!r}")
+        raise Refused(404, refusal("week", f"{week!r} 没有已冻结的周报"))
     return {"week": snap.week, "version": snap.version, "generated_at": snap.generated_at, "sha256": snap.sha256,
             "input_rows": snap.input_rows, "content": json.loads(snap.content)}
 
@@ -313,7 +325,8 @@ def report_csv(ctx: Context, who: Principal, week: str, table: str) -> str:
 
     tables = report(ctx, who, week)["content"]["tables"]
     if table not in tables:
-        raise Refused(404, f"report {week} has no table {table!r}", [f"table: one of {', '.join(sorted(tables))}"])
+        raise Refused(404, refusal("table", f"周报 {week} 没有表 {table!r}"),
+                      [refusal("table", f"须为以下之一：{'、'.join(sorted(tables))}")])
     return str(table_csv(tables[table]))
 
 
@@ -325,7 +338,7 @@ def report_verify(ctx: Context, who: Principal, week: str) -> dict[str, Any]:
         with ctx.serial():
             outcome = verify_weekly_report(ctx.engine, ctx.config, week)
     except ValueError as exc:
-        raise Refused(422, str(exc), [f"week: {exc}"]) from None
+        raise Refused(422, str(exc), [refusal("week", str(exc).removeprefix("报告周（--week）："))]) from None
     return outcome.as_dict()
 
 

@@ -12,6 +12,7 @@ from complaints.announce import announce_submitted
 from complaints.cli import UsageError, int_arg
 from complaints.services import App, open_app, parse_when, to_json, utcnow
 from domain.deadlines import local_text
+from domain.field_names import refusal
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of, parse_enum
 from models.audit_chain import verify
@@ -24,17 +25,17 @@ def _read_json(path: str) -> Any:
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(refusal("file", f"无法读取 {path}（{exc.strerror}）")) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        raise UsageError(refusal("file", f"{path} 第 {exc.lineno} 行第 {exc.colno} 列不是有效的 JSON（{exc.msg}）")) from None
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     raw = _read_json(args.file)
     if not isinstance(raw, list | dict):
-        raise UsageError("the file must hold one complaint object or a list of them")
+        raise UsageError(refusal("file", "须为一件投诉（JSON 对象）或多件投诉的列表"))
     with open_app() as app:
         parsed, problems = validate_items(raw, config=app.config, now=utcnow())
         bad = [(i, p) for i, p in enumerate(problems) if p]

@@ -19,6 +19,7 @@ from complaints.cli import UsageError, float_arg, int_arg
 from complaints.cli_cases import now_arg
 from complaints.services import App, open_app, to_json
 from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
+from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition
 from models import case_actions
 from models.db import session_scope
@@ -68,7 +69,7 @@ def cmd_ack_escalation(args: argparse.Namespace) -> int:
 
     def run(session: Session, app: App) -> dict[str, Any]:
         if args.by not in app.config.org.people:
-            raise case_actions.ActionError([f"by: unknown person {args.by!r}"])
+            raise case_actions.ActionError([refusal("by", f"组织架构中没有此人 {args.by!r}")])
         try:
             return acknowledge_escalation(session, case_no=args.case_no, level=args.level, by=args.by, now=now)
         except ValueError as exc:

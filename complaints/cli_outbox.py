@@ -10,6 +10,7 @@ import sys
 from complaints.cli import UsageError, int_arg
 from complaints.cli_cases import now_arg
 from complaints.services import open_app, to_json, utcnow
+from domain.field_names import refusal
 from models.db import session_scope
 from notifications.outbox import dead_letters, requeue, status_counts
 
@@ -25,14 +26,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_requeue(args: argparse.Namespace) -> int:
     if not args.ids and not args.all_dead:
-        raise UsageError("name the dead rows to requeue (IDs) or pass --all-dead")
+        raise UsageError(refusal("ids", "请给出要重新投递的死信编号，或使用 --all-dead"))
     if args.ids and args.all_dead:
-        raise UsageError("give either IDs or --all-dead, not both")
+        raise UsageError(refusal("ids", "死信编号与 --all-dead 只能二选一"))
     with open_app() as app, session_scope(app.engine) as session:
         n = requeue(session, ids=args.ids, all_dead=args.all_dead, now=utcnow())
     print(to_json({"requeued": n}))
     if args.ids and n < len(args.ids):
-        print(f"complaints: {len(args.ids) - n} of the given ids are not dead letters (left alone)", file=sys.stderr)
+        print(f"complaints: 所给编号中有 {len(args.ids) - n} 条不是死信，未改动", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 
 from complaints.cli import UsageError
 from complaints.services import open_app, to_json, utcnow
+from domain.field_names import refusal
 from models.db import session_scope
 from models.users import ROLES, UserError, create_token, create_user, revoke_tokens
 
@@ -17,7 +18,7 @@ def _password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
-        raise UsageError("password: the two entries differ")
+        raise UsageError(refusal("password", "两次输入不一致"))
     return first
 
 

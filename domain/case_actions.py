@@ -20,13 +20,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.deadlines import Tier, end_of_local_day, local_date
+from domain.deadlines import Tier, end_of_local_day, local_date, local_text
+from domain.field_names import refusal
 
 PAUSE_REASONS: tuple[str, ...] = ("鉴定", "检测", "评估", "调解")
 NOTICE_WAYS: tuple[str, ...] = ("written", "sms", "email", "phone")  # Art. 21
 REVIEW_WINDOW_DAYS = 30
 REVIEW_DAYS = 30
 _TIER_RANK = {Tier.STANDARD: 0, Tier.COMPLEX: 1, Tier.SPECIAL: 2}
+TIER_NAMES = {Tier.STANDARD: "一般（15 日）", Tier.COMPLEX: "复杂（30 日）", Tier.SPECIAL: "特殊（60 日）"}
+NOTICE_NAMES = {"written": "书面", "sms": "短信", "email": "电子邮件", "phone": "电话"}
+
+
+def _ways() -> str:
+    return "、".join(f"{w}（{NOTICE_NAMES[w]}）" for w in NOTICE_WAYS)
 
 
 @dataclass(frozen=True)
@@ -44,46 +51,50 @@ class ExtensionRequest:
 
 
 def check_extension(req: ExtensionRequest, *, complaint_lead: str | None,
-                    superior_orgs: Collection[str]) -> list[str]:
-    """Problems with an extension, each naming its field; [] when it may be recorded."""
+                    superior_orgs: Collection[str], lead_name: str | None = None) -> list[str]:
+    """Problems with an extension, each naming its field; [] when it may be recorded.
+
+    `lead_name` is the 投诉处理工作负责人's name, shown beside the id when given.
+    """
     problems: list[str] = []
     if _TIER_RANK[req.target] <= _TIER_RANK[req.current]:
-        problems.append(f"to: the case is already '{req.current.value}'; an extension only goes up "
-                        f"(standard → complex → special)")
+        problems.append(refusal("to", f"案件已是“{TIER_NAMES[req.current]}”，延期只能逐级延长"
+                                      f"（一般 → 复杂 → 特殊）"))
     if req.target is Tier.COMPLEX:
         if complaint_lead is None:
-            problems.append("approver: no 投诉处理工作负责人 is configured for this branch (config/escalation.yaml)")
+            problems.append(refusal("approver", "本行未配置投诉处理工作负责人（config/escalation.yaml），不能批准 30 日延期"))
         elif req.approver != complaint_lead:
-            problems.append(f"approver: an extension to 30 days is approved by the branch's 投诉处理工作负责人 "
-                            f"({complaint_lead!r}), not {req.approver!r}")
+            lead = f"{lead_name}（{complaint_lead}）" if lead_name else f"{complaint_lead} "
+            problems.append(refusal("approver", f"30 日延期须由本行投诉处理工作负责人 {lead}批准，"
+                                                f"不是 {req.approver!r}"))
     elif req.target is Tier.SPECIAL:
         if not req.approver_org:
-            problems.append("approver-org: an extension to 60 days needs the approving 上级机构 or head office")
+            problems.append(refusal("approver-org", "60 日延期须注明批准的上级机构或总行"))
         elif req.approver_org not in superior_orgs:
-            problems.append(f"approver-org: {req.approver_org!r} is not a 上级机构 or head office "
-                            f"(known: {', '.join(sorted(superior_orgs))})")
+            problems.append(refusal("approver-org", f"{req.approver_org!r} 不是上级机构或总行"
+                                                    f"（可选：{'、'.join(sorted(superior_orgs))}）"))
         if not req.approval_ref:
-            problems.append("approval-ref: an extension to 60 days needs the approval's reference")
+            problems.append(refusal("approval-ref", "60 日延期须填写批准文号"))
     if not req.approver.strip():
-        problems.append("approver: required")
+        problems.append(refusal("approver", "必填"))
     if not req.reason.strip():
-        problems.append("reason: required")
+        problems.append(refusal("reason", "必填"))
     if req.customer_told_via not in NOTICE_WAYS:
-        problems.append(f"customer-told-via: {req.customer_told_via!r} is not one of {', '.join(NOTICE_WAYS)}")
+        problems.append(refusal("customer-told-via", f"{req.customer_told_via!r} 不是可选值之一：{_ways()}"))
     if req.customer_told_at > req.at + timedelta(minutes=5):
-        problems.append("customer-told-at: is in the future")
+        problems.append(refusal("customer-told-at", "晚于当前时间，不能是将来的时间"))
     if req.at > req.current_due_at:
-        problems.append(f"to: the current deadline ({req.current_due_at.isoformat()}) has passed; "
-                        f"an extension must be decided within it")
+        problems.append(refusal("to", f"当前答复期限（{local_text(req.current_due_at)}，北京时间）已过，"
+                                      f"延期须在期限内决定"))
     return problems
 
 
 def check_pause(reason: str, evidence: str) -> list[str]:
     problems: list[str] = []
     if reason not in PAUSE_REASONS:
-        problems.append(f"reason: {reason!r} does not stop the clock; one of {', '.join(PAUSE_REASONS)}")
+        problems.append(refusal("reason", f"{reason!r} 不是中止计时的事由，须为{'、'.join(PAUSE_REASONS)}之一"))
     if not evidence.strip():
-        problems.append("evidence: a reference to the appraisal/testing/evaluation/mediation record is required")
+        problems.append(refusal("evidence", "须填写鉴定、检测、评估或调解记录的凭证编号"))
     return problems
 
 
@@ -94,21 +105,21 @@ def review_due_at(requested_at: datetime) -> datetime:
 
 def check_review(requested_at: datetime, responded_at: datetime | None) -> list[str]:
     if responded_at is None:
-        return ["requested-at: the case has no decision (responded_at) to review"]
+        return [refusal("requested-at", "案件尚无答复决定（responded_at），无可核查")]
     if requested_at < responded_at:
-        return [f"requested-at: before the decision ({responded_at.isoformat()})"]
+        return [refusal("requested-at", f"早于答复决定的时间（{local_text(responded_at)}，北京时间）")]
     days = (local_date(requested_at) - local_date(responded_at)).days
     if days > REVIEW_WINDOW_DAYS:
-        return [f"requested-at: {days} days after the decision; a review must be requested within "
-                f"{REVIEW_WINDOW_DAYS} days (Art. 20)"]
+        return [refusal("requested-at", f"在答复决定后第 {days} 日提出；核查申请须在答复后 "
+                                        f"{REVIEW_WINDOW_DAYS} 日内提出（第二十条）")]
     return []
 
 
 def check_response(*, verified: str, basis: str, remedies: str, told_via: str) -> list[str]:
-    problems = [f"{name}: required (Art. 19: {label})"
+    problems = [refusal(name, f"必填（第十九条：答复须写明{label}）")
                 for name, label, value in (("verified", "核实情况", verified), ("basis", "依据和理由", basis),
                                            ("remedies", "救济途径", remedies))
                 if not value.strip()]
     if told_via not in NOTICE_WAYS:
-        problems.append(f"told-via: {told_via!r} is not one of {', '.join(NOTICE_WAYS)}")
+        problems.append(refusal("told-via", f"{told_via!r} 不是可选值之一：{_ways()}"))
     return problems

@@ -73,3 +73,67 @@ def field_label(loc: Sequence[str | int]) -> str | None:
             return None
         label += f"第 {part + 1} 项"
     return label
+
+
+# The fields of the case actions, the escalation acknowledgement and the API's own inputs, named
+# the way their refusals name them: `approver（批准人）：…` (machine name as the CLI/API spells it).
+ACTION_FIELDS: Mapping[str, str] = {
+    "case": "案件",
+    "status": "状态",
+    "clock": "计时",
+    "to": "延期档次",
+    "approver": "批准人",
+    "approver-org": "批准机构",
+    "approval-ref": "批准文号",
+    "reason": "理由",
+    "customer-told-at": "告知投诉人时间",
+    "customer-told-via": "告知投诉人方式",
+    "evidence": "凭证编号",
+    "at": "时间",
+    "requested-at": "申请时间",
+    "verified": "核实情况",
+    "basis": "依据和理由",
+    "remedies": "救济途径",
+    "told-via": "告知方式",
+    "told-at": "告知时间",
+    "handler": "承办人",
+    "level": "督办级别",
+    "by": "确认人",
+    "url": "网址",
+    "(body)": "请求正文",
+    "Idempotency-Key": "幂等键",
+    "week": "报告周",
+    "table": "表",
+    "password": "密码",
+    "file": "文件",
+    "ids": "编号",
+    "authorization": "身份认证",
+    "csrf": "页面令牌",
+    "role": "角色",
+}
+
+
+def path_label(path: str) -> str | None:
+    """The Chinese name of a field by its machine name: an action's (`told-at`, `told_at`) or a
+    submission's path (`complainant.phone`, `tags[1]`); None when unknown."""
+    name = ACTION_FIELDS.get(path) or ACTION_FIELDS.get(path.replace("_", "-"))
+    if name:
+        return name
+    loc: list[str | int] = []
+    for part in path.replace("]", "").split("."):
+        head, *indexes = part.split("[")
+        if not head and not loc:
+            return None
+        if head:
+            loc.append(head)
+        for index in indexes:
+            if not index.isdigit():
+                return None
+            loc.append(int(index))
+    return field_label(loc) if loc else None
+
+
+def refusal(field: str, message: str) -> str:
+    """One refused input as people read it: `approver（批准人）：…` (the machine name kept first)."""
+    name = path_label(field)
+    return f"{field}（{name}）：{message}" if name else f"{field}：{message}"

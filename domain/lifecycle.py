@@ -98,15 +98,14 @@ ALLOWED: Mapping[Status, frozenset[Status]] = {
 
 
 class IllegalTransition(ValueError):
-    """A move the lifecycle does not allow; names both statuses in English and Chinese."""
+    """A move the lifecycle does not allow; the message names the `status` field and both
+    statuses by their Chinese names: `status（状态）：“已办结”的案件不能转为“已撤诉”（已办结 → 已撤诉）`."""
 
     def __init__(self, current: Status, target: Status) -> None:
         self.current = current
         self.target = target
-        super().__init__(
-            f"cannot move a complaint from '{current.value}' ({STATUS_NAMES[current]}) "
-            f"to '{target.value}' ({STATUS_NAMES[target]})"
-        )
+        a, b = STATUS_NAMES[current], STATUS_NAMES[target]
+        super().__init__(f"status（状态）：“{a}”的案件不能转为“{b}”（{a} → {b}）")
 
 
 def ensure_transition(current: Status, target: Status) -> Status:

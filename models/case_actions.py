@@ -25,7 +25,8 @@ from domain.case_actions import (
 )
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
 from domain.escalation import case_chain
-from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
+from domain.field_names import refusal
+from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status, ensure_transition
 from domain.org import ChainLevel
 from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append
@@ -60,22 +61,29 @@ def load_case(session: Session, case_no: str) -> Any:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).first()
     if row is None:
-        raise ActionError([f"case: no case {case_no!r}"])
+        raise ActionError([refusal("case", f"没有案件 {case_no!r}")])
     return row
 
 
 def _check_time(field: str, at: datetime, row: Any, now: datetime) -> None:
     if at.utcoffset() is None:
-        raise ActionError([f"{field}: must have a UTC offset"])
+        raise ActionError([refusal(field, "须带时区（如 +08:00）")])
     if at > now + _FUTURE:
-        raise ActionError([f"{field}: {at.isoformat()} is in the future"])
+        raise ActionError([refusal(field, f"{local_text(at)}（北京时间）晚于当前时间，不能是将来的时间")])
     if at < row.received_at:
-        raise ActionError([f"{field}: {at.isoformat()} is before the complaint was received"])
+        raise ActionError([refusal(field, f"{local_text(at)}（北京时间）早于收到投诉的时间")])
+
+
+def _status_name(value: str) -> str:
+    try:
+        return STATUS_NAMES[Status(value)]
+    except ValueError:
+        return value
 
 
 def _require_open(row: Any, what: str) -> None:
     if Status(row.status) not in OPEN_STATUSES:
-        raise ActionError([f"case: cannot {what} a case that is '{row.status}'"])
+        raise ActionError([refusal("case", f"案件当前状态为“{_status_name(row.status)}”，不能{what}")])
 
 
 def _events(session: Session, complaint_id: int) -> list[ClockEvent]:
@@ -92,7 +100,7 @@ def _recompute(session: Session, row: Any, *, tier: Tier, calendar: WorkingCalen
         dl = compute_deadlines(received_at=row.received_at, tier=tier, events=events, regime=NfraRegime(),
                                calendar=calendar, now=now)
     except ValueError as exc:
-        raise ActionError([f"clock: {exc}"]) from None
+        raise ActionError([refusal("clock", f"计时事件不一致，无法计算期限（{exc}）")]) from None
     return {"tier": tier.value, "clock_started_at": dl.clock_started_at, "paused_days": dl.paused_days,
             "regulatory_due_at": dl.regulatory_due_at}
 
@@ -122,18 +130,20 @@ def extend(session: Session, *, case_no: str, to: str, approver: str, approver_o
            config: Config, calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
     """Record an approved extension to 30 (complex) or 60 (special) days and recompute the deadline."""
     row = load_case(session, case_no)
-    _require_open(row, "extend")
+    _require_open(row, "延期")
     try:
         target = Tier(to)
     except ValueError:
-        raise ActionError([f"to: {to!r} is not one of complex, special"]) from None
+        raise ActionError([refusal("to", f"{to!r} 不是可选值之一：complex（复杂，30 日）、special（特殊，60 日）")]) from None
     _check_time("customer-told-at", customer_told_at, row, now)
     esc = config.escalation
+    lead = esc.complaint_lead(config.org, row.branch)
     problems = check_extension(
         ExtensionRequest(current=Tier(row.tier), target=target, approver=approver, approver_org=approver_org,
                          approval_ref=approval_ref, reason=reason, customer_told_at=customer_told_at,
                          customer_told_via=customer_told_via, at=now, current_due_at=row.regulatory_due_at),
-        complaint_lead=esc.complaint_lead(config.org, row.branch), superior_orgs=esc.extension.superior_organisations)
+        complaint_lead=lead, superior_orgs=esc.extension.superior_organisations,
+        lead_name=config.org.people[lead].name if lead and lead in config.org.people else None)
     if problems:
         raise ActionError(problems)
     new = _recompute(session, row, tier=target, calendar=calendar, now=now)
@@ -176,7 +186,7 @@ def pause(session: Session, *, case_no: str, reason: str, evidence: str, at: dat
           calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
     """Stop the regulatory clock for appraisal, testing, evaluation or mediation (Art. 18, 23)."""
     row = load_case(session, case_no)
-    _require_open(row, "pause")
+    _require_open(row, "中止计时")
     if problems := check_pause(reason, evidence):
         raise ActionError(problems)
     _check_time("at", at, row, now)
@@ -196,7 +206,7 @@ def resume(session: Session, *, case_no: str, at: datetime, config: Config, cale
     """Start the clock again; the paused calendar days are added to the deadline."""
     row = load_case(session, case_no)
     if row.id not in pause_state(session, [row.id]):
-        raise ActionError([f"case: {case_no} is not paused"])
+        raise ActionError([refusal("case", f"案件 {case_no} 当前未中止计时，无需恢复")])
     _check_time("at", at, row, now)
     new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now,
                      extra=ClockEvent(ClockKind.RESUME, at))
@@ -213,7 +223,7 @@ def new_facts(session: Session, *, case_no: str, at: datetime, config: Config, c
               now: datetime, actor: str) -> dict[str, Any]:
     """New facts or reasons restart the clock from their receipt (Art. 18)."""
     row = load_case(session, case_no)
-    _require_open(row, "restart the clock of")
+    _require_open(row, "重新计时")
     _check_time("at", at, row, now)
     new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now,
                      extra=ClockEvent(ClockKind.RESTART, at, "新事实"))
@@ -279,9 +289,9 @@ def review(session: Session, *, case_no: str, requested_at: datetime, config: Co
     """Open a review (核查) by the 上级机构, due 30 days after the request (Art. 20)."""
     row = load_case(session, case_no)
     if requested_at.utcoffset() is None:
-        raise ActionError(["requested-at: must have a UTC offset"])
+        raise ActionError([refusal("requested-at", "须带时区（如 +08:00）")])
     if requested_at > now + _FUTURE:
-        raise ActionError([f"requested-at: {requested_at.isoformat()} is in the future"])
+        raise ActionError([refusal("requested-at", f"{local_text(requested_at)}（北京时间）晚于当前时间，不能是将来的时间")])
     ensure_transition(Status(row.status), Status.UNDER_REVIEW)
     if problems := check_review(requested_at, row.responded_at):
         raise ActionError(problems)
@@ -307,19 +317,19 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
     a reopened case goes back to routed. The responsibility chain snapshot is redrawn.
     """
     row = load_case(session, case_no)
-    _require_open(row, "assign")
+    _require_open(row, "指定承办人")
     if row.department is None or Status(row.status) is Status.RECEIVED:
-        raise ActionError(["case: not routed yet; intake routes it first"])
+        raise ActionError([refusal("case", "案件尚未分派部门，请等待系统分派后再指定承办人")])
     person = config.org.people.get(handler)
     if person is None:
-        raise ActionError([f"handler: unknown person {handler!r}"])
+        raise ActionError([refusal("handler", f"组织架构中没有此人 {handler!r}")])
     found = config.org.find_department(row.department_branch or row.branch, row.department)
     if found is None or handler not in found[1].handlers:
-        raise ActionError([f"handler: {handler!r} is not a handler of department {row.department!r}"])
+        raise ActionError([refusal("handler", f"{handler!r} 不是部门 {row.department!r} 的承办人")])
     if row.respondent and (handler in row.respondent or person.name in row.respondent):
-        raise ActionError([f"handler: {person.name} is named in the complaint and must not handle it (Art. 17)"])
+        raise ActionError([refusal("handler", f"{person.name} 是本投诉的被投诉对象，应当回避，不能承办（第十七条）")])
     if handler == row.handler:
-        raise ActionError([f"handler: the case is already assigned to {handler!r}"])
+        raise ActionError([refusal("handler", f"案件已由 {handler!r} 承办")])
     target = Status.ROUTED if Status(row.status) is Status.REOPENED else Status(row.status)
     if target is not Status(row.status):
         ensure_transition(Status(row.status), target)
@@ -347,7 +357,7 @@ def reopen(session: Session, *, case_no: str, reason: str, config: Config, calen
     """Take a responded or closed case up again (e.g. the response was incomplete); the deadlines
     stand as they are (new facts restart the clock: `new_facts`), and escalation resumes."""
     if not reason.strip():
-        raise ActionError(["reason: say why the case is reopened"])
+        raise ActionError([refusal("reason", "须写明重新办理的理由")])
     row = load_case(session, case_no)
     # responded_at and closed_at stay: they are history the weekly reports were computed from.
     return _transition(session, row, Status.REOPENED, values={},

@@ -37,6 +37,7 @@ from domain.escalation import (
     next_escalation,
     resolve_recipients,
 )
+from domain.field_names import refusal
 from domain.lifecycle import Status
 from domain.masking import mask_name
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
@@ -559,10 +560,11 @@ def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: st
     """Record that a supervisor has seen a fired level; ValueError naming the field otherwise."""
     row = session.execute(select(ESC).where(ESC.c.case_no == case_no, ESC.c.level == level)).first()
     if row is None:
-        raise ValueError(f"level: case {case_no!r} has no escalation at level {level}")
+        raise ValueError(refusal("level", f"案件 {case_no!r} 没有第 {level} 级督办"))
     recipients = [r["person"] for r in row.recipients]
     if by not in recipients:
-        raise ValueError(f"by: {by!r} did not receive level {level} of {case_no} (recipients: {', '.join(recipients)})")
+        raise ValueError(refusal("by", f"{by!r} 不是案件 {case_no} 第 {level} 级督办的接收人"
+                                     f"（接收人：{'、'.join(recipients)}）"))
     if row.acknowledged_at is not None:
         return {"case_no": case_no, "level": level, "acknowledged_at": row.acknowledged_at,
                 "acknowledged_by": row.acknowledged_by, "already": True}

@@ -9,6 +9,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -21,8 +22,8 @@ from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
 from flows.intake import run_intake
 from models.audit import AuditEvent
-from models.complaint import Complaint
 from models.case_views import case_detail
+from models.complaint import Complaint
 from models.db import session_scope
 from models.sqlutil import table_of
 from models.submission import submit
@@ -248,12 +249,12 @@ def test_refused_actions_and_letters_are_chinese(people: dict[str, Any], clock: 
                                                    "customer_told_via": "phone",
                                                    "customer_told_at": "2026-11-26T10:00"})
     assert r.status_code == 422
-    assert "批准人：延期至 30 日须由本机构投诉处理工作负责人（li.ming）批准" in _text(r.text)
+    assert "approver（批准人）：30 日延期须由本行投诉处理工作负责人 李明（li.ming）批准，不是 'wang.jun'" in unescape(_text(r.text))
     r = sup.post(f"/cases/{case_no}/act/pause", {"reason": "鉴定", "evidence": "", "at": "not a time"})
     assert r.status_code == 422 and "输入有误" in _text(r.text)
     r = sup.post(f"/cases/{case_no}/act/close")
     assert r.status_code == 409
-    assert "案件当前状态为“已分派”，不能转为“已办结”" in _text(r.text)
+    assert "status（状态）：“已分派”的案件不能转为“已办结”（已分派 → 已办结）" in _text(r.text)
     r = sup.get(f"/cases/{case_no}/letter")
     assert r.status_code == 409
     text = _text(r.text)

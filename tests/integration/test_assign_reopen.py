@@ -57,28 +57,28 @@ def test_assign_moves_the_case_redraws_the_chain_and_tells_the_new_handler(db_en
 
 
 @pytest.mark.parametrize(("handler", "message"), [
-    ("nobody", "unknown person"),
-    ("wu.fang", "is not a handler of department 'card'"),
+    ("nobody", "组织架构中没有此人 'nobody'"),
+    ("wu.fang", "'wu.fang' 不是部门 'card' 的承办人"),
 ])
 def test_assign_refuses_people_outside_the_department(db_engine: Engine, config: Config, handler: str,
                                                       message: str) -> None:
     """Only a handler of the case's own department can take it; the refusal names the field."""
     case_no = _routed(db_engine, config)
-    with pytest.raises(case_actions.ActionError, match=f"handler: .*{message}"):
+    with pytest.raises(case_actions.ActionError, match=f"^handler（承办人）：{message}$"):
         _act(db_engine, config, "assign", case_no=case_no, handler=handler)
 
 
 def test_assign_refuses_the_person_complained_about(db_engine: Engine, config: Config) -> None:
     """A handler named in the complaint is refused (recusal, Art. 17)."""
     case_no = _routed(db_engine, config, respondent="柜员褚伟、陈静")
-    with pytest.raises(case_actions.ActionError, match="Art. 17"):
+    with pytest.raises(case_actions.ActionError, match="^handler（承办人）：褚伟 是本投诉的被投诉对象，应当回避，不能承办（第十七条）$"):
         _act(db_engine, config, "assign", case_no=case_no, handler="chu.wei")
 
 
 def test_reopen_a_responded_case_and_only_then(db_engine: Engine, config: Config) -> None:
     """A routed case cannot be reopened (409 in the API); a responded one can, and keeps its response time."""
     case_no = _routed(db_engine, config)
-    with pytest.raises(IllegalTransition, match="'routed'.*'reopened'"):
+    with pytest.raises(IllegalTransition, match="status（状态）：“已分派”的案件不能转为“已重开”"):
         _act(db_engine, config, "reopen", case_no=case_no, reason="补充材料")
     _act(db_engine, config, "respond", case_no=case_no, verified="已核实", basis="合同第5条",
          remedies="可申请核查、调解、仲裁、诉讼", told_via="phone", told_at=NOW + timedelta(minutes=30))

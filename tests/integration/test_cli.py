@@ -67,7 +67,7 @@ def test_not_json_names_the_position(cli_db: Engine, capsys: pytest.CaptureFixtu
     path = tmp_path / "broken.json"
     path.write_text('{"request": "x",\n "facts": }', encoding="utf-8")
     code, _, err = _run(capsys, "submit", str(path))
-    assert code == 2 and "broken.json:2:" in err
+    assert code == 2 and "file（文件）：" in err and "broken.json 第 2 行第 " in err and "不是有效的 JSON" in err
 
 
 def test_show_and_list_after_intake(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ def test_escalate_show_and_ack_through_the_cli(cli_db: Engine, config: Config,
     assert code == 0 and out["per_level"] == {"L1": 1}
     code, out, err = _run(capsys, "ack-escalation", case_no, "--level", "1", "--by", "zhao.li",
                           "--now", "2026-11-28T09:00:00+08:00")
-    assert code == 2 and "by: 'zhao.li' did not receive level 1" in err
+    assert code == 2 and f"by（确认人）：'zhao.li' 不是案件 {case_no} 第 1 级督办的接收人" in err
     code, out, _ = _run(capsys, "ack-escalation", case_no, "--level", "1", "--by", "feng.yu",
                         "--now", "2026-11-28T09:00:00+08:00")
     assert code == 0 and out["acknowledged_by"] == "feng.yu"
@@ -37,9 +37,9 @@ def test_wrong_approver_and_illegal_move_exit_2(cli_db: Engine, config: Config,
     code, _, err = _run(capsys, "extend", case_no, "--to", "complex", "--approver", "zhao.li", "--reason", "需调查",
                         "--customer-told-at", "2026-11-27T10:00:00+08:00", "--customer-told-via", "sms",
                         "--now", "2026-11-27T10:00:00+08:00")
-    assert code == 2 and "approver:" in err and "li.ming" in err
+    assert code == 2 and "approver（批准人）：30 日延期须由本行投诉处理工作负责人 " in err and "（li.ming）批准" in err
     code, _, err = _run(capsys, "close", case_no, "--now", "2026-11-27T10:00:00+08:00")
-    assert code == 2 and "'routed' (已分派)" in err and "'closed' (已办结)" in err
+    assert code == 2 and "status（状态）：“已分派”的案件不能转为“已办结”（已分派 → 已办结）" in err
     code, out, _ = _run(capsys, "show", case_no)
     assert out["tier"] == "standard" and out["status"] == "routed"
     assert [e["action"] for e in out["audit"]] == ["received", "routed"]

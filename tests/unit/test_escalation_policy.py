@@ -146,12 +146,12 @@ def _request(**kw: object) -> ExtensionRequest:
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"approver": "zhao.li"}, "approver:"),
-    ({"target": Tier.SPECIAL, "approver_org": "某某公司", "approval_ref": "x"}, "approver-org:"),
-    ({"target": Tier.SPECIAL, "approver_org": "某银行总行"}, "approval-ref:"),
-    ({"current": Tier.COMPLEX}, "to:"),
-    ({"customer_told_via": "pigeon"}, "customer-told-via:"),
-    ({"at": local("2026-12-12T10:00:00")}, "to: the current deadline"),
+    ({"approver": "zhao.li"}, "approver（批准人）：30 日延期须由本行投诉处理工作负责人 li.ming 批准"),
+    ({"target": Tier.SPECIAL, "approver_org": "某某公司", "approval_ref": "x"}, "approver-org（批准机构）：'某某公司' 不是上级机构或总行"),
+    ({"target": Tier.SPECIAL, "approver_org": "某银行总行"}, "approval-ref（批准文号）：60 日延期须填写批准文号"),
+    ({"current": Tier.COMPLEX}, "to（延期档次）：案件已是“复杂（30 日）”，延期只能逐级延长"),
+    ({"customer_told_via": "pigeon"}, "customer-told-via（告知投诉人方式）：'pigeon' 不是可选值之一"),
+    ({"at": local("2026-12-12T10:00:00")}, "to（延期档次）：当前答复期限（2026-12-11 23:59，北京时间）已过"),
 ])
 def test_extension_refusals_name_the_field(change: dict[str, object], field: str) -> None:
     """Each wrong extension is refused with a problem naming its field."""
@@ -166,9 +166,9 @@ def test_extension_by_the_complaint_lead_is_allowed() -> None:
 
 def test_pause_review_and_response_rules() -> None:
     """Only 鉴定/检测/评估/调解 stop the clock; a review is due within 30 days; a response states Art. 19's three parts."""
-    assert check_pause("调解", "M-1") == [] and check_pause("出差", "x")[0].startswith("reason:")
+    assert check_pause("调解", "M-1") == [] and check_pause("出差", "x")[0].startswith("reason（理由）：'出差' 不是中止计时的事由")
     decided = local("2026-12-01T10:00:00")
     assert check_review(local("2026-12-31T23:00:00"), decided) == []
-    assert check_review(local("2027-01-01T09:00:00"), decided)[0].startswith("requested-at: 31 days")
-    assert [p.split(":")[0] for p in check_response(verified="", basis="b", remedies=" ", told_via="sms")] == [
-        "verified", "remedies"]
+    assert check_review(local("2027-01-01T09:00:00"), decided)[0].startswith("requested-at（申请时间）：在答复决定后第 31 日提出")
+    assert check_response(verified="", basis="b", remedies=" ", told_via="sms") == [
+        "verified（核实情况）：必填（第十九条：答复须写明核实情况）", "remedies（救济途径）：必填（第十九条：答复须写明救济途径）"]

@@ -67,10 +67,10 @@ def test_forbidden_transitions_raise(current: Status, target: Status) -> None:
     assert info.value.target is target
 
 
-def test_illegal_transition_message_is_bilingual() -> None:
-    """The error message names both statuses in English and Chinese."""
+def test_illegal_transition_message_names_the_field_and_both_states_in_chinese() -> None:
+    """The error message names the status field and both statuses by their Chinese names."""
     error = IllegalTransition(Status.CLOSED, Status.ACKNOWLEDGED)
-    assert str(error) == "cannot move a complaint from 'closed' (已办结) to 'acknowledged' (已确认)"
+    assert str(error) == "status（状态）：“已办结”的案件不能转为“已确认”（已办结 → 已确认）"
     assert isinstance(error, ValueError)
 
 
