@@ -1,7 +1,7 @@
 """SQLModel tables; importing this package registers every table on SQLModel.metadata."""
 
 from models import users as users  # app_user, api_token, web_session (the web and API)
-from models.audit import AuditEvent, AuditHead
+from models.audit import AuditAnchor, AuditEvent, AuditHead
 from models.complaint import CaseSequence, ClockEventRow, Complaint
 from models.escalation import (
     CaseResponse,
@@ -16,6 +16,7 @@ from models.report import ReportSnapshot as ReportSnapshot
 
 __all__ = [
     "AuditEvent",
+    "AuditAnchor",
     "AuditHead",
     "CaseResponse",
     "CaseReview",

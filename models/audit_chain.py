@@ -1,23 +1,36 @@
-"""Append to and verify the hash-chained audit trail (DESIGN.md decision 7)."""
+"""Append to and verify the hash-chained audit trail (DESIGN.md decision 7, docs/security.md).
+
+Version 2 of the link hash covers every column of the event (complaint_id, hash_version and
+row_hash included); `row_hash` is the digest of the complaint row's material columns after the
+change the event records. `verify` walks the chain from the last verified anchor (or from genesis
+with `full`), checks every anchor it is given (models/anchors.py) and, with `rows`, that each
+complaint row still matches its last event.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ARRAY, Engine, Integer, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
+from models.complaint import Complaint
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
+
+if TYPE_CHECKING:
+    from models.anchors import Anchor
 
 AUDIT = table_of(AuditEvent)
 HEAD = table_of(AuditHead)
+COMPLAINT = table_of(Complaint)
+HASH_VERSION = 2
 
 
 class AuditDraft(NamedTuple):
@@ -31,6 +44,9 @@ class AuditDraft(NamedTuple):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     detail: str = ""
+    # The complaint row's material columns after the change, when the caller has them at hand
+    # (a batch path); otherwise `append` reads them (events that change no row carry none).
+    row: Mapping[str, Any] | None = None
 
 
 _MAX_INT = 2**63 - 1
@@ -99,6 +115,90 @@ def link_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, c
     return digest.hexdigest()
 
 
+
+# The complaint row's columns an event vouches for (hash version 2): everything a figure, a
+# deadline or a decision depends on. A column added later joins with a new hash version.
+ROW_COLUMNS: tuple[str, ...] = (
+    "case_no", "status", "source", "branch", "outlet", "respondent", "channel", "category", "cause",
+    "severity", "tags", "vulnerable", "group_size", "complainant_type", "complainant_name", "complainant_phone",
+    "complainant_id_number", "agent_name", "request", "facts", "triage", "department", "department_branch",
+    "handler", "regime", "tier", "received_at", "clock_started_at", "paused_days", "regulatory_due_at",
+    "ack_due_at", "routed_at", "acknowledged_at", "responded_at", "closed_at",
+)
+# Actions that record something beside the complaint row (it is unchanged): no row digest.
+NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated"})
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
+    if hasattr(value, "value") and not isinstance(value, (str, int)):  # an Enum
+        return value.value
+    return value
+
+
+def row_digest(values: Mapping[str, Any] | Any) -> str:
+    """sha256 of the material columns (ROW_COLUMNS, in order) of a complaint row: a mapping or a Row."""
+    get = values.get if isinstance(values, Mapping) else lambda k: getattr(values, k)
+    data = [_norm(get(c)) for c in ROW_COLUMNS]
+    try:
+        raw = orjson.dumps(data)
+    except (orjson.JSONEncodeError, TypeError):
+        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _canonical_v2(seq: int, at: datetime, actor: str, action: str, complaint_id: int | None, case_no: str | None,
+                  before: Any, after: Any, detail: str, row_hash: str | None) -> bytes:
+    body = {"v": 2, "seq": seq, "at": at.astimezone(UTC).isoformat(), "actor": actor, "action": action,
+            "complaint_id": complaint_id, "case_no": case_no, "before": before, "after": after,
+            "detail": detail, "row_hash": row_hash}
+    if _plain(before) and _plain(after) and type(actor) is str and type(action) is str and type(detail) is str \
+            and type(seq) is int and (case_no is None or type(case_no) is str) \
+            and (complaint_id is None or type(complaint_id) is int) and (row_hash is None or type(row_hash) is str):
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def link_hash_v2(prev_hash: str, seq: int, at: datetime, actor: str, action: str, complaint_id: int | None,
+                 case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> str:
+    digest = hashlib.sha256(prev_hash.encode())
+    digest.update(_canonical_v2(seq, at, actor, action, complaint_id, case_no, before, after, detail, row_hash))
+    return digest.hexdigest()
+
+
+def row_link(prev_hash: str, r: Any) -> str:
+    """The hash a stored row must have after `prev_hash`, by the rule of its hash_version."""
+    if r.hash_version == 1:
+        return link_hash(prev_hash, r.seq, r.at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
+    return link_hash_v2(prev_hash, r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after,
+                        r.detail, r.row_hash)
+
+
+def _id_in(bind: Session | Any, column: Any, ids: Sequence[int]) -> Any:
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    if dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
+
+
+_ROW_SELECT = [COMPLAINT.c.id, *(COMPLAINT.c[c] for c in ROW_COLUMNS)]
+
+
+def _current_rows(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        for r in session.execute(select(*_ROW_SELECT).where(_id_in(session, COMPLAINT.c.id, chunk))):
+            out[int(r.id)] = row_digest(r)
+    return out
+
+
 def _lock_head(session: Session) -> tuple[int, str]:
     insert_ignoring_conflicts(session, HEAD, [{"id": 1, "seq": 0, "hash": GENESIS_HASH}], key="id")
     stmt = select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)
@@ -109,23 +209,41 @@ def _lock_head(session: Session) -> tuple[int, str]:
 
 
 def append(session: Session, drafts: Sequence[AuditDraft]) -> None:
-    """Append events in order, in the caller's transaction (which holds the head lock until commit)."""
+    """Append events in order, in the caller's transaction (which holds the head lock until commit).
+
+    Call it after the complaint rows are written: an event that changes a row carries the digest
+    of that row as it now stands (from `draft.row`, or read here in one query per 900 cases)."""
     if not drafts:
         return
+    wanted = sorted({d.complaint_id for d in drafts
+                     if d.complaint_id is not None and d.row is None and d.action not in NO_ROW_ACTIONS})
+    current = _current_rows(session, wanted) if wanted else {}
     seq, prev = _lock_head(session)
     rows: list[dict[str, Any]] = []
     for d in drafts:
         seq += 1
         at = d.at.astimezone(UTC)
-        h = link_hash(prev, seq, at, d.actor, d.action, d.case_no, d.before, d.after, d.detail)
+        if d.complaint_id is None or d.action in NO_ROW_ACTIONS:
+            rh = None
+        elif d.row is not None:
+            rh = row_digest(d.row)
+        else:
+            rh = current.get(d.complaint_id)
+        h = link_hash_v2(prev, seq, at, d.actor, d.action, d.complaint_id, d.case_no, d.before, d.after, d.detail, rh)
         rows.append({
             "seq": seq, "at": at, "actor": d.actor, "action": d.action, "complaint_id": d.complaint_id,
             "case_no": d.case_no, "before": d.before, "after": d.after, "detail": d.detail,
-            "prev_hash": prev, "hash": h,
+            "prev_hash": prev, "hash": h, "hash_version": HASH_VERSION, "row_hash": rh,
         })
         prev = h
     bulk_insert(session, AUDIT, rows)
     session.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=seq, hash=prev))
+
+
+def head_of(engine: Engine) -> tuple[int, str]:
+    with engine.connect() as conn:
+        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
+    return (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
 
 
 @dataclass(frozen=True)
@@ -136,43 +254,124 @@ class VerifyResult:
     broken_seq: int | None = None
     broken_id: int | None = None
     problem: str | None = None
+    from_seq: int = 0  # rows up to here were vouched for by a verified anchor (0: from genesis)
+    verified_hash: str | None = None  # the hash of the last row checked (what a new checkpoint signs)
+    anchors_checked: int = 0
+    broken_anchor: str | None = None  # which anchor the database no longer contains
+    rows_checked: int | None = None  # complaint rows compared with their last event (None: not asked)
+    broken_case: str | None = None
+    unsigned_anchors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def failed(self, **changes: Any) -> VerifyResult:
+        return VerifyResult(**{**self.__dict__, "ok": False, **changes})
 
-def _rows(engine: Engine, chunk: int = 5000) -> Iterator[Any]:
-    last = 0
-    cols = [AUDIT.c.id, AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.case_no,
-            AUDIT.c.before, AUDIT.c.after, AUDIT.c.detail, AUDIT.c.prev_hash, AUDIT.c.hash]
+
+_COLS = [AUDIT.c.id, AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.complaint_id, AUDIT.c.case_no,
+         AUDIT.c.before, AUDIT.c.after, AUDIT.c.detail, AUDIT.c.prev_hash, AUDIT.c.hash, AUDIT.c.hash_version,
+         AUDIT.c.row_hash]
+
+
+def _rows(engine: Engine, after: int = 0, chunk: int = 20000) -> Iterator[Any]:
+    last = after
     with engine.connect() as conn:
         while True:
-            batch = conn.execute(select(*cols).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(chunk)).all()
+            batch = conn.execute(select(*_COLS).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(chunk)).all()
             if not batch:
                 return
             yield from batch
             last = batch[-1].seq
 
 
-def verify(engine: Engine) -> VerifyResult:
-    """Recompute every link; name the first row whose hash, predecessor or place is wrong."""
-    with engine.connect() as conn:
-        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
-    head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
-    prev, expected_seq, checked = GENESIS_HASH, 1, 0
-    for r in _rows(engine):
+def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_hash: str,
+          start_version: int) -> VerifyResult:
+    prev, expected_seq, checked, version = start_hash, start_seq + 1, 0, start_version
+    for r in _rows(engine, start_seq):
         if r.seq != expected_seq:
             return VerifyResult(False, checked, head_seq, expected_seq, None,
-                                f"seq {expected_seq} is missing (next row found is seq {r.seq}): a row was deleted")
+                                f"第 {expected_seq} 条记录缺失（其后为第 {r.seq} 条）：有记录被删除"
+                                f"（seq {expected_seq} is missing: a row was deleted）", start_seq, prev)
         if r.prev_hash != prev:
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
-                                "prev_hash does not match the hash of the row before: the chain was re-linked")
-        h = link_hash(prev, r.seq, r.at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
-        if h != r.hash:
+                                f"第 {r.seq} 条记录的 prev_hash 与前一条的哈希不符：链被重新连接"
+                                f"（the chain was re-linked）", start_seq, prev)
+        if r.hash_version < version:
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
-                                "content does not match its hash: the row was edited")
-        prev, expected_seq, checked = r.hash, expected_seq + 1, checked + 1
-    if checked != head_seq or prev != head_hash:
-        return VerifyResult(False, checked, head_seq, checked + 1, None,
-                            f"the chain ends at seq {checked} but its head says {head_seq}: rows were removed from the end")
-    return VerifyResult(True, checked, head_seq)
+                                f"第 {r.seq} 条记录按旧版哈希规则（版本 {r.hash_version}）写在新版之后：被改写"
+                                f"（hash version downgraded: the row was rewritten）", start_seq, prev)
+        if row_link(prev, r) != r.hash:
+            return VerifyResult(False, checked, head_seq, r.seq, r.id,
+                                f"第 {r.seq} 条记录的内容与其哈希不符：该记录被改动过（content does not match its "
+                                f"hash: the row was edited）", start_seq, prev)
+        prev, expected_seq, checked, version = r.hash, expected_seq + 1, checked + 1, r.hash_version
+    last = start_seq + checked
+    if last != head_seq or prev != head_hash:
+        return VerifyResult(False, checked, head_seq, last + 1, None,
+                            f"链止于第 {last} 条，而链头记为第 {head_seq} 条：末尾的记录被删除"
+                            f"（rows were removed from the end）", start_seq, prev)
+    return VerifyResult(True, checked, head_seq, from_seq=start_seq, verified_hash=prev)
+
+
+def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
+    """(complaints checked, case_no, problem) for the first complaint row that no longer matches the
+    row digest of its last event, or that no event records at all."""
+    with engine.connect() as conn:
+        last_seq = (select(AUDIT.c.complaint_id, func.max(AUDIT.c.seq).label("m"))
+                    .where(AUDIT.c.row_hash.is_not(None)).group_by(AUDIT.c.complaint_id).subquery())
+        expected = {int(cid): (int(seq), str(rh)) for cid, seq, rh in conn.execute(
+            select(AUDIT.c.complaint_id, AUDIT.c.seq, AUDIT.c.row_hash)
+            .join(last_seq, AUDIT.c.seq == last_seq.c.m))}
+        recorded = {int(c) for (c,) in conn.execute(
+            select(AUDIT.c.complaint_id).where(AUDIT.c.complaint_id.is_not(None)).distinct())}
+        checked, last = 0, 0
+        while True:
+            batch = conn.execute(select(*_ROW_SELECT).where(COMPLAINT.c.id > last)
+                                 .order_by(COMPLAINT.c.id).limit(5000)).all()
+            if not batch:
+                return checked, None, None
+            for r in batch:
+                checked += 1
+                want = expected.get(int(r.id))
+                if want is None:
+                    if int(r.id) not in recorded:
+                        return checked, r.case_no, (f"案件 {r.case_no} 没有任何审计事件：案件记录被直接插入或其事件被删除"
+                                                    f"（complaint row without audit events）")
+                    continue  # only events from before hash version 2: nothing to compare with
+                if row_digest(r) != want[1]:
+                    return checked, r.case_no, (f"案件 {r.case_no} 的当前记录与其最后一条审计事件（第 {want[0]} 条）"
+                                                f"不符：案件表被直接改动（complaint row edited behind the chain）")
+            last = int(batch[-1].id)
+
+
+def verify(engine: Engine, *, full: bool = True, anchors: Sequence[Anchor] | None = None,
+           key: bytes | None = None, rows: bool = False, checkpoint: bool = False) -> VerifyResult:
+    """Recompute the links (from genesis with `full`, else from the last verified anchor), check each
+    anchor given (and the database's own), optionally every complaint row; name the first problem.
+
+    With `checkpoint` and a key, an intact chain is recorded as a new verified anchor (where the next
+    incremental verify starts)."""
+    from models.anchors import check_anchors, last_verified, record_verified
+
+    head_seq, head_hash = head_of(engine)
+    start_seq, start_hash, start_version = 0, GENESIS_HASH, 1
+    if not full and key is not None:
+        mark = last_verified(engine, key, head_seq)
+        if mark is not None:
+            start_seq, start_hash, start_version = mark
+    result = _walk(engine, head_seq, head_hash, start_seq, start_hash, start_version)
+    if not result.ok:
+        return result
+    count, unsigned, bad = check_anchors(engine, anchors or (), key, head_seq)
+    result = VerifyResult(**{**result.__dict__, "anchors_checked": count, "unsigned_anchors": unsigned})
+    if bad is not None:
+        return result.failed(broken_anchor=bad[0], broken_seq=bad[1], problem=bad[2])
+    if rows:
+        checked, case_no, problem = rows_problem(engine)
+        result = VerifyResult(**{**result.__dict__, "rows_checked": checked})
+        if problem is not None:
+            return result.failed(broken_case=case_no, problem=problem)
+    if checkpoint and key is not None and result.checked:
+        record_verified(engine, key, head_seq, result.verified_hash or head_hash)
+    return result

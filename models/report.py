@@ -17,12 +17,14 @@ back row by row. Complainant data is read only to match repeats inside SQL and n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Index,
     Integer,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import Field, SQLModel
@@ -65,6 +68,7 @@ class ReportSnapshot(SQLModel, table=True):
     output_dir: str = Field(max_length=512)
     forced: bool = False
     actor: str = Field(max_length=64)
+    anchor: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # the audit chain's signed head (0007)
 
 
 C = table_of(Complaint)
@@ -406,3 +410,48 @@ def latest_snapshot(session: Session, week: str) -> Any | None:
 
 def store_snapshot(session: Session, row: dict[str, Any]) -> None:
     session.execute(SNAP.insert(), [row])
+
+
+# ---------------------------------------------------------------- as registered at a freeze
+#
+# `received_at` is when the bank received a complaint, `created_at` when the system registered it.
+# A case registered after a week was frozen (补录, backdated) changes that week's figures as
+# they are computed now; the frozen figures are reproduced from the cases registered before the
+# freeze, and the later ones are named as late registrations.
+
+
+def late_registrations(session: Session, week: Week, frozen_at: datetime) -> list[dict[str, Any]]:
+    """Cases received before the week's end but registered at or after `frozen_at`."""
+    stmt = (select(C.c.case_no, C.c.received_at, C.c.created_at)
+            .where(C.c.received_at < week.end, C.c.created_at >= frozen_at)
+            .order_by(C.c.received_at, C.c.case_no))
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def _time_literal(dialect: str, at: datetime) -> str:
+    utc = at.astimezone(UTC)
+    if dialect == "sqlite":  # SQLite holds UTCDateTime as naive UTC text
+        return "'" + utc.strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
+    return "TIMESTAMPTZ '" + utc.isoformat() + "'"
+
+
+@contextmanager
+def registered_before(session: Session, at: datetime) -> Iterator[None]:
+    """Inside this block, every query of this session on `complaint` sees only the cases
+    registered (created_at) before `at`: a temporary view of that name shadows the table for this
+    connection (temporary objects come first in name lookup, on SQLite and PostgreSQL alike).
+    Read-only use; the view is dropped on the way out."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        source = "main.complaint"
+    else:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        source = conn.dialect.identifier_preparer.quote_schema(str(schema)) + ".complaint"
+    conn.exec_driver_sql(f"CREATE TEMP VIEW complaint AS SELECT * FROM {source} "
+                         f"WHERE created_at < {_time_literal(dialect, at)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("DROP VIEW IF EXISTS temp.complaint" if dialect == "sqlite"
+                             else "DROP VIEW IF EXISTS pg_temp.complaint")

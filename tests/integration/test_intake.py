@@ -22,6 +22,7 @@ from models.schemas import ComplaintIn
 from models.sqlutil import table_of
 from models.submission import submit
 from tests.factories import complaint
+from tests.support.audit_insider import insider
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 CAL = WorkingCalendar()
@@ -150,7 +151,7 @@ def test_audit_verify_names_the_edited_row(db_engine: Engine, config: Config) ->
     _submit(db_engine, config, [complaint() for _ in range(4)])
     run_intake(db_engine, config, now=NOW)
     assert verify(db_engine).ok
-    with db_engine.begin() as conn:
+    with insider(db_engine) as conn:
         conn.execute(update(A).where(A.c.seq == 6).values(detail="tampered"))
     result = verify(db_engine)
     assert not result.ok and result.broken_seq == 6 and "edited" in (result.problem or "")
@@ -159,7 +160,7 @@ def test_audit_verify_names_the_edited_row(db_engine: Engine, config: Config) ->
 def test_audit_verify_names_a_deleted_row(db_engine: Engine, config: Config) -> None:
     """Deleting a row in the middle is reported at the missing seq."""
     _submit(db_engine, config, [complaint() for _ in range(3)])
-    with db_engine.begin() as conn:
+    with insider(db_engine) as conn:
         conn.execute(A.delete().where(A.c.seq == 2))
     result = verify(db_engine)
     assert not result.ok and result.broken_seq == 2 and "deleted" in (result.problem or "")
@@ -168,7 +169,7 @@ def test_audit_verify_names_a_deleted_row(db_engine: Engine, config: Config) -> 
 def test_audit_verify_notices_rows_cut_from_the_end(db_engine: Engine, config: Config) -> None:
     """Removing the newest rows is caught by the chain head."""
     _submit(db_engine, config, [complaint() for _ in range(3)])
-    with db_engine.begin() as conn:
+    with insider(db_engine) as conn:
         conn.execute(A.delete().where(A.c.seq == 3))
     result = verify(db_engine)
     assert not result.ok and "removed from the end" in (result.problem or "")

@@ -1,0 +1,252 @@
+"""Anchors: the audit chain's head (seq, hash, time) signed and kept outside the database.
+
+Modelled on Certificate Transparency's signed tree heads (RFC 6962 / 9162): the hash chain is the
+log (each link's hash commits to every row before it, so a head's hash is a running hash of the
+whole log) and an anchor is a signed head. Anchors are written at every frozen weekly report
+(its snapshot, the `report_ready` message, a Prefect artifact), by the `audit-anchor` flow on a
+schedule and by `complaints audit anchor`, each also as one line of an append-only JSON-lines file
+(COMPLAINTS_ANCHOR_FILE, default var/anchors/anchors.jsonl) whose every signature covers the line
+before it. `audit verify` then checks that the database still contains every anchor it is given.
+
+The signature is HMAC-SHA256 with COMPLAINTS_ANCHOR_KEY (the key itself, or `env:NAME` naming the
+variable that holds it), a key the application database never holds: whoever can rewrite the
+database cannot forge an anchor. Without a key anchors are written unsigned (still compared with the
+chain) and incremental verification is off (every verify starts from genesis).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from complaints.config import REPO_ROOT
+from models.audit import GENESIS_HASH, AuditAnchor
+from models.audit_chain import AUDIT, HEAD, _id_in
+from models.report import ReportSnapshot
+from models.sqlutil import table_of
+
+ANCHOR = table_of(AuditAnchor)
+SNAP = table_of(ReportSnapshot)
+KEY_ENV = "COMPLAINTS_ANCHOR_KEY"
+FILE_ENV = "COMPLAINTS_ANCHOR_FILE"
+DEFAULT_FILE = Path("var/anchors/anchors.jsonl")
+MIN_KEY_BYTES = 16
+
+
+class AnchorError(ValueError):
+    """A key or anchor file that cannot be used (the message is in Chinese and names it)."""
+
+
+def key_from_env(environ: dict[str, str] | None = None) -> bytes | None:
+    env = os.environ if environ is None else environ
+    value = env.get(KEY_ENV)
+    if not value:
+        return None
+    if value.startswith("env:"):
+        name = value[4:]
+        value = env.get(name, "")
+        if not value:
+            raise AnchorError(f"{KEY_ENV}（锚点签名密钥）引用的环境变量 {name} 未设置")
+    raw = value.encode()
+    if len(raw) < MIN_KEY_BYTES:
+        raise AnchorError(f"{KEY_ENV}（锚点签名密钥）太短：至少 {MIN_KEY_BYTES} 个字节")
+    return raw
+
+
+def anchor_file(path: str | Path | None = None) -> Path:
+    p = Path(path) if path else Path(os.environ.get(FILE_ENV) or DEFAULT_FILE)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@dataclass(frozen=True)
+class Anchor:
+    seq: int
+    hash: str
+    at: datetime
+    source: str
+    sig: str | None = None
+    prev: str | None = None  # in the anchor file: the previous line's signature
+    where: str = ""  # where this copy was found (for messages)
+
+    def payload(self) -> bytes:
+        body = {"seq": self.seq, "hash": self.hash, "at": self.at.astimezone(UTC).isoformat(),
+                "source": self.source, "prev": self.prev}
+        return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def signed(self, key: bytes | None) -> Anchor:
+        return replace(self, sig=None if key is None else hmac.new(key, self.payload(), hashlib.sha256).hexdigest())
+
+    def sig_ok(self, key: bytes) -> bool:
+        return self.sig is not None and hmac.compare_digest(
+            self.sig, hmac.new(key, self.payload(), hashlib.sha256).hexdigest())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "at": self.at.astimezone(UTC).isoformat(),
+                "source": self.source, "prev": self.prev, "sig": self.sig}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str) -> Anchor:
+        return cls(int(data["seq"]), str(data["hash"]), datetime.fromisoformat(str(data["at"])),
+                   str(data["source"]), data.get("sig"), data.get("prev"), where)
+
+    def name(self) -> str:
+        return f"{self.where}（第 {self.seq} 条，哈希 {self.hash[:12]}…，{self.source}）"
+
+
+def _store(session: Session, anchor: Anchor, *, verified: bool = False) -> None:
+    session.execute(ANCHOR.insert().values(seq=anchor.seq, hash=anchor.hash, at=anchor.at, source=anchor.source,
+                                           verified=verified, sig=anchor.sig))
+
+
+def anchor_in(session: Session, key: bytes | None, source: str, now: datetime) -> Anchor:
+    """Sign the chain head as this transaction sees it and keep a copy in `audit_anchor`."""
+    head = session.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
+    seq, h = (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
+    anchor = Anchor(seq, h, now.astimezone(UTC), source[:64], where="数据库锚点表").signed(key)
+    _store(session, anchor)
+    return anchor
+
+
+def _last_line(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 65536))
+        lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    return lines[-1].decode() if lines else None
+
+
+def append_to_file(path: Path, anchor: Anchor, key: bytes | None) -> Anchor:
+    """Append the anchor as one JSON line whose signature covers the previous line's; fsync'd."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    last = _last_line(path)
+    prev = None if last is None else json.loads(last).get("sig")
+    line = replace(anchor, prev=prev, where=str(path)).signed(key)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line.as_json(), ensure_ascii=False, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return line
+
+
+def read_file(path: Path) -> tuple[list[Anchor], str | None]:
+    """The file's anchors, and the first break in its own chain of lines (a line removed or edited)."""
+    if not path.exists():
+        return [], None
+    out: list[Anchor] = []
+    prev: str | None = None
+    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        where = f"锚点文件 {path} 第 {n} 行"
+        try:
+            a = Anchor.from_json(json.loads(text), where)
+        except (ValueError, KeyError, TypeError):
+            return out, f"{where} 不是有效的锚点（not a valid anchor line）"
+        if out and a.prev != prev:
+            return out, f"{where} 未接续上一行的签名：锚点文件被删改（the anchor file was edited）"
+        out.append(a)
+        prev = a.sig
+    return out, None
+
+
+def report_anchors(engine: Engine) -> list[Anchor]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(SNAP.c.week, SNAP.c.version, SNAP.c.anchor)
+                            .where(SNAP.c.anchor.is_not(None)).order_by(SNAP.c.id)).all()
+    return [Anchor.from_json(r.anchor, f"周报快照 {r.week} 第 {r.version} 版") for r in rows if r.anchor]
+
+
+def db_anchors(engine: Engine) -> list[Anchor]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(ANCHOR).order_by(ANCHOR.c.id)).all()
+    return [Anchor(int(r.seq), r.hash, r.at, r.source, r.sig, None,
+                   f"数据库锚点表第 {r.id} 行" + ("（已校验）" if r.verified else "")) for r in rows]
+
+
+def gather(engine: Engine, files: Iterable[Path]) -> tuple[list[Anchor], str | None]:
+    """Every anchor outside the chain: the files', the report snapshots'; and a file's own break."""
+    found: list[Anchor] = []
+    problem: str | None = None
+    for path in files:
+        anchors, bad = read_file(path)
+        found.extend(anchors)
+        problem = problem or bad
+    found.extend(report_anchors(engine))
+    return found, problem
+
+
+def _stored_hashes(engine: Engine, seqs: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(seqs), 900):
+            chunk = seqs[i:i + 900]
+            stmt = select(AUDIT.c.seq, AUDIT.c.hash).where(_id_in(conn, AUDIT.c.seq, chunk))
+            out.update((int(s), str(h)) for s, h in conn.execute(stmt))
+    return out
+
+
+def check_anchors(engine: Engine, anchors: Sequence[Anchor], key: bytes | None,
+                  head_seq: int) -> tuple[int, int, tuple[str, int, str] | None]:
+    """(anchors checked, unsigned ones, first failure as (anchor, seq, problem)), the database's own
+    anchors included. An anchor fails when its signature is wrong, it lies beyond the chain head
+    (the tail was cut), or the row at its seq no longer has its hash (the chain was rewritten)."""
+    every = sorted([*anchors, *db_anchors(engine)], key=lambda a: a.seq)
+    stored = _stored_hashes(engine, sorted({a.seq for a in every if 0 < a.seq <= head_seq}))
+    unsigned = 0
+    for a in every:
+        if a.sig is None:
+            unsigned += 1
+        elif key is not None and not a.sig_ok(key):
+            return len(every), unsigned, (a.name(), a.seq, f"锚点 {a.name()} 的签名无效：锚点被伪造或改动"
+                                                           f"（anchor signature invalid）")
+        if a.seq > head_seq:
+            return len(every), unsigned, (a.name(), a.seq, f"数据库不再包含锚点 {a.name()}：链头只到第 {head_seq} 条，"
+                                                           f"末尾的记录被删除（tail cut below the anchor）")
+        have = GENESIS_HASH if a.seq == 0 else stored.get(a.seq)
+        if have != a.hash:
+            return len(every), unsigned, (a.name(), a.seq, f"数据库不再包含锚点 {a.name()}：第 {a.seq} 条记录"
+                                                           f"{'缺失' if have is None else '的哈希不同'}，链在锚点之前被改写"
+                                                           f"（chain rewritten: anchor not in the database）")
+    return len(every), unsigned, None
+
+
+def last_verified(engine: Engine, key: bytes, head_seq: int) -> tuple[int, str, int] | None:
+    """(seq, hash, hash_version) of the newest signed verified anchor the chain still contains."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(ANCHOR).where(ANCHOR.c.verified.is_(True))
+                            .order_by(ANCHOR.c.id.desc()).limit(5)).all()
+        for r in rows:
+            a = Anchor(int(r.seq), r.hash, r.at, r.source, r.sig)
+            if not a.sig_ok(key) or a.seq > head_seq:
+                continue
+            row = conn.execute(select(AUDIT.c.hash, AUDIT.c.hash_version).where(AUDIT.c.seq == a.seq)).first()
+            if row is None or row.hash != a.hash:
+                return None  # the chain changed under it: verify from genesis names where
+            return a.seq, a.hash, int(row.hash_version)
+    return None
+
+
+def record_verified(engine: Engine, key: bytes, seq: int, h: str) -> None:
+    anchor = Anchor(seq, h, datetime.now(UTC), "verified").signed(key)
+    with Session(engine) as session, session.begin():
+        _store(session, anchor, verified=True)
+
+
+def make_anchor(engine: Engine, key: bytes | None, source: str, now: datetime, path: Path | None) -> Anchor:
+    """One anchor now: into `audit_anchor`, then (if a path is given) onto the anchor file."""
+    with Session(engine) as session, session.begin():
+        anchor = anchor_in(session, key, source, now)
+    return append_to_file(path, anchor, key) if path is not None else anchor
