@@ -65,14 +65,14 @@ def test_mask_email(value: str, masked: str) -> None:
 
 
 def test_mask_text_realistic_complaint() -> None:
-    """Mobile, ID and card numbers inside a complaint are masked and the rest is left as written."""
+    """Mobile, ID and card numbers and the name after 本人 are masked; the rest is left as written."""
     text = (
         "本人张三，身份证号11010519491231002X，手机13812345678，"
         "于2026年3月2日在贵行网点办理信用卡6222 0212 3456 7890 123时被收取年费300元，"
         "请联系 139-1234-5678 或 0411-88886666。"
     )
     assert mask_text(text) == (
-        "本人张三，身份证号**************002X，手机138****5678，"
+        "本人张*，身份证号**************002X，手机138****5678，"
         "于2026年3月2日在贵行网点办理信用卡**** **** **** ***0 123时被收取年费300元，"
         "请联系 139-****-5678 或 041*-****6666。"
     )
