@@ -118,10 +118,13 @@ def create_app(config: Config | None = None, engine: Engine | None = None) -> Fa
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if _is_api(request):
-            return _problem(exc.status_code, str(exc.detail))
-        from api.pages import error_page
+            response: Response = _problem(exc.status_code, str(exc.detail))
+        else:
+            from api.pages import error_page
 
-        return error_page(request, exc.status_code, str(exc.detail), [])
+            response = error_page(request, exc.status_code, str(exc.detail), [])
+        response.headers.update(exc.headers or {})  # Retry-After of a sign-in lock (api/deps.too_many)
+        return response
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:

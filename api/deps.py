@@ -1,15 +1,18 @@
 """What every request needs: the app's config and engine, and who is asking.
 
 API clients send `Authorization: Bearer <token>`; browsers carry the `session` cookie (HttpOnly,
-SameSite=Lax). Both are looked up by their sha256. Form posts from the browser also carry the
-session's CSRF token (derived from the session id, so a page on another site cannot know it).
+SameSite=Lax). Both are looked up by their sha256 on every request (no cache: a revoked token,
+a disabled user or an ended session is refused on the next request). Form posts from the browser
+also carry the session's CSRF token (derived from the session id, so a page on another site
+cannot know it). Unknown bearer tokens count as failed attempts of the client's address; an
+address over its limit gets 429 with Retry-After until the lock lifts (models/users.py).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,10 +27,18 @@ from sqlalchemy.orm import Session
 from api.batching import SubmitBatcher
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
+from domain.deadlines import local_text
 from domain.field_names import refusal
 from models.db import session_scope
 from models.schemas import ComplaintIn, SubmitResult
-from models.users import User, csrf_token, token_digest, user_for_session, user_for_token
+from models.users import (
+    User,
+    csrf_token,
+    locked_until,
+    record_failure,
+    user_for_session,
+    user_for_token,
+)
 
 SESSION_COOKIE = "session"
 
@@ -40,10 +51,6 @@ class Context:
     @cached_property
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(overrides=self.config.calendar_overrides)
-
-    @cached_property
-    def token_cache(self) -> dict[str, tuple[User, float]]:
-        return {}
 
     @cached_property
     def _sqlite_lock(self) -> threading.Lock:
@@ -125,34 +132,48 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-TOKEN_CACHE_SECONDS = 5.0
+def client_address(request: Request) -> str | None:
+    """The peer's address as the server saw it (a proxy in front must not be trusted blindly)."""
+    return request.client.host if request.client else None
 
 
-def _token_user(ctx: Context, token: str) -> User | None:
-    """The token's user, remembered for a few seconds: a revoked token stops working within
-    TOKEN_CACHE_SECONDS; in exchange a busy API client costs no database round trip per request."""
-    key = token_digest(token)
-    hit = ctx.token_cache.get(key)
-    if hit is not None and hit[1] > time.monotonic():
-        return hit[0]
+def lift_text(until: datetime) -> str:
+    """When a sign-in lock lifts, as people read it (Beijing time)."""
+    return f"{local_text(until)}（北京时间）"
+
+
+def too_many(until: datetime, now: datetime) -> HTTPException:
+    """429 with Retry-After: the address (or account) is locked until `until`."""
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    return HTTPException(429, f"失败次数过多，已暂时锁定，{lift_text(until)}后可再试",
+                         headers={"Retry-After": str(seconds)})
+
+
+def _token_user(ctx: Context, token: str, address: str | None) -> User | None:
+    """The token's user, looked up on every request; an unknown token counts against the address."""
+    now = utcnow()
+    policy = ctx.config.policy.auth
     with ctx.session() as s:
-        user = user_for_token(s, token)
-    if user is not None:
-        if len(ctx.token_cache) > 10_000:
-            ctx.token_cache.clear()
-        ctx.token_cache[key] = (user, time.monotonic() + TOKEN_CACHE_SECONDS)
-    return user
+        until = locked_until(s, policy=policy, username=None, address=address, now=now)
+        if until is None:
+            user = user_for_token(s, token, now=now)
+            if user is not None:
+                return user
+            until = record_failure(s, policy=policy, username=None, address=address, now=now)
+    if until is not None:
+        raise too_many(until, now)
+    return None
 
 
 def _lookup(request: Request, ctx: Context) -> Principal | None:
     token = _bearer(request)
     if token is not None:
-        user = _token_user(ctx, token)
+        user = _token_user(ctx, token, client_address(request))
         return Principal(user, "token") if user else None
     with ctx.session() as s:
         sid = request.cookies.get(SESSION_COOKIE)
         if sid:
-            user = user_for_session(s, sid, now=utcnow())
+            user = user_for_session(s, sid, now=utcnow(), policy=ctx.config.policy.auth)
             return Principal(user, "session", sid) if user else None
     return None
 

@@ -487,8 +487,8 @@ def report_page(week: Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$")], ctx: Ctx,
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, ctx: Ctx, who: PageUser) -> Response:
-    result = service.audit_verify(ctx, who)
+def audit_page(request: Request, ctx: Ctx, who: PageUser, full: bool = False) -> Response:
+    result = service.audit_verify(ctx, who, full=full)
     overdue = service.list_visible(ctx, who, overdue=True, limit=20)
     return render(request, "audit.html.j2", who=who, result=result, overdue=overdue, checked_at=utcnow(),
                   people=ctx.config.org.people, week_ago=utcnow() - timedelta(days=7))

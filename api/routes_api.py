@@ -203,6 +203,7 @@ def verify_report(week: Week, ctx: Ctx, who: ApiUser) -> Any:
     return service.report_verify(ctx, who, week)
 
 
-@router.get("/audit/verify", response_model=AuditVerifyOut, summary="recompute the audit hash chain")
-def verify_audit(ctx: Ctx, who: ApiUser) -> Any:
-    return service.audit_verify(ctx, who).as_dict()
+@router.get("/audit/verify", response_model=AuditVerifyOut,
+            summary="check the audit hash chain against its anchors (from the last verified anchor; full=true: all)")
+def verify_audit(ctx: Ctx, who: ApiUser, full: Annotated[bool, Query()] = False) -> Any:
+    return service.audit_verify(ctx, who, full=full).as_dict()

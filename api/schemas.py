@@ -220,6 +220,12 @@ class AuditVerifyOut(BaseModel):
     broken_seq: int | None
     broken_id: int | None
     problem: str | None
+    from_seq: int = 0
+    anchors_checked: int = 0
+    broken_anchor: str | None = None
+    rows_checked: int | None = None
+    broken_case: str | None = None
+    unsigned_anchors: int = 0
 
 
 class Me(BaseModel):

@@ -15,7 +15,6 @@ from domain.deadlines import local_text
 from domain.field_names import refusal
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of, parse_enum
-from models.audit_chain import verify
 from models.case_views import case_detail, list_cases, record_personal_data_view, status_choices
 from models.db import session_scope
 from models.submission import submit, validate_items
@@ -116,13 +115,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor_key() -> bytes | None:
+    from models.anchors import KEY_ENV, AnchorError, key_from_env
+
+    try:
+        key = key_from_env()
+    except AnchorError as exc:
+        raise UsageError(str(exc)) from None
+    if key is None:
+        print(f"complaints: 未配置 {KEY_ENV}（锚点签名密钥）：锚点不签名、签名不校验，每次从头全量校验",
+              file=sys.stderr)
+    return key
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from models.anchors import verify_with_anchors
+
+    key = _anchor_key()
+    files = [Path(f) for f in args.anchors] if args.anchors else None
     with open_app() as app:
-        result = verify(app.engine)
+        result = verify_with_anchors(app.engine, files=files, key=key, full=args.full, rows=not args.no_rows)
     print(to_json(result.as_dict()))
     if not result.ok:
-        print(f"complaints: audit chain broken at seq {result.broken_seq}: {result.problem}", file=sys.stderr)
+        where = f"第 {result.broken_seq} 条" if result.broken_seq is not None else "案件表"
+        print(f"complaints: 审计链校验失败（{where}）：{result.problem}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from models.anchors import anchor_file, make_anchor
+
+    key = _anchor_key()
+    path = anchor_file(args.file)
+    with open_app() as app:
+        anchor = make_anchor(app.engine, key, args.source, utcnow(), path)
+    print(to_json({**anchor.as_json(), "file": str(path)}))
     return 0
 
 
@@ -185,8 +213,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("audit", help="the audit trail")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    v = audit_sub.add_parser("verify", help="recompute the hash chain and name the first broken link")
+    v = audit_sub.add_parser("verify", help="check the hash chain against every anchor; name the first broken link")
+    v.add_argument("--anchors", action="append", metavar="FILE",
+                   help="an anchor file (JSON lines; repeatable; default COMPLAINTS_ANCHOR_FILE or var/anchors/anchors.jsonl)")
+    v.add_argument("--full", action="store_true", help="recompute every link from genesis, not from the last verified anchor")
+    v.add_argument("--no-rows", action="store_true", help="skip comparing each complaint row with its last event")
     v.set_defaults(handler=cmd_audit_verify)
+    a = audit_sub.add_parser("anchor", help="sign the chain head and append it to the anchor file")
+    a.add_argument("--file", help="the anchor file (default COMPLAINTS_ANCHOR_FILE or var/anchors/anchors.jsonl)")
+    a.add_argument("--source", default="cli", help="recorded with the anchor (default cli)")
+    a.set_defaults(handler=cmd_audit_anchor)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(handler=cmd_migrate)

@@ -170,10 +170,25 @@ class IntakeSpec(_Strict):
     event_batch_limit: int = Field(default=1000, ge=0)
 
 
+class AuthSpec(_Strict):
+    """Sign-in throttling and session/token lifetimes (docs/security.md, Authentication)."""
+
+    account_max_failures: int = Field(default=5, ge=1, le=1000)  # wrong passwords per account ...
+    account_window_minutes: int = Field(default=15, ge=1, le=1440)  # ... within this many minutes
+    account_lockout_minutes: int = Field(default=15, ge=1, le=1440)  # then the account is locked this long
+    address_max_failures: int = Field(default=20, ge=1, le=100_000)  # failed sign-ins per client address ...
+    address_window_minutes: int = Field(default=15, ge=1, le=1440)
+    address_lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    session_idle_minutes: int = Field(default=30, ge=1, le=1440)  # a browser session ends unused this long
+    session_absolute_hours: int = Field(default=12, ge=1, le=168)  # and this long after sign-in at the latest
+    token_days: int = Field(default=90, ge=1, le=3650)  # API token lifetime unless `token add --days N`
+
+
 class PolicyFile(_Strict):
     regime: str = Field(default="nfra", pattern=r"^nfra$")
     calendar: CalendarSpec = CalendarSpec()
     intake: IntakeSpec = IntakeSpec()
+    auth: AuthSpec = AuthSpec()
     case_link_base: str = "http://127.0.0.1:8000/cases/"
 
 

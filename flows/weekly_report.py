@@ -35,6 +35,7 @@ from domain.report import (
 )
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
 from flows.report_render import markdown_summary, read_content, render_html, write_files
+from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_from_env
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine, session_scope
 from models.report import counts, handling_histogram, latest_snapshot, load_week, store_snapshot
@@ -63,11 +64,12 @@ class ReportResult:
     output_dir: Path
     link: str
     content: dict[str, Any] = field(repr=False)
+    anchor: dict[str, Any] | None = None  # the audit chain's signed head at the freeze (models/anchors.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {"week": self.week, "version": self.version, "sha256": self.sha256, "created": self.created,
                 "input_rows": self.input_rows, "output_dir": str(self.output_dir), "link": self.link,
-                "summary": self.content["summary"]}
+                "summary": self.content["summary"], "anchor": self.anchor}
 
 
 def names_of(config: Config) -> Names:
@@ -149,6 +151,8 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
                         actor: str = "weekly-report") -> ReportResult:
     """Compute, freeze and write one week's report; see the module docstring."""
     w = resolve_week(week, now)
+    key = key_from_env()  # refused (AnchorError) before anything is stored if set but unusable
+    anchor: Anchor | None = None
     with session_scope(engine) as session:
         content = compute_content(session, config, w)
         sha = digest(content)
@@ -157,11 +161,15 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
         link = report_link(config.report.link_base, w.label)
         if latest is not None and latest.sha256 == sha:
             version, generated_at, created = int(latest.version), latest.generated_at, False
+            anchor_json = latest.anchor
         else:
             if latest is not None and not force:
                 raise ReportChanged(w.label, int(latest.version), differences(json.loads(latest.content), content))
             version, generated_at, created = (int(latest.version) + 1 if latest else 1), now, True
-            store_snapshot(session, {
+            # The chain head signed at the freeze: in the snapshot, the message, the artifact, the anchor file.
+            anchor = anchor_in(session, key, f"report:{w.label}:v{version}", now)
+            anchor_json = anchor.as_json()
+            store_snapshot(session, {"anchor": anchor_json,
                 "week": w.label, "version": version, "generated_at": now, "input_rows": content["input_rows"],
                 "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
                 "output_dir": str(directory), "forced": latest is not None, "actor": actor,
@@ -172,14 +180,18 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
                                         detail=f"weekly report {w.label} v{version}")])
             s = content["summary"]
             ctx = ReportReady(week=w.label, period=w.period, version=version, received=int(s["new"]),
-                              closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link)
+                              closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link,
+                              anchor_seq=anchor.seq, anchor_hash=anchor.hash[:16])
             items = [OutboxItem(kind=KIND, recipient=p, key=f"report:{w.label}:v{version}", context=ctx)
                      for p in config.report.recipients]
             enqueue(session, items, org=config.org, now=now)
     html = render_html(content, version=version, generated_at=generated_at.astimezone(SHANGHAI).isoformat(),
                        sha256=sha, institution=config.institution)
     write_files(directory, content, html)
-    return ReportResult(w.label, version, sha, created, int(content["input_rows"]), directory, link, content)
+    if anchor is not None:
+        append_to_file(anchor_file(), anchor, key)
+    return ReportResult(w.label, version, sha, created, int(content["input_rows"]), directory, link, content,
+                        anchor_json)
 
 
 @dataclass
@@ -228,6 +240,15 @@ def publish_artifacts(result: ReportResult) -> None:
     for tkey, table in result.content["tables"].items():
         rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
         create_table_artifact(key=f"{key}-{tkey}", table=rows, description=table["title"])
+    if result.anchor:
+        create_markdown_artifact(key=f"{key}-anchor", markdown=anchor_markdown(result.anchor),
+                                 description=f"审计链锚点 {result.week}")
+
+
+def anchor_markdown(anchor: dict[str, Any]) -> str:
+    sig = anchor.get("sig") or "未签名（未配置 COMPLAINTS_ANCHOR_KEY）"
+    return (f"**审计链锚点**：第 {anchor['seq']} 条，哈希 `{anchor['hash']}`\n\n"
+            f"时间 {anchor['at']} · 来源 {anchor['source']} · 签名 `{sig}`")
 
 
 @flow(name="weekly-report", log_prints=False)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from complaints.config import REPO_ROOT
 from models.audit import GENESIS_HASH, AuditAnchor
-from models.audit_chain import AUDIT, HEAD, _id_in
+from models.audit_chain import AUDIT, HEAD, VerifyResult, _id_in
 from models.report import ReportSnapshot
 from models.sqlutil import table_of
 
@@ -250,3 +250,17 @@ def make_anchor(engine: Engine, key: bytes | None, source: str, now: datetime, p
     with Session(engine) as session, session.begin():
         anchor = anchor_in(session, key, source, now)
     return append_to_file(path, anchor, key) if path is not None else anchor
+
+
+def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, key: bytes | None = None,
+                        full: bool = False, rows: bool = False, checkpoint: bool = True) -> VerifyResult:
+    """`audit verify`: the chain (from the last verified anchor unless `full`) against every anchor in
+    `files` (default: the configured anchor file), the report snapshots and the database's own."""
+    from models.audit_chain import verify
+
+    paths = list(files) if files is not None else [anchor_file()]
+    anchors, file_problem = gather(engine, paths)
+    result = verify(engine, full=full, anchors=anchors, key=key, rows=rows, checkpoint=checkpoint and not file_problem)
+    if result.ok and file_problem is not None:
+        return result.failed(broken_anchor=file_problem, problem=file_problem)
+    return result

@@ -161,6 +161,9 @@ class ReportReady:
     closed: int
     overdue: int
     link: str
+    # The audit chain's head signed at the freeze (models/anchors.py): auditors hold it outside the database.
+    anchor_seq: int | None = None
+    anchor_hash: str | None = None  # its first 16 hex digits
 
 
 Contract = Union[Routed, Escalated, EscalationDigest, ExtensionRequested, ExtensionApproved,  # noqa: UP007
@@ -182,6 +185,7 @@ _FIELD_NAMES = {
     "previous_due_at": "原答复期限", "new_due_at": "新答复期限", "note": "审批意见", "requested_at": "核查申请时间",
     "owner": "核查机构", "week": "周次", "period": "统计期间", "version": "版本", "received": "新受理",
     "closed": "已办结", "overdue": "逾期", "title": "职务", "name": "姓名", "acting": "代理", "fired_at": "升级时间",
+    "anchor_seq": "审计链锚点序号", "anchor_hash": "审计链锚点哈希",
 }
 
 

@@ -83,3 +83,10 @@ def cli_db(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """The CLI (in this process) pointed at the test database."""
     monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
     return db_engine
+
+
+@pytest.fixture(autouse=True)
+def _own_anchor_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test writes audit anchors to its own file, never to the repo's var/anchors/anchors.jsonl."""
+    monkeypatch.setenv("COMPLAINTS_ANCHOR_FILE", str(tmp_path / "anchors" / "anchors.jsonl"))
+    monkeypatch.delenv("COMPLAINTS_ANCHOR_KEY", raising=False)

@@ -16,7 +16,7 @@ def _by_name() -> dict[str, dict[str, Any]]:
 def test_every_deployment_loads_as_a_runner_deployment() -> None:
     """Each entrypoint imports and becomes a deployment with its schedules and triggers."""
     deployments = {d.name: d for d in runner_deployments()}
-    assert set(deployments) == {"intake", "dispatch", "escalation", "weekly-report"}
+    assert set(deployments) == {"intake", "dispatch", "escalation", "weekly-report", "audit-anchor"}
     assert deployments["intake"].triggers and deployments["dispatch"].triggers
     assert all(d.schedules for d in deployments.values())
 
