@@ -7,6 +7,7 @@ Every form post carries the session's CSRF token; times typed into a form are Be
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -25,7 +26,9 @@ from api.deps import (
     PageUser,
     Principal,
     check_csrf,
+    client_address,
     context,
+    lift_text,
     no_nul_in_url,
     utcnow,
 )
@@ -37,7 +40,7 @@ from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
 from models import case_actions
-from models.users import ROLE_NAMES, authenticate, create_session, end_session
+from models.users import ROLE_NAMES, LoginOutcome, create_session, end_session, sign_in
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 LOGIN_CSRF = "login_csrf"
@@ -223,17 +226,28 @@ async def login(request: Request, ctx: Ctx) -> Response:
                       error="页面已过期，请刷新后重新登录")
     from starlette.concurrency import run_in_threadpool
 
-    def check() -> str | None:
-        with ctx.session() as s:
-            user = authenticate(s, username=username, password=password)
-            return create_session(s, user_id=user.id, now=utcnow()) if user else None
+    policy, address, now = ctx.config.policy.auth, client_address(request), utcnow()
 
-    sid = await run_in_threadpool(check)
+    def check() -> tuple[LoginOutcome, str | None]:
+        """Throttled per account and per address (models/users.sign_in); one scrypt per attempt."""
+        with ctx.session() as s:
+            outcome = sign_in(s, username=username[:200], password=password, address=address, now=now,
+                              policy=policy)
+            sid = create_session(s, user_id=outcome.user.id, now=now, policy=policy) if outcome.user else None
+            return outcome, sid
+
+    outcome, sid = await run_in_threadpool(check)
+    if outcome.locked_until is not None:
+        wait = max(1, math.ceil((outcome.locked_until - now).total_seconds()))
+        locked = render(request, "login.html.j2", status=429, login_csrf=cookie, next=target,
+                        error=f"登录失败次数过多，该账户或本机地址已暂时锁定，{lift_text(outcome.locked_until)}后可再试")
+        locked.headers["Retry-After"] = str(wait)
+        return locked
     if sid is None:
         return render(request, "login.html.j2", status=401, login_csrf=cookie, next=target, error="用户名或密码错误")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https", max_age=12 * 3600)
+                        secure=request.url.scheme == "https", max_age=policy.session_absolute_hours * 3600)
     response.delete_cookie(LOGIN_CSRF, path="/login")
     return response
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from complaints.announce import announce_change
 from complaints.cli import UsageError, float_arg, int_arg
 from complaints.cli_cases import now_arg
+from complaints.cli_users import actor_of, add_actor_options
 from complaints.services import App, open_app, to_json
 from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
 from domain.field_names import refusal
@@ -101,7 +102,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
         s, case_no=args.case_no, to=args.to, approver=args.approver, approver_org=args.approver_org,
         approval_ref=args.approval_ref, reason=args.reason, customer_told_at=told,
         customer_told_via=args.customer_told_via, config=app.config, calendar=app.calendar, now=now,
-        actor=args.actor))
+        actor=actor_of(args)))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
@@ -109,21 +110,21 @@ def cmd_pause(args: argparse.Namespace) -> int:
     at = _when(args.at, "--at") if args.at else now
     return _act(event="complaint.paused", fn=lambda s, app: case_actions.pause(
         s, case_no=args.case_no, reason=args.reason, evidence=args.evidence, at=at, config=app.config,
-        calendar=app.calendar, now=now, actor=args.actor))
+        calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at") if args.at else now
     return _act(event="complaint.resumed", fn=lambda s, app: case_actions.resume(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_new_facts(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at")
     return _act(event="complaint.restarted", fn=lambda s, app: case_actions.new_facts(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -131,13 +132,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     at = _when(args.requested_at, "--requested-at")
     return _act(event="complaint.review_opened", fn=lambda s, app: case_actions.review(
         s, case_no=args.case_no, requested_at=at, config=app.config, calendar=app.calendar, now=now,
-        actor=args.actor))
+        actor=actor_of(args)))
 
 
 def cmd_acknowledge(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     return _act(event="complaint.acknowledged", fn=lambda s, app: case_actions.acknowledge(
-        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_respond(args: argparse.Namespace) -> int:
@@ -145,41 +146,41 @@ def cmd_respond(args: argparse.Namespace) -> int:
     told = _when(args.told_at, "--told-at") if args.told_at else now
     return _act(event="complaint.responded", fn=lambda s, app: case_actions.respond(
         s, case_no=args.case_no, verified=args.verified, basis=args.basis, remedies=args.remedies,
-        told_via=args.told_via, told_at=told, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        told_via=args.told_via, told_at=told, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     return _act(event="complaint.closed", fn=lambda s, app: case_actions.close(
-        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     at = _when(args.at, "--at") if args.at else now
     return _act(event="complaint.withdrawn", fn=lambda s, app: case_actions.withdraw(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=args.actor))
+        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     return _act(event="complaint.assigned", fn=lambda s, app: case_actions.assign(
         s, case_no=args.case_no, handler=args.to, config=app.config, calendar=app.calendar, now=now,
-        actor=args.actor))
+        actor=actor_of(args)))
 
 
 def cmd_reopen(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     return _act(event="complaint.reopened", fn=lambda s, app: case_actions.reopen(
         s, case_no=args.case_no, reason=args.reason, config=app.config, calendar=app.calendar, now=now,
-        actor=args.actor))
+        actor=actor_of(args)))
 
 
 def _common(p: argparse.ArgumentParser, *, case: bool = True) -> None:
     if case:
         p.add_argument("case_no")
     p.add_argument("--now", help="ISO 8601 instant with offset (default: now; for replaying and tests)")
-    p.add_argument("--actor", default="cli", help="who acts (recorded in the audit trail)")
+    add_actor_options(p)  # the audit trail records the OS user unless a web user proves who they are
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

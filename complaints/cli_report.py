@@ -8,6 +8,7 @@ from pathlib import Path
 
 from complaints.cli import UsageError
 from complaints.cli_cases import now_arg
+from complaints.cli_users import os_actor
 from complaints.services import open_app, to_json
 
 
@@ -45,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with open_app() as app:
         try:
             result = build_weekly_report(app.engine, app.config, args.week, now, force=args.force,
-                                         output_dir=Path(args.out) if args.out else None, actor="cli")
+                                         output_dir=Path(args.out) if args.out else None, actor=os_actor())
         except ReportChanged as exc:
             print(f"complaints: {exc}", file=sys.stderr)
             return 1

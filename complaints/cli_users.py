@@ -1,16 +1,80 @@
-"""Accounts for the web and the API: `complaints user add`, `complaints token add`."""
+"""Accounts for the web and the API (`complaints user add|disable|enable`, `complaints token
+add|revoke`), and who the CLI records as the actor of what it does.
+
+The CLI records the operating-system user who runs it (`os:NAME`, from getpass.getuser()). An
+`--actor NAME` is accepted only with proof: `--token` (or COMPLAINTS_TOKEN) holding a valid API
+token of that web user; the web user's role then applies (an auditor cannot `show --unmask`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 
-from complaints.cli import UsageError
+from complaints.cli import UsageError, int_arg
 from complaints.services import open_app, to_json, utcnow
 from domain.field_names import refusal
 from models.db import session_scope
-from models.users import ROLES, UserError, create_token, create_user, revoke_tokens
+from models.users import (
+    ROLES,
+    UserError,
+    create_token,
+    create_user,
+    revoke_tokens,
+    set_active,
+    user_for_token,
+)
+
+TOKEN_ENV = "COMPLAINTS_TOKEN"
+
+
+def os_actor() -> str:
+    """The operating-system user running the CLI, as recorded in the audit trail."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        name = f"uid{os.getuid()}"
+    return f"os:{name}"
+
+
+def add_actor_options(p: argparse.ArgumentParser) -> None:
+    """--actor/--token on a command that writes the audit trail."""
+    p.add_argument("--actor", default=None,
+                   help="record this web user instead of the OS user; needs --token of that user")
+    p.add_argument("--token", default=None,
+                   help=f"an API token of the --actor user, as proof (default: ${TOKEN_ENV})")
+
+
+def actor_of(args: argparse.Namespace, *, permission: str | None = None) -> str:
+    """Who the audit trail records for this command: the OS user, or a web user proven by token.
+
+    A proven web user must hold `permission` (api/access.py) when one is named. Resolved once.
+    """
+    resolved: str | None = getattr(args, "_actor_resolved", None)
+    if resolved is not None:
+        return resolved
+    name = getattr(args, "actor", None)
+    if not name:
+        resolved = os_actor()
+    else:
+        token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV)
+        if not token:
+            raise UsageError(f"actor（操作人）：--actor {name} 须同时以 --token（或环境变量 {TOKEN_ENV}）"
+                                              f"提供该用户的 API 令牌作为证明；不写 --actor 时记录操作系统用户 {os_actor()}")
+        with open_app() as app, session_scope(app.engine) as session:
+            user = user_for_token(session, token, now=utcnow())
+        if user is None or user.username != name:
+            raise UsageError(f"token（令牌）：不是用户 {name!r} 的有效 API 令牌（不存在、已撤销、已过期或用户已停用）")
+        if permission is not None:
+            from api.access import allowed
+
+            if not allowed(user, permission):
+                raise UsageError(f"actor（操作人）：用户 {name!r}（角色 {user.role}）无权执行此操作")
+        resolved = user.username
+    args._actor_resolved = resolved
+    return resolved
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -37,22 +101,49 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_active(args: argparse.Namespace, active: bool) -> int:
+    with open_app() as app:
+        try:
+            with session_scope(app.engine) as session:
+                user = set_active(session, username=args.name, active=active, now=utcnow())
+        except UserError as exc:
+            raise UsageError(str(exc)) from None
+    note = ("已启用；原有令牌仍作废，请用 token add 新建" if active
+            else "已停用：全部 API 令牌已作废，全部浏览器登录已结束（下一次请求即生效）")
+    print(to_json({"username": user.username, "active": active, "note": note}))
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    return _set_active(args, False)
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    return _set_active(args, True)
+
+
 def cmd_token_add(args: argparse.Namespace) -> int:
     with open_app() as app:
         try:
             with session_scope(app.engine) as session:
-                token = create_token(session, username=args.user, now=utcnow(), label=args.label)
+                now = utcnow()
+                days = args.days if args.days is not None else app.config.policy.auth.token_days
+                token = create_token(session, username=args.user, now=now, label=args.label, days=days)
         except UserError as exc:
             raise UsageError(str(exc)) from None
-    print(to_json({"user": args.user, "token": token,
-                   "note": "shown once; only its sha256 is stored. Send it as Authorization: Bearer <token>"}))
+    from datetime import timedelta
+
+    from domain.deadlines import local_text
+
+    print(to_json({"user": args.user, "token": token, "expires_at": local_text(now + timedelta(days=days)),
+                   "note": "只显示这一次；数据库只存其 sha256。请求时发送 Authorization: Bearer <令牌>"}))
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     with open_app() as app, session_scope(app.engine) as session:
-        count = revoke_tokens(session, username=args.user, now=utcnow())
-    print(to_json({"user": args.user, "revoked": count}))
+        tokens, sessions = revoke_tokens(session, username=args.user, now=utcnow())
+    print(to_json({"user": args.user, "revoked": tokens, "sessions_ended": sessions}))
     return 0
 
 
@@ -65,15 +156,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("--person", help="org-chart person id (config/org.yaml) the account acts as")
     a.add_argument("--branch", help="branch code (desk: where it registers; supervisor: what it sees)")
     a.add_argument("--display-name")
-    a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of stdin (at least 12 characters, not a common one)")
     a.set_defaults(handler=cmd_user_add)
+    d = usub.add_parser("disable", help="disable an account: every token revoked, every browser session ended")
+    d.add_argument("name")
+    d.set_defaults(handler=cmd_user_disable)
+    e = usub.add_parser("enable", help="enable a disabled account again (its old tokens stay revoked)")
+    e.add_argument("name")
+    e.set_defaults(handler=cmd_user_enable)
 
     p = sub.add_parser("token", help="API tokens (bearer)")
     tsub = p.add_subparsers(dest="token_command", required=True)
     t = tsub.add_parser("add", help="create an API token for a user; printed once")
     t.add_argument("user")
     t.add_argument("--label", default="")
+    t.add_argument("--days", type=int_arg("有效天数（--days）", minimum=1, maximum=3650), default=None,
+                   help="days until the token expires (default: config/policy.yaml auth.token_days, 90)")
     t.set_defaults(handler=cmd_token_add)
-    r = tsub.add_parser("revoke", help="revoke every token of a user")
+    r = tsub.add_parser("revoke", help="revoke every token of a user and end their browser sessions")
     r.add_argument("user")
     r.set_defaults(handler=cmd_token_revoke)

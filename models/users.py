@@ -3,6 +3,13 @@
 Passwords are hashed with scrypt (standard library) and compared in constant time. API tokens
 and session ids are random 256-bit values shown to their owner once; only their sha256 is
 stored, so a copy of the database does not let anyone in.
+
+OWASP ASVS level 2 (docs/security.md, Authentication): sign-in failures are counted per account
+and per client address in the database (`auth_throttle`, so every process sees them) and lock
+either for a while; an unknown user costs exactly one scrypt like a known one; passwords have at
+least 12 characters and are not in the shipped list of common passwords; tokens expire, browser
+sessions end when idle and at an absolute limit, and disabling a user or revoking their tokens
+ends every session and token at once (each request looks its credential up: no cache).
 """
 
 from __future__ import annotations
@@ -13,20 +20,25 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from complaints.config import Config
+from complaints.config import AuthSpec, Config
 from models.sqlutil import table_of
 
 ROLES: tuple[str, ...] = ("desk", "handler", "supervisor", "cpo", "auditor", "admin")
 ROLE_NAMES = {"desk": "受理岗", "handler": "承办人", "supervisor": "部门负责人/行领导", "cpo": "消保办",
               "auditor": "审计", "admin": "管理员"}
-SESSION_TTL = timedelta(hours=12)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_PASSWORD = 12
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
 class UserAccount(SQLModel, table=True):
@@ -51,6 +63,7 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     label: str = Field(default="", max_length=64)
     created_at: datetime
+    expires_at: datetime  # created_at + policy auth.token_days unless `token add --days N`
     revoked_at: datetime | None = None
 
 
@@ -61,12 +74,25 @@ class WebSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime
-    expires_at: datetime = Field(index=True)
+    expires_at: datetime = Field(index=True)  # absolute end: created_at + auth.session_absolute_hours
+    last_seen_at: datetime  # idle end: last_seen_at + auth.session_idle_minutes
+
+
+class AuthThrottle(SQLModel, table=True):
+    """Failed sign-ins of one key ("user:NAME" or "addr:IP") in the current window, and a lock."""
+
+    __tablename__ = "auth_throttle"
+
+    key: str = Field(primary_key=True, max_length=160)
+    failures: int = 0
+    window_start: datetime
+    locked_until: datetime | None = None
 
 
 USER = table_of(UserAccount)
 TOKEN = table_of(ApiToken)
 SESSION = table_of(WebSession)
+THROTTLE = table_of(AuthThrottle)
 
 
 class UserError(ValueError):
@@ -107,6 +133,54 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
+@cache
+def _dummy_hash() -> str:
+    """A stored-hash string with the same scrypt parameters as every real one, a random salt and
+    a random digest (no password has it): checking an unknown or disabled user costs the same
+    single scrypt as a known one (no timing oracle), and making it costs none."""
+    b64 = base64.b64encode
+    salt, digest = b64(secrets.token_bytes(16)).decode(), b64(secrets.token_bytes(32)).decode()
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt}${digest}"
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (models/common_passwords.txt, from zxcvbn)."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problems(password: str, username: str) -> list[str]:
+    """Why a new password is refused (Chinese, naming the field); empty when it is acceptable.
+
+    ASVS 2.1.1/2.1.7 and NIST SP 800-63B 5.1.1.2: at least 12 characters, not blank, not a
+    common or breached password (nor one with digits or punctuation merely added around it),
+    not a run of one or two repeated characters, not the username. No composition rules.
+    """
+    field = "password（密码）"
+    if len(password) < MIN_PASSWORD:
+        return [f"{field}：至少 {MIN_PASSWORD} 个字符（现为 {len(password)} 个）"]
+    if not password.strip():
+        return [f"{field}：不能全为空白字符"]
+    lowered = password.lower()
+    core = lowered.strip("0123456789!@#$%^&*()_+-=.,;:?~ ")
+    common = common_passwords()
+    if lowered in common or lowered.strip() in common or (len(core) >= 4 and core in common):
+        return [f"{field}：属于常见密码，容易被猜中，请换一个"]
+    if len(set(lowered)) <= 2 or _sequential(lowered):
+        return [f"{field}：由重复或连续的字符组成，容易被猜中，请换一个"]
+    if username and (lowered == username.lower() or username.lower() in lowered and len(username) >= 4
+                     and len(core.replace(username.lower(), "")) < 4):
+        return [f"{field}：不能与用户名相同或只是用户名加几个字符"]
+    return []
+
+
+def _sequential(text: str) -> bool:
+    """Every character one more (or one less) than the one before: abcdefghijkl, 123456789012."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps <= {1, -9} or steps <= {-1, 9}  # 1234567890123 wraps from 9 to 0
+
+
 def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -137,8 +211,7 @@ def create_user(session: Session, *, username: str, role: str, password: str, co
         problems.append("username: 1-64 letters, digits, '.', '-' or '_'")
     if role not in ROLES:
         problems.append(f"role: {role!r} is not one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        problems.append("password: at least 8 characters")
+    problems.extend(password_problems(password, username))
     if person_id is not None and person_id not in config.org.people:
         problems.append(f"person: unknown person {person_id!r} in the org chart")
     if role in ("handler", "supervisor") and person_id is None:
@@ -161,58 +234,187 @@ def create_user(session: Session, *, username: str, role: str, password: str, co
     return User(int(user_id), username, name, role, person_id, branch)
 
 
-def get_user(session: Session, username: str) -> User | None:
-    row = session.execute(select(USER).where(USER.c.username == username, USER.c.active.is_(True))).first()
+def get_user(session: Session, username: str, *, active: bool = True) -> User | None:
+    where = [USER.c.username == username] + ([USER.c.active.is_(True)] if active else [])
+    row = session.execute(select(USER).where(*where)).first()
     return _user(row) if row else None
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """The user when the password matches; None otherwise (same work either way)."""
+    """The user when the password matches; None otherwise. Exactly one scrypt either way
+    (an unknown or disabled user is checked against a dummy hash of the same cost)."""
     row = session.execute(select(USER).where(USER.c.username == username, USER.c.active.is_(True))).first()
-    stored = row.password_hash if row else hash_password("not-a-user-password")  # equal timing
+    stored = row.password_hash if row else _dummy_hash()
     ok = check_password(password, stored)
     return _user(row) if row and ok else None
 
 
-def create_token(session: Session, *, username: str, now: datetime, label: str = "") -> str:
-    """A new API token for the user; the raw value is returned once and never stored."""
+# ---------------------------------------------------------------- sign-in throttling
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A sign-in attempt: the user, or None with the time a lock lifts (None: just wrong)."""
+
+    user: User | None
+    locked_until: datetime | None = None
+
+
+def _keys(policy: AuthSpec, username: str | None, address: str | None) -> list[tuple[str, int, timedelta, timedelta]]:
+    keys: list[tuple[str, int, timedelta, timedelta]] = []
+    if username is not None:
+        keys.append((f"user:{username[:64]}", policy.account_max_failures,
+                     timedelta(minutes=policy.account_window_minutes),
+                     timedelta(minutes=policy.account_lockout_minutes)))
+    if address:
+        keys.append((f"addr:{address[:120]}", policy.address_max_failures,
+                     timedelta(minutes=policy.address_window_minutes),
+                     timedelta(minutes=policy.address_lockout_minutes)))
+    return keys
+
+
+def _throttle_rows(session: Session, keys: list[str], now: datetime) -> dict[str, Any]:
+    """The throttle rows of these keys, created if missing and locked for this transaction."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for key in keys:
+        session.execute(insert(THROTTLE).values(key=key, failures=0, window_start=now)
+                        .on_conflict_do_nothing(index_elements=["key"]))
+    rows = session.execute(select(THROTTLE).where(THROTTLE.c.key.in_(keys)).order_by(THROTTLE.c.key)
+                           .with_for_update()).all()
+    return {r.key: r for r in rows}
+
+
+def locked_until(session: Session, *, policy: AuthSpec, username: str | None, address: str | None,
+                 now: datetime) -> datetime | None:
+    """When the latest lock on this account or address lifts; None when neither is locked."""
+    keys = [k[0] for k in _keys(policy, username, address)]
+    if not keys:
+        return None
+    rows = session.execute(select(THROTTLE.c.locked_until).where(THROTTLE.c.key.in_(keys))).scalars().all()
+    ends = [t for t in rows if t is not None and t > now]
+    return max(ends) if ends else None
+
+
+def record_failure(session: Session, *, policy: AuthSpec, username: str | None, address: str | None,
+                   now: datetime) -> datetime | None:
+    """Count one failed attempt against the account and the address; the lock's end when this
+    failure reaches a limit (the count then starts again), else None."""
+    spec = _keys(policy, username, address)
+    if not spec:
+        return None
+    rows = _throttle_rows(session, [k[0] for k in spec], now)
+    until: datetime | None = None
+    for key, limit, window, lockout in spec:
+        row = rows[key]
+        failures = 1 if row.window_start + window <= now else row.failures + 1
+        values: dict[str, Any] = {"failures": failures}
+        if failures == 1:
+            values["window_start"] = now
+        if failures >= limit:
+            values.update(failures=0, window_start=now, locked_until=now + lockout)
+            until = max(until, now + lockout) if until else now + lockout
+        session.execute(update(THROTTLE).where(THROTTLE.c.key == key).values(**values))
+    return until
+
+
+def sign_in(session: Session, *, username: str, password: str, address: str | None, now: datetime,
+          policy: AuthSpec) -> LoginOutcome:
+    """A sign-in: refused without a password check while the account or the address is locked;
+    a wrong password counts against both; a right one resets the account's count."""
+    until = locked_until(session, policy=policy, username=username, address=address, now=now)
+    if until is not None:
+        return LoginOutcome(None, until)
+    user = authenticate(session, username=username, password=password)
+    if user is None:
+        return LoginOutcome(None, record_failure(session, policy=policy, username=username, address=address,
+                                                 now=now))
+    session.execute(THROTTLE.delete().where(THROTTLE.c.key == f"user:{username[:64]}"))
+    return LoginOutcome(user)
+
+
+# ---------------------------------------------------------------- tokens and sessions
+
+
+def create_token(session: Session, *, username: str, now: datetime, label: str = "",
+                 days: int | None = None, policy: AuthSpec | None = None) -> str:
+    """A new API token for the user; the raw value is returned once and never stored. It expires
+    after `days` (default: policy auth.token_days, 90)."""
     user = get_user(session, username)
     if user is None:
-        raise UserError([f"user: no active user {username!r}"])
+        raise UserError([f"user（用户）：没有在用的用户 {username!r}"])
+    lifetime = days if days is not None else (policy or AuthSpec()).token_days
+    if not 1 <= lifetime <= 3650:
+        raise UserError([f"days（有效天数）：须在 1 到 3650 之间（现为 {lifetime}）"])
     raw = "cpt_" + secrets.token_urlsafe(32)
     session.execute(TOKEN.insert().values(user_id=user.id, token_hash=token_digest(raw), label=label[:64],
-                                          created_at=now))
+                                          created_at=now, expires_at=now + timedelta(days=lifetime)))
     return raw
 
 
-def user_for_token(session: Session, raw: str) -> User | None:
+def user_for_token(session: Session, raw: str, *, now: datetime) -> User | None:
+    """The active user of an unrevoked, unexpired token; None otherwise."""
     stmt = (select(USER).join(TOKEN, TOKEN.c.user_id == USER.c.id)
-            .where(TOKEN.c.token_hash == token_digest(raw), TOKEN.c.revoked_at.is_(None), USER.c.active.is_(True)))
+            .where(TOKEN.c.token_hash == token_digest(raw), TOKEN.c.revoked_at.is_(None), TOKEN.c.expires_at > now,
+                   USER.c.active.is_(True)))
     row = session.execute(stmt).first()
     return _user(row) if row else None
 
 
-def revoke_tokens(session: Session, *, username: str, now: datetime) -> int:
-    user = get_user(session, username)
-    if user is None:
-        return 0
-    result = session.execute(update(TOKEN).where(TOKEN.c.user_id == user.id, TOKEN.c.revoked_at.is_(None))
-                             .values(revoked_at=now))
+def end_sessions(session: Session, *, user_id: int) -> int:
+    result = session.execute(SESSION.delete().where(SESSION.c.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def create_session(session: Session, *, user_id: int, now: datetime) -> str:
+def revoke_tokens(session: Session, *, username: str, now: datetime) -> tuple[int, int]:
+    """Revoke every token of the user and end their browser sessions (effective on the next
+    request); (tokens revoked, sessions ended)."""
+    user = get_user(session, username, active=False)
+    if user is None:
+        return 0, 0
+    result = session.execute(update(TOKEN).where(TOKEN.c.user_id == user.id, TOKEN.c.revoked_at.is_(None))
+                             .values(revoked_at=now))
+    return int(getattr(result, "rowcount", 0) or 0), end_sessions(session, user_id=user.id)
+
+
+def set_active(session: Session, *, username: str, active: bool, now: datetime) -> User:
+    """Disable (every token revoked, every session ended) or enable again (tokens stay revoked)."""
+    user = get_user(session, username, active=False)
+    if user is None:
+        raise UserError([f"user（用户）：没有用户 {username!r}"])
+    session.execute(update(USER).where(USER.c.id == user.id).values(active=active))
+    if not active:
+        revoke_tokens(session, username=username, now=now)
+    return user
+
+
+def create_session(session: Session, *, user_id: int, now: datetime, policy: AuthSpec | None = None) -> str:
     raw = secrets.token_urlsafe(32)
+    hours = (policy or AuthSpec()).session_absolute_hours
     session.execute(SESSION.insert().values(user_id=user_id, token_hash=token_digest(raw), created_at=now,
-                                            expires_at=now + SESSION_TTL))
+                                            expires_at=now + timedelta(hours=hours), last_seen_at=now))
     return raw
 
 
-def user_for_session(session: Session, raw: str, *, now: datetime) -> User | None:
-    stmt = (select(USER).join(SESSION, SESSION.c.user_id == USER.c.id)
-            .where(SESSION.c.token_hash == token_digest(raw), SESSION.c.expires_at > now, USER.c.active.is_(True)))
+SEEN_GRANULARITY = timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
+
+
+def user_for_session(session: Session, raw: str, *, now: datetime, policy: AuthSpec | None = None) -> User | None:
+    """The active user of a session that is neither past its absolute end nor idle too long;
+    the session's last use moves to now. An ended session is deleted."""
+    idle = timedelta(minutes=(policy or AuthSpec()).session_idle_minutes)
+    digest = token_digest(raw)
+    stmt = (select(USER, SESSION.c.id.label("sid"), SESSION.c.expires_at.label("ends"),
+                   SESSION.c.last_seen_at.label("seen"))
+            .join(SESSION, SESSION.c.user_id == USER.c.id).where(SESSION.c.token_hash == digest))
     row = session.execute(stmt).first()
-    return _user(row) if row else None
+    if row is None:
+        return None
+    if row.ends <= now or row.seen + idle <= now or not row.active:
+        session.execute(SESSION.delete().where(SESSION.c.id == row.sid))
+        return None
+    if now - row.seen >= SEEN_GRANULARITY:
+        session.execute(update(SESSION).where(SESSION.c.id == row.sid).values(last_seen_at=now))
+    return _user(row)
 
 
 def end_session(session: Session, raw: str) -> None:

@@ -89,14 +89,17 @@ def test_show_and_list_after_intake(cli_db: Engine, capsys: pytest.CaptureFixtur
 
 
 def test_unmasked_view_is_audited(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
-    """show --unmask reveals the phone and records who viewed it in the audit trail."""
+    """show --unmask reveals the phone and records who viewed it in the audit trail: the OS user
+    who ran it (a typed --actor needs that web user's token: tests/integration/test_cli_users.py)."""
+    import getpass
+
     _run(capsys, "submit", "examples/complaint.json")
-    _, case, _ = _run(capsys, "show", "DL-2026-000001", "--unmask", "--actor", "auditor.wang")
+    _, case, _ = _run(capsys, "show", "DL-2026-000001", "--unmask")
     assert case["complainant"]["phone"] == "13812345678"
     code, verify, _ = _run(capsys, "audit", "verify")
     assert code == 0 and verify["ok"] and verify["checked"] == 2
     _, again, _ = _run(capsys, "show", "DL-2026-000001")
-    assert [(a["action"], a["actor"]) for a in again["audit"]][-1] == ("viewed_personal_data", "auditor.wang")
+    assert [(a["action"], a["actor"]) for a in again["audit"]][-1] == ("viewed_personal_data", f"os:{getpass.getuser()}")
 
 
 def test_unknown_case_is_a_clear_error(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
