@@ -3,6 +3,9 @@
 With no PREFECT_API_URL, `emit_event` would quietly start a throwaway server and the event would
 go nowhere useful (shared/reference/prefect.md), so we skip emitting instead. Inside a flow run the
 engine has an API (a real server, or the temporary one it started), and events go there.
+
+Payloads carry codes and counts, not personal data; every string in one goes through
+`mask_free_text` all the same, so a case action's result that quotes free text is masked.
 """
 
 from __future__ import annotations
@@ -14,9 +17,22 @@ from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.settings import PREFECT_API_URL
 
+from domain.masking import mask_free_text
+
 
 def api_configured() -> bool:
     return bool(PREFECT_API_URL.value()) or FlowRunContext.get() is not None
+
+
+def masked_payload(value: Any) -> Any:
+    """Every string inside `value` (dicts and lists walked) through `mask_free_text`."""
+    if isinstance(value, str):
+        return mask_free_text(value)
+    if isinstance(value, dict):
+        return {k: masked_payload(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked_payload(v) for v in value]
+    return value
 
 
 def complaint_resource(case_no: str) -> dict[str, str]:
@@ -30,7 +46,7 @@ def emit(event: str, *, case_no: str | None = None, related: Iterable[tuple[str,
         return False
     res = resource or (complaint_resource(case_no) if case_no else {"prefect.resource.id": "complaints.system"})
     rel = [{"prefect.resource.id": rid, "prefect.resource.role": role} for role, rid in related]
-    emit_event(event=event, resource=res, related=rel, payload=payload or {})
+    emit_event(event=event, resource=res, related=rel, payload=masked_payload(payload or {}))
     return True
 
 

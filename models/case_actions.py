@@ -345,7 +345,7 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
         triage=row.triage, reasons=list(row.triage_reasons or []), department_branch=found[0].code,
         department=row.department, handler=handler, complainant_name=row.complainant_name, request=row.request,
         received_at=row.received_at, regulatory_due_at=row.regulatory_due_at, ack_due_at=row.ack_due_at,
-        config=config)
+        config=config, other_names=(row.agent_name, row.complainant_legal_rep))
     enqueue(session, [OutboxItem("routed", handler, f"{row.case_no}:assigned:{now.isoformat()}", ctx, row.id,
                                  row.case_no)], org=config.org, now=now)
     reschedule(session, [row.id], config=config, calendar=calendar)

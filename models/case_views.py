@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from domain.calendar import WorkingCalendar
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES
-from domain.masking import mask_email, mask_id_number, mask_name, mask_phone, mask_text
+from domain.masking import mask_email, mask_free_text, mask_id_number, mask_name, mask_phone
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, Dimension, name_of
 from models.audit import AuditEvent
 from models.complaint import ClockEventRow, Complaint
@@ -169,7 +169,8 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
         return None
     now = now or datetime.now(UTC)
     current = current_deadlines(session, [c], now=now).get(c.id)
-    text = (lambda v: v) if unmask else mask_text
+    names = case_names(c)
+    text = (lambda v: v) if unmask else (lambda v: mask_free_text(v, names=names))
     detail = summary(c, unmask=unmask, current=current)
     review = _review(session, c.id)
     detail.update({
@@ -205,7 +206,7 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
         "agent": _person({"name": c.agent_name, "phone": c.agent_phone, "id_type": c.agent_id_type,
                           "id_number": c.agent_id_number,
                           "authorization": c.agent_authorization}, unmask) if c.agent_name else None,
-        "respondent": c.respondent,
+        "respondent": text(c.respondent) if c.respondent else c.respondent,
         "request": text(c.request),
         "facts": text(c.facts),
         "routed_at": c.routed_at,
@@ -220,7 +221,27 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
     ).all()
     detail["audit"] = [dict(e._mapping) for e in events]
     detail["escalations"] = escalations_of(session, c.id)
+    if not unmask:  # reasons, notes and responses in the trail are free text too
+        detail["audit"] = [mask_strings(e, names) for e in detail["audit"]]
+        detail["escalations"] = [mask_strings(e, names) for e in detail["escalations"]]
     return detail
+
+
+def case_names(c: Any) -> tuple[str, ...]:
+    """The people named in a case's submitted fields, masked wherever they occur in its free text."""
+    return tuple(n for n in (getattr(c, "complainant_name", None), getattr(c, "agent_name", None),
+                             getattr(c, "complainant_legal_rep", None)) if n)
+
+
+def mask_strings(value: Any, names: Sequence[str] = ()) -> Any:
+    """Every string inside `value` (dicts and lists walked) through `mask_free_text`."""
+    if isinstance(value, str):
+        return mask_free_text(value, names=names)
+    if isinstance(value, dict):
+        return {k: mask_strings(v, names) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_strings(v, names) for v in value]
+    return value
 
 
 def select_cases(session: Session, stmt: Select[Any], *, now: datetime, overdue: bool = False,

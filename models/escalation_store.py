@@ -39,7 +39,7 @@ from domain.escalation import (
 )
 from domain.field_names import refusal
 from domain.lifecycle import Status
-from domain.masking import mask_name
+from domain.masking import mask_free_text, mask_name
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from domain.wording import lateness_text, vulnerable_text
 from models.audit_chain import AuditDraft, append
@@ -465,7 +465,8 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
         complainant = _masked(row.complainant_name)
         category, severity = _category_text(row.category), _severity_text(row.severity)
         outlet = row.outlet or place.branch_name
-        vulnerable = _vulnerable(bool(row.vulnerable), row.vulnerable_note)
+        note = mask_free_text(row.vulnerable_note, names=(row.complainant_name,)) if row.vulnerable_note else None
+        vulnerable = _vulnerable(bool(row.vulnerable), note)
         due_text = local_text(reg_due)
         link = f"{link_base}{case_no}"
         for d in due:

@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import Field, SQLModel
 
+from domain.masking import mask_free_text
 from domain.report import Week
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, Extension
@@ -290,12 +291,20 @@ _CASE_COLS = (C.c.id, C.c.case_no, C.c.received_at, C.c.branch, C.c.outlet, C.c.
 
 
 def sensitive_cases(session: Session, week: Week) -> list[dict[str, Any]]:
-    """重大 and sensitive (舆情/司法/监管) complaints received in the week, with a masked summary later."""
+    """重大 and sensitive (舆情/司法/监管) complaints received in the week, the request already masked
+    (`mask_free_text` with the case's names), so no personal data leaves this read."""
     e = week.end
-    # The complainant's and agent's names are read only to mask them inside the summary.
-    stmt = (select(*_CASE_COLS, C.c.request, C.c.complainant_name, C.c.agent_name, due_as_of(e).label("due_at"))
+    # The names are read only to mask them inside the request, and dropped.
+    stmt = (select(*_CASE_COLS, C.c.request, C.c.complainant_name, C.c.agent_name, C.c.complainant_legal_rep,
+                   due_as_of(e).label("due_at"))
             .select_from(with_extensions()).where(_in(C.c.received_at, week), _sensitive()).order_by(C.c.received_at, C.c.case_no))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    out = []
+    for r in session.execute(stmt):
+        row = dict(r._mapping)
+        names = (row.pop("complainant_name"), row.pop("agent_name"), row.pop("complainant_legal_rep"))
+        row["request"] = mask_free_text(row["request"] or "", names=names)
+        out.append(row)
+    return out
 
 
 def repeat_cases(session: Session, week: Week, window_days: int) -> list[dict[str, Any]]:

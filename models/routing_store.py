@@ -15,7 +15,7 @@ from complaints.config import Config
 from domain.deadlines import local_text
 from domain.intake import PendingCase, RoutingPlan
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
-from domain.masking import mask_name, mask_text
+from domain.masking import mask_free_text, mask_name
 from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, Severity, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
@@ -29,6 +29,7 @@ _PENDING_COLS = [
     COMPLAINT.c.cause_raw, COMPLAINT.c.severity_requested, COMPLAINT.c.group_size,
     type_coerce(COMPLAINT.c.tags, String).label("tags"),  # parsed below, once per distinct value
     COMPLAINT.c.branch, COMPLAINT.c.respondent, COMPLAINT.c.complainant_name, COMPLAINT.c.request,
+    COMPLAINT.c.agent_name, COMPLAINT.c.complainant_legal_rep,  # read only to mask them inside the request
 ]
 _PENDING_TIMES = (COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at)
 
@@ -38,6 +39,7 @@ class _MessageFields(NamedTuple):
 
     complainant_name: str
     request: str
+    other_names: tuple[str, ...]  # the agent's and legal representative's, masked in the request
     received_at: datetime
     regulatory_due_at: datetime
     ack_due_at: datetime
@@ -83,7 +85,7 @@ def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict
     cases: list[PendingCase] = []
     fields: dict[int, _MessageFields] = {}
     for (id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested, group_size, tags_json,
-         branch, respondent, name, request, received_at, due_at, ack_due_at) in rows:
+         branch, respondent, name, request, agent_name, legal_rep, received_at, due_at, ack_due_at) in rows:
         tags = tag_memo.get(tags_json) if isinstance(tags_json, str) else None
         if tags is None:
             parsed = orjson.loads(tags_json) if isinstance(tags_json, str) else tags_json
@@ -92,7 +94,9 @@ def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict
                 tag_memo[tags_json] = tags
         cases.append(PendingCase(id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested,
                                  group_size, tags, branch, respondent))
-        fields[id_] = _MessageFields(name, request, time_of(received_at), time_of(due_at), time_of(ack_due_at))
+        others = tuple(n for n in (agent_name, legal_rep) if n)
+        fields[id_] = _MessageFields(name, request, others, time_of(received_at), time_of(due_at),
+                                     time_of(ack_due_at))
     return cases, fields
 
 
@@ -111,10 +115,12 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
                    triage: bool, reasons: list[str], department_branch: str, department: str,
                    handler: str | None, complainant_name: str, request: str, received_at: datetime,
                    regulatory_due_at: datetime, ack_due_at: datetime, config: Config,
-                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None) -> Routed:
+                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None,
+                   other_names: Sequence[str | None] = ()) -> Routed:
     """What the `routed` message says (masked): intake and a later (re)assignment use it alike.
 
-    `memo` (one dict per batch) remembers the part that depends only on the route.
+    `memo` (one dict per batch) remembers the part that depends only on the route. The request
+    is masked with the complainant's and `other_names` (agent, legal representative) named.
     """
     key = (category, severity, tuple(tags), department_branch, department, handler)
     part = memo.get(key) if memo is not None else None
@@ -131,7 +137,8 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
             memo[key] = part
     return Routed(
         case_no=case_no, role=role, **part, triage=triage, reasons=tuple(reasons),
-        complainant=mask_name(complainant_name), request=mask_text(request)[:200],
+        complainant=mask_name(complainant_name),
+        request=mask_free_text(request, names=(complainant_name, *other_names))[:200],
         received_at=local_text(received_at), due_at=local_text(regulatory_due_at), ack_due_at=local_text(ack_due_at),
         link=f"{config.policy.case_link_base}{case_no}",
     )
@@ -146,6 +153,7 @@ def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
         department_branch=route.department_branch, department=route.department, handler=route.handler,
         complainant_name=raw.complainant_name, request=raw.request, received_at=raw.received_at,
         regulatory_due_at=raw.regulatory_due_at, ack_due_at=raw.ack_due_at, config=config, memo=memo,
+        other_names=raw.other_names,
     )
 
 

@@ -8,7 +8,7 @@ error naming the field; StrictUndefined makes a template name the contract lacks
 (the row is dead-lettered, not sent half empty).
 
 Producers put masked values into the context; as a second line of defence every string in the
-context goes through `mask_text` here, and known customer-name keys through `mask_name`.
+context goes through `mask_free_text` here, and known customer-name keys through `mask_name`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
-from domain.masking import mask_name, mask_text
+from domain.masking import mask_free_text, mask_name
 from notifications.contracts import KINDS, RENDERER_KEYS, from_plain, template_names, to_plain
 
 __all__ = ["KINDS", "Item", "Rendered", "Renderer", "digest_id", "make_environment", "mask_context"]
@@ -49,7 +49,7 @@ ENV = make_environment()
 def mask_context(value: Any, key: str | None = None) -> Any:
     """Mask every string inside `value` (dicts and lists walked); customer names by key."""
     if isinstance(value, str):
-        masked = mask_text(value)
+        masked = mask_free_text(value)
         return mask_name(masked) if key in CUSTOMER_NAME_KEYS else masked
     if isinstance(value, Mapping):
         return {k: mask_context(v, str(k)) for k, v in value.items()}
