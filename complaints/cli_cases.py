@@ -10,6 +10,7 @@ from typing import Any
 
 from complaints.announce import announce_submitted
 from complaints.cli import UsageError, int_arg
+from complaints.cli_users import actor_of, add_actor_options, os_actor
 from complaints.services import App, open_app, parse_when, to_json, utcnow
 from domain.deadlines import local_text
 from domain.field_names import refusal
@@ -45,7 +46,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             return 2
         good = [p for p in parsed if p is not None]
         results = submit(app.engine, good, config=app.config, calendar=app.calendar, now=utcnow(),
-                         actor=args.actor) if good else []
+                         actor=actor_of(args, permission="submit")) if good else []
         announce_submitted([r.case_no for r in results if not r.duplicate],
                            limit=app.config.policy.intake.event_batch_limit)
     it = iter(results)
@@ -95,13 +96,14 @@ def now_arg(value: str | None, option: str = "--now") -> Any:
 
 def cmd_show(args: argparse.Namespace) -> int:
     now = now_arg(args.now)
+    actor = actor_of(args, permission="unmask") if args.unmask else None  # before the transaction
     with open_app() as app, session_scope(app.engine) as session:
         detail = case_detail(session, args.case_no, unmask=args.unmask, now=now)
         if detail is None:
             raise UsageError(f"受理编号（case_no）：没有案件 {args.case_no!r}")
         if args.unmask:
-            record_personal_data_view(session, case_no=args.case_no, actor=args.actor,
-                                      detail="complaints show --unmask")
+            record_personal_data_view(session, case_no=args.case_no, actor=actor or os_actor(),
+                                      detail=f"complaints show --unmask（{os_actor()}）")
     print(to_json(detail))
     return 0
 
@@ -188,7 +190,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("submit", help="validate and store complaints from a JSON file (- for stdin)")
     p.add_argument("file")
     p.add_argument("--partial", action="store_true", help="store the valid items even if others are invalid")
-    p.add_argument("--actor", default="desk", help="who submits (recorded in the audit trail)")
+    add_actor_options(p)  # the audit trail records the OS user unless a web user proves who they are
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser("intake", help="route every pending complaint now (one Prefect flow run)")
@@ -199,7 +201,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("show", help="one case as JSON, with its audit events")
     p.add_argument("case_no")
     p.add_argument("--unmask", action="store_true", help="show personal data (the view is audited)")
-    p.add_argument("--actor", default="cli")
+    add_actor_options(p)
     p.add_argument("--now", help="ISO 8601 instant with offset: deadlines as of then (default: now)")
     p.set_defaults(handler=cmd_show)
 
