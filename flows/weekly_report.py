@@ -166,18 +166,19 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
             if latest is not None and not force:
                 raise ReportChanged(w.label, int(latest.version), differences(json.loads(latest.content), content))
             version, generated_at, created = (int(latest.version) + 1 if latest else 1), now, True
-            # The chain head signed at the freeze: in the snapshot, the message, the artifact, the anchor file.
-            anchor = anchor_in(session, key, f"report:{w.label}:v{version}", now)
-            anchor_json = anchor.as_json()
-            store_snapshot(session, {"anchor": anchor_json,
-                "week": w.label, "version": version, "generated_at": now, "input_rows": content["input_rows"],
-                "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-                "output_dir": str(directory), "forced": latest is not None, "actor": actor,
-            })
             append(session, [AuditDraft(at=now, actor=actor, action="report_generated",
                                         after={"week": w.label, "version": version, "sha256": sha,
                                                "input_rows": content["input_rows"]},
                                         detail=f"weekly report {w.label} v{version}")])
+            # The chain head signed at the freeze, its report_generated event (with the sha256) included:
+            # in the snapshot, the message, the artifact and the anchor file.
+            anchor = anchor_in(session, key, f"report:{w.label}:v{version}", now)
+            anchor_json = anchor.as_json()
+            store_snapshot(session, {
+                "week": w.label, "version": version, "generated_at": now, "input_rows": content["input_rows"],
+                "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+                "output_dir": str(directory), "forced": latest is not None, "actor": actor, "anchor": anchor_json,
+            })
             s = content["summary"]
             ctx = ReportReady(week=w.label, period=w.period, version=version, received=int(s["new"]),
                               closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link,
