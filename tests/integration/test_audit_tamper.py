@@ -1,0 +1,318 @@
+"""Tamper evidence an insider with database access cannot defeat (issue 12, docs/security.md).
+
+Each probe is what an insider who owns the database does — drop the append-only triggers, rewrite
+rows, recompute every hash, move the head — and each is caught by `audit verify` against an anchor
+held outside the database (the anchor file, the report snapshot), naming the anchor and its seq.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import DBAPIError
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from domain.report import digest
+from flows.anchor import ChainBroken, anchor_now
+from flows.intake import run_intake
+from flows.weekly_report import build_weekly_report
+from models.anchors import ANCHOR, Anchor, anchor_file, make_anchor, read_file, verify_with_anchors
+from models.audit import GENESIS_HASH, AuditEvent, AuditHead
+from models.audit_chain import AuditDraft, append, link_hash_v2, verify
+from models.case_actions import acknowledge
+from models.complaint import Complaint
+from models.db import session_scope
+from models.outbox import OutboxMessage
+from models.report import ReportSnapshot
+from models.sqlutil import table_of
+from models.submission import submit
+from notifications.render import Item, Renderer
+from tests.factories import complaint
+from tests.support.audit_insider import insider
+
+KEY = "k3y-for-tests-only-0123456789abcdef"
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+CAL = WorkingCalendar()
+A = table_of(AuditEvent)
+HEAD = table_of(AuditHead)
+C = table_of(Complaint)
+SNAP = table_of(ReportSnapshot)
+OUT = table_of(OutboxMessage)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_ANCHOR_KEY", KEY)
+
+
+def _submit(engine: Engine, config: Config, n: int) -> list[str]:
+    return [r.case_no for r in submit(engine, [complaint() for _ in range(n)], config=config, calendar=CAL, now=NOW)]
+
+
+def _world(engine: Engine, config: Config) -> tuple[Anchor, list[str]]:
+    """Four cases received, routed, one acknowledged; anchored; then one more case after the anchor."""
+    cases = _submit(engine, config, 4)
+    run_intake(engine, config, now=NOW)
+    with session_scope(engine) as s:
+        acknowledge(s, case_no=cases[0], config=config, calendar=CAL, now=NOW, actor="chen.jing")
+    anchor = make_anchor(engine, KEY.encode(), "test", NOW, anchor_file())
+    cases += _submit(engine, config, 1)
+    run_intake(engine, config, now=NOW)
+    assert anchor.seq == 9
+    ok = verify_with_anchors(engine, key=KEY.encode(), full=True, rows=True, checkpoint=False)
+    assert ok.ok and ok.anchors_checked >= 2 and ok.rows_checked == 5, ok
+    return anchor, cases
+
+
+def _check(engine: Engine, **kwargs: Any) -> Any:
+    return verify_with_anchors(engine, key=KEY.encode(), full=True, checkpoint=False, **kwargs)
+
+
+def _rows(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(select(A).order_by(A.c.seq))]
+
+
+def _rewrite(conn: Connection, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """The insider's tool: change the rows, renumber, recompute every hash, move the head."""
+    rows = change(_rows(conn))
+    conn.execute(A.delete())
+    prev = GENESIS_HASH
+    for seq, r in enumerate(rows, 1):
+        r = {**r, "seq": seq, "prev_hash": prev, "hash_version": 2}
+        r.pop("id", None)
+        r["hash"] = link_hash_v2(prev, seq, r["at"], r["actor"], r["action"], r["complaint_id"], r["case_no"],
+                                 r["before"], r["after"], r["detail"], r["row_hash"])
+        conn.execute(A.insert().values(**r))
+        prev = r["hash"]
+    conn.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=len(rows), hash=prev))
+    conn.execute(ANCHOR.delete())  # and the database's own copies of the anchors
+
+
+def _caught(result: Any, anchor: Anchor) -> None:
+    assert not result.ok
+    assert result.broken_anchor is not None and "锚点文件" in result.broken_anchor
+    assert f"第 {anchor.seq} 条" in (result.problem or "") and anchor.hash[:12] in (result.problem or "")
+
+
+def test_tail_cut_and_head_moved_is_caught_by_the_anchor(db_engine: Engine, config: Config) -> None:
+    anchor, _ = _world(db_engine, config)
+    with insider(db_engine) as conn:
+        conn.execute(A.delete().where(A.c.seq >= anchor.seq))
+        last = conn.execute(select(A.c.seq, A.c.hash).order_by(A.c.seq.desc()).limit(1)).one()
+        conn.execute(update(HEAD).values(seq=last.seq, hash=last.hash))
+        conn.execute(ANCHOR.delete())
+    assert verify(db_engine).ok  # the chain alone is consistent: only the anchor knows
+    result = _check(db_engine)
+    _caught(result, anchor)
+    assert "末尾的记录被删除" in (result.problem or "") and "tail cut" in (result.problem or "")
+
+
+def test_every_row_and_the_head_deleted_is_caught(db_engine: Engine, config: Config) -> None:
+    anchor, _ = _world(db_engine, config)
+    with insider(db_engine) as conn:
+        conn.execute(A.delete())
+        conn.execute(HEAD.delete())
+        conn.execute(ANCHOR.delete())
+    result = _check(db_engine, rows=False)
+    _caught(result, anchor)
+    assert result.head_seq == 0
+
+
+@pytest.mark.parametrize("probe", ["edit", "swap", "insert"])
+def test_a_row_edited_swapped_or_inserted_and_rehashed_is_caught(db_engine: Engine, config: Config,
+                                                                 probe: str) -> None:
+    anchor, _ = _world(db_engine, config)
+
+    def change(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if probe == "edit":
+            rows[2]["detail"] = "改过的说明"
+        elif probe == "swap":
+            rows[2], rows[3] = rows[3], rows[2]
+        else:
+            rows.insert(3, {**rows[3], "detail": "补写的一条", "actor": "insider"})
+        return rows
+
+    with insider(db_engine) as conn:
+        _rewrite(conn, change)
+    assert verify(db_engine).ok  # rehashed: the chain alone verifies
+    _caught(_check(db_engine), anchor)
+
+
+def test_one_cases_events_deleted_and_renumbered_is_caught(db_engine: Engine, config: Config) -> None:
+    anchor, cases = _world(db_engine, config)
+    with insider(db_engine) as conn:
+        _rewrite(conn, lambda rows: [r for r in rows if r["case_no"] != cases[1]])
+    _caught(_check(db_engine), anchor)
+    # and without any anchor the case's row no longer has an event behind it
+    with insider(db_engine) as conn:
+        conn.execute(ANCHOR.delete())
+    anchor_file().unlink()
+    result = _check(db_engine, rows=True)
+    assert not result.ok and result.broken_case == cases[1] and "没有任何审计事件" in (result.problem or "")
+
+
+def test_an_event_moved_to_another_case_breaks_its_hash(db_engine: Engine, config: Config) -> None:
+    """complaint_id is in the hash (version 2): moving an event between cases is an edit."""
+    _world(db_engine, config)
+    with db_engine.connect() as conn:
+        other = conn.execute(select(C.c.id).order_by(C.c.id.desc()).limit(1)).scalar_one()
+        seq = conn.execute(select(A.c.seq).where(A.c.action == "acknowledged")).scalar_one()
+    with insider(db_engine) as conn:
+        conn.execute(update(A).where(A.c.seq == seq).values(complaint_id=other))
+    result = _check(db_engine)
+    assert not result.ok and result.broken_seq == seq
+    assert f"第 {seq} 条记录的内容与其哈希不符" in (result.problem or "")
+
+
+def test_a_complaint_row_edited_directly_no_longer_matches_its_last_event(db_engine: Engine, config: Config) -> None:
+    _, cases = _world(db_engine, config)
+    with db_engine.begin() as conn:  # the complaint table has no trigger: the row digest catches it
+        conn.execute(update(C).where(C.c.case_no == cases[2]).values(status="closed", handler="wang.insider"))
+    assert _check(db_engine).ok  # chain and anchors intact ...
+    result = _check(db_engine, rows=True)  # ... but the row is not what its last event vouched for
+    assert not result.ok and result.broken_case == cases[2]
+    assert f"案件 {cases[2]} 的当前记录与其最后一条审计事件" in (result.problem or "")
+
+
+def test_a_consistent_rewrite_of_report_snapshot_event_and_chain_is_caught(db_engine: Engine, config: Config,
+                                                                          tmp_path: Path) -> None:
+    """Complaint, snapshot content, its sha256, the report_generated event and the chain all rewritten
+    consistently: `report verify` is satisfied, the anchor frozen with the report is not."""
+    _world(db_engine, config)
+    report = build_weekly_report(db_engine, config, "2026-W48", datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+                                 output_dir=tmp_path)
+    assert report.anchor is not None
+    with db_engine.connect() as conn:
+        snap = conn.execute(select(SNAP)).one()
+    content = json.loads(snap.content)
+    content["summary"]["closed"] += 1
+    sha = digest(content)
+    with insider(db_engine) as conn:
+        conn.execute(update(C).where(C.c.id == 1).values(status="closed"))
+        conn.execute(update(SNAP).values(content=json.dumps(content, sort_keys=True, ensure_ascii=False,
+                                                            separators=(",", ":")), sha256=sha))
+
+        def change(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for r in rows:
+                if r["action"] == "report_generated":
+                    r["after"] = {**r["after"], "sha256": sha}
+            return rows
+
+        _rewrite(conn, change)
+        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash)).one()
+        conn.execute(update(SNAP).values(anchor={**report.anchor, "hash": head.hash, "seq": head.seq}))
+    assert verify(db_engine).ok
+    result = _check(db_engine)
+    assert not result.ok and result.broken_anchor is not None
+    assert f"第 {report.anchor['seq']} 条" in (result.problem or "")
+
+
+def test_triggers_refuse_update_and_delete_of_audit_rows(db_engine: Engine, config: Config) -> None:
+    _world(db_engine, config)
+    for statement in (update(A).where(A.c.seq == 1).values(detail="x"), A.delete().where(A.c.seq == 1),
+                      update(ANCHOR).values(seq=1), ANCHOR.delete()):
+        with pytest.raises(DBAPIError, match="审计记录只可追加"), db_engine.begin() as conn:
+            conn.execute(statement)
+    with session_scope(db_engine) as s:  # the head still moves on append
+        append(s, [AuditDraft(at=NOW, actor="t", action="note", detail="still appends")])
+    assert _check(db_engine, rows=True).ok
+
+
+def test_incremental_verify_starts_at_the_last_verified_anchor_and_sees_a_later_edit(db_engine: Engine,
+                                                                                    config: Config) -> None:
+    _world(db_engine, config)
+    key = KEY.encode()
+    first = verify_with_anchors(db_engine, key=key)  # from genesis: nothing verified yet; records a checkpoint
+    assert first.ok and first.from_seq == 0 and first.checked == first.head_seq
+    _submit(db_engine, config, 2)
+    again = verify_with_anchors(db_engine, key=key)
+    assert again.ok and again.from_seq == first.head_seq and again.checked == 2
+    _submit(db_engine, config, 3)
+    with insider(db_engine) as conn:
+        conn.execute(update(A).where(A.c.seq == again.head_seq + 2).values(actor="someone.else"))
+    result = verify_with_anchors(db_engine, key=key)
+    assert not result.ok and result.from_seq == again.head_seq and result.broken_seq == again.head_seq + 2
+    assert verify_with_anchors(db_engine, key=key, full=True).broken_seq == again.head_seq + 2
+
+
+def test_forged_verified_anchor_is_not_trusted(db_engine: Engine, config: Config) -> None:
+    """A checkpoint without the key's signature does not move where verification starts."""
+    _world(db_engine, config)
+    with db_engine.begin() as conn:
+        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash)).one()
+        conn.execute(ANCHOR.insert().values(seq=head.seq, hash=head.hash, at=NOW, source="verified",
+                                            verified=True, sig="0" * 64))
+    result = verify_with_anchors(db_engine, key=KEY.encode(), checkpoint=False)
+    assert not result.ok and "签名无效" in (result.problem or "")
+
+
+def test_anchor_file_lines_are_chained(db_engine: Engine, config: Config) -> None:
+    _world(db_engine, config)
+    anchor_now(db_engine, NOW)
+    anchor_now(db_engine, NOW)
+    path = anchor_file()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and read_file(path)[1] is None
+    path.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")  # a line removed
+    result = _check(db_engine)
+    assert not result.ok and "第 2 行" in (result.problem or "") and "锚点文件被删改" in (result.problem or "")
+
+
+def test_scheduled_anchor_refuses_a_broken_chain(db_engine: Engine, config: Config) -> None:
+    _world(db_engine, config)
+    with insider(db_engine) as conn:
+        _rewrite(conn, lambda rows: rows[:3] + rows[4:])
+    with pytest.raises(ChainBroken, match="数据库不再包含锚点"):
+        anchor_now(db_engine, NOW)
+
+
+def test_report_snapshot_and_message_carry_the_anchor(db_engine: Engine, config: Config, tmp_path: Path) -> None:
+    _world(db_engine, config)
+    report = build_weekly_report(db_engine, config, "2026-W48", datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+                                 output_dir=tmp_path)
+    with db_engine.connect() as conn:  # the head right after its report_generated event
+        head_before = conn.execute(select(HEAD.c.seq, HEAD.c.hash)).one()
+        last_action = conn.execute(select(A.c.action).where(A.c.seq == head_before.seq)).scalar_one()
+    assert last_action == "report_generated" and report.anchor is not None
+    assert (report.anchor["seq"], report.anchor["hash"]) == (head_before.seq, head_before.hash)
+    assert Anchor.from_json(report.anchor, "").sig_ok(KEY.encode())
+    with db_engine.connect() as conn:
+        assert conn.execute(select(SNAP.c.anchor)).scalar_one() == report.anchor
+        row = conn.execute(select(OUT).where(OUT.c.kind == "report_ready")).first()
+    assert row is not None
+    assert row.context["anchor_seq"] == head_before.seq and row.context["anchor_hash"] == head_before.hash[:16]
+    out = Renderer().render(Item("report_ready", row.context, "m1"), html=True)
+    expected = f"审计链锚点：第 {head_before.seq} 条，哈希 {head_before.hash[:16]}…"
+    assert expected in out.text
+    assert out.html is not None and f"第 {head_before.seq} 条" in out.html and head_before.hash[:16] in out.html
+    file_anchors, problem = read_file(anchor_file())
+    assert problem is None and file_anchors[-1].seq == head_before.seq
+    assert file_anchors[-1].source == "report:2026-W48:v1"
+    assert _check(db_engine, rows=True).ok
+
+
+def test_cli_audit_anchor_then_verify_names_the_missing_anchor(cli_db: Engine, config: Config,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from complaints.cli import main
+
+    _submit(cli_db, config, 3)
+    assert main(["audit", "anchor"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["seq"] == 3 and line["sig"] and Path(line["file"]) == anchor_file()
+    assert main(["audit", "verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["anchors_checked"] == 2  # the file's and the database's copy
+    with insider(cli_db) as conn:
+        conn.execute(A.delete().where(A.c.seq == 3))
+        conn.execute(update(HEAD).values(seq=2, hash=conn.execute(select(A.c.hash).where(A.c.seq == 2)).scalar_one()))
+        conn.execute(ANCHOR.delete())
+    assert main(["audit", "verify", "--full", "--anchors", str(anchor_file())]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["broken_anchor"].startswith("锚点文件")
+    assert "审计链校验失败" in out.err and "数据库不再包含锚点" in out.err and "第 3 条" in out.err
