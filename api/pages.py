@@ -208,9 +208,10 @@ def _parse_local(value: str | None) -> datetime | None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> Response:
+def login_form(request: Request, ctx: Ctx, next: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html.j2", login_csrf=token, next=_safe_next(next), error="")
+    response = render(request, "login.html.j2", login_csrf=token, next=_safe_next(next), error="",
+                      auth=ctx.config.policy.auth)
     response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="lax", path="/login")
     return response
 
@@ -222,7 +223,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
     target = _safe_next(str(form.get("next", "/")))
     sent, cookie = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF, "")
     if not sent or not cookie or not hmac.compare_digest(sent, cookie):
-        return render(request, "login.html.j2", status=403, login_csrf=cookie or "", next=target,
+        return render(request, "login.html.j2", auth=ctx.config.policy.auth, status=403, login_csrf=cookie or "", next=target,
                       error="页面已过期，请刷新后重新登录")
     from starlette.concurrency import run_in_threadpool
 
@@ -239,12 +240,12 @@ async def login(request: Request, ctx: Ctx) -> Response:
     outcome, sid = await run_in_threadpool(check)
     if outcome.locked_until is not None:
         wait = max(1, math.ceil((outcome.locked_until - now).total_seconds()))
-        locked = render(request, "login.html.j2", status=429, login_csrf=cookie, next=target,
+        locked = render(request, "login.html.j2", auth=ctx.config.policy.auth, status=429, login_csrf=cookie, next=target,
                         error=f"登录失败次数过多，该账户或本机地址已暂时锁定，{lift_text(outcome.locked_until)}后可再试")
         locked.headers["Retry-After"] = str(wait)
         return locked
     if sid is None:
-        return render(request, "login.html.j2", status=401, login_csrf=cookie, next=target, error="用户名或密码错误")
+        return render(request, "login.html.j2", auth=ctx.config.policy.auth, status=401, login_csrf=cookie, next=target, error="用户名或密码错误")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path="/",
                         secure=request.url.scheme == "https", max_age=policy.session_absolute_hours * 3600)

@@ -38,6 +38,7 @@ ROLE_NAMES = {"desk": "受理岗", "handler": "承办人", "supervisor": "部门
               "auditor": "审计", "admin": "管理员"}
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 12
+MAX_PASSWORD = 128  # ASVS 2.1.2: 64 and more permitted, at most 128
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
@@ -153,13 +154,15 @@ def common_passwords() -> frozenset[str]:
 def password_problems(password: str, username: str) -> list[str]:
     """Why a new password is refused (Chinese, naming the field); empty when it is acceptable.
 
-    ASVS 2.1.1/2.1.7 and NIST SP 800-63B 5.1.1.2: at least 12 characters, not blank, not a
+    ASVS 2.1.1/2.1.2/2.1.7 and NIST SP 800-63B 5.1.1.2: 12 to 128 characters, not blank, not a
     common or breached password (nor one with digits or punctuation merely added around it),
     not a run of one or two repeated characters, not the username. No composition rules.
     """
     field = "password（密码）"
     if len(password) < MIN_PASSWORD:
         return [f"{field}：至少 {MIN_PASSWORD} 个字符（现为 {len(password)} 个）"]
+    if len(password) > MAX_PASSWORD:
+        return [f"{field}：至多 {MAX_PASSWORD} 个字符（现为 {len(password)} 个）"]
     if not password.strip():
         return [f"{field}：不能全为空白字符"]
     lowered = password.lower()

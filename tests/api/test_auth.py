@@ -94,6 +94,7 @@ def test_account_locks_after_five_failures_until_the_window_ends(client: TestCli
     """Five wrong passwords lock the account for 15 minutes: the 5th and every attempt until then
     (the right password included) get 429 with the time it lifts in Chinese; then it works."""
     _user(db_engine, config, "cpo1")
+    assert "15 分钟内连续输错 5 次密码，该账户将被锁定 15 分钟。" in client.get("/login").text
     for _ in range(4):
         r = _login(client, "cpo1", "wrong password 1")
         assert r.status_code == 401 and _error(r.text) == "用户名或密码错误"
@@ -236,6 +237,8 @@ def test_password_rules_name_the_reason() -> None:
     """Too short, blank, common, repetitive, the username: each its own Chinese reason."""
     assert password_problems("short", "u") == ["password（密码）：至少 12 个字符（现为 5 个）"]
     assert password_problems(" " * 12, "u") == ["password（密码）：不能全为空白字符"]
+    assert password_problems("长" * 129, "u") == ["password（密码）：至多 128 个字符（现为 129 个）"]
+    assert password_problems("a long passphrase of sixty-four characters or more is fine " * 2, "u") == []
     assert "常见密码" in password_problems("password1234", "u")[0]
     assert "重复或连续" in password_problems("zzzzzzzzzzzz", "u")[0]
     assert "用户名" in password_problems("zhangwei2026!", "zhangwei")[0]
