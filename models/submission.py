@@ -256,7 +256,7 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
         ids = _insert_returning_ids(session, rows)
         append(session, [
             AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
-                       case_no=row["case_no"],
+                       case_no=row["case_no"], row=row,  # the row's digest from the values inserted
                        after={"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
                               "regulatory_due_at": row["regulatory_due_at"].isoformat(),
                               "ack_due_at": row["ack_due_at"].isoformat()})
