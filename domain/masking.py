@@ -94,6 +94,7 @@ _GROUP = re.compile(r"\d+")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+[@\uff20][A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _MOBILE_SECOND = frozenset("3456789")
 _MAX_SPAN_DIGITS = 19  # the longest number recognised across separators (a 19-digit card)
+_MIN_SPAN_DIGITS = 10  # the shortest: a landline with its area code
 
 # The common Chinese surnames (compound ones first), used only to recognise a name right after a
 # kinship or role word ("儿子王建国", "投诉人刘桂兰") or right before 先生 / 女士 ("张三先生").
@@ -124,7 +125,8 @@ _KIN_NAME = re.compile(
 )
 _TITLES = _NAME_AFTER[:4]
 _TITLED_NAME = re.compile(rf"{_SURNAME}{_GIVEN}{{1,2}}(?={'|'.join(_TITLES)})")
-_UNIT_CHARS = "号栋幢室单"  # an address pass only for text with one of these
+_HAS_UNIT = re.compile("[号栋幢室单]")  # an address pass only for text with one of these
+_HAS_TITLE = re.compile("|".join(_TITLES))
 # Street addresses: the number part after a road, street, lane or estate word, and building /
 # unit / room numbers anywhere ("人民路45号" → "人民路**号", "3栋2单元1502室" → "*栋*单元****室").
 _NUMERAL = "0-9\uff10-\uff19A-Za-z\uff21-\uff3a\uff41-\uff5a一二三四五六七八九十百千零〇两"
@@ -155,11 +157,10 @@ def _kind(digits: str, x: bool, sizes: Sequence[int]) -> tuple[str, int] | None:
     n = len(digits)
     if x:
         return ("tail4", 0) if n == 17 and _grouping_ok(sizes) else None
-    for prefix in ("", "86", "0086"):
-        p = len(prefix)
-        if (n == 11 + p and digits.startswith(prefix) and digits[p] == "1" and digits[p + 1] in _MOBILE_SECOND
-                and (not p or sizes[0] == p or len(sizes) == 1 or sizes[0] > p)):
-            return ("mobile", p)
+    p = n - 11  # digits before a mobile number: none, 86 or 0086
+    if (p in (0, 2, 4) and digits[p] == "1" and digits[p + 1] in _MOBILE_SECOND
+            and digits[:p] == ("", "", "86", "", "0086")[p] and (not p or len(sizes) == 1 or sizes[0] >= p)):
+        return ("mobile", p)
     if digits[0] == "0" and digits[1:2] != "0" and 10 <= n <= 12 and (len(sizes) == 1 or sizes[0] in (3, 4)):
         return ("landline", 0)
     if (12 <= n <= _MAX_SPAN_DIGITS and _grouping_ok(sizes)) or (len(sizes) == 1 and n >= 12):
@@ -175,20 +176,21 @@ def _star_span(part: str, *, skip: int, keep_first: int, keep_last: int) -> str:
     return "".join(_STAR if i in starred else ch for i, ch in enumerate(part))
 
 
-def _find(groups: Sequence[tuple[int, int, str]], i: int, has_x: bool) -> tuple[int, bool, str, int] | None:
+def _find(groups: Sequence[str], sizes: Sequence[int], i: int, has_x: bool) -> tuple[int, bool, str, int] | None:
     """The longest number starting at group `i`: (last group, with the X, kind, prefix digits)."""
     ends: list[int] = []
     total = 0
     for j in range(i, len(groups)):
-        total += len(groups[j][2])
+        total += sizes[j]
         if total > _MAX_SPAN_DIGITS and j > i:
             break
-        ends.append(j)
+        if total >= _MIN_SPAN_DIGITS:  # nothing shorter is a number we mask
+            ends.append(j)
+    last = len(groups) - 1
     for j in reversed(ends):
-        sizes = [len(g[2]) for g in groups[i:j + 1]]
-        digits = "".join(g[2] for g in groups[i:j + 1])
-        for x in ((True, False) if has_x and j == len(groups) - 1 else (False,)):
-            kind = _kind(digits, x, sizes)
+        digits = _ascii_digits("".join(groups[i:j + 1]))
+        for x in ((True, False) if has_x and j == last else (False,)):
+            kind = _kind(digits, x, sizes[i:j + 1])
             if kind is not None:
                 return j, x, kind[0], kind[1]
     return None
@@ -205,28 +207,35 @@ def _mask_run(match: re.Match[str]) -> str:
             return _STAR * (len(text) - 4) + text[-4:]
         head = kind[1] + 3
         return text[:head] + _STAR * (len(text) - head - 4) + text[-4:]
-    groups = [(g.start(), g.end(), _ascii_digits(g.group(0))) for g in _GROUP.finditer(text)]
+    groups = _GROUP.findall(text)
+    sizes = [len(g) for g in groups]
     has_x = text[-1] in _X
-    out: list[str] = []
-    pos = i = 0
-    while i < len(groups):
-        found = _find(groups, i, has_x)
+    hits: list[tuple[int, int, bool, str, int]] = []
+    i = 0
+    remaining = sum(sizes)
+    while remaining >= _MIN_SPAN_DIGITS:  # a date and time ("2026-11-27 09") is one try
+        found = _find(groups, sizes, i, has_x)
         if found is None:
+            remaining -= sizes[i]
             i += 1
             continue
-        j, x, what, prefix = found
-        start, end = groups[i][0], groups[j][1] + (1 if x else 0)
-        part = text[start:end]
-        if what == "mobile":
-            masked = _star_span(part, skip=prefix, keep_first=3, keep_last=4)
-        elif what == "landline":
-            masked = _star_span(part, skip=0, keep_first=3, keep_last=4)
-        else:
-            masked = _star_span(part, skip=0, keep_first=0, keep_last=4)
-        out += [text[pos:start], masked]
-        pos, i = end, j + 1
-    if not out:
+        hits.append((i, *found))
+        remaining -= sum(sizes[i:found[0] + 1])
+        i = found[0] + 1
+    if not hits:
         return text
+    spans = [(g.start(), g.end()) for g in _GROUP.finditer(text)]
+    out: list[str] = []
+    pos = 0
+    for i, j, x, what, prefix in hits:
+        start, end = spans[i][0], spans[j][1] + (1 if x else 0)
+        part = text[start:end]
+        if what == "tail4":
+            masked = _star_span(part, skip=0, keep_first=0, keep_last=4)
+        else:  # mobile (its +86 / 0086 prefix kept) or landline: first 3 and last 4, as mask_phone
+            masked = _star_span(part, skip=prefix, keep_first=3, keep_last=4)
+        out += [text[pos:start], masked]
+        pos = end
     out.append(text[pos:])
     return "".join(out)
 
@@ -289,12 +298,13 @@ def mask_free_text(text: str, *, names: Sequence[str | None] = ()) -> str:
     if "@" in text or "\uff20" in text:
         text = _EMAIL.sub(lambda m: mask_email(m.group(0).replace("\uff20", "@")), text)
     text = _RUN.sub(_mask_run, text)
-    if any(ch in text for ch in _UNIT_CHARS):
+    if _HAS_UNIT.search(text):
         text = _ADDRESS.sub(_mask_address, text)
-    clean = tuple(sorted({n.strip() for n in names if n and n.strip()}))
-    pattern = _names_pattern(clean) if clean else None
-    if pattern is not None:
-        text = pattern.sub(lambda m: mask_name(m.group(0)), text)
-    if any(t in text for t in _TITLES):
+    if names:
+        clean = tuple(sorted({n.strip() for n in names if n and n.strip()}))
+        pattern = _names_pattern(clean) if clean else None
+        if pattern is not None:
+            text = pattern.sub(lambda m: mask_name(m.group(0)), text)
+    if _HAS_TITLE.search(text):
         text = _TITLED_NAME.sub(lambda m: mask_name(m.group(0)), text)
     return _KIN_NAME.sub(_mask_kin, text)
