@@ -20,9 +20,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from api.deps import Context, LoginRequired
+from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
 from api.service import Refused
 from complaints.config import Config, load_config
 from models.db import make_engine, migrate
@@ -36,6 +38,23 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+RETRY_AFTER_S = 5
+BUSY_DETAIL = f"数据库繁忙，本次操作未完成，请 {RETRY_AFTER_S} 秒后重试"
+# PostgreSQL: lock_not_available, serialization_failure, deadlock_detected, query_canceled (lock_timeout /
+# statement_timeout while waiting for a lock).
+_PG_BUSY = {"55P03", "40001", "40P01", "57014"}
+
+
+def database_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "database is busy", or PostgreSQL's lock and serialization failures."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _PG_BUSY:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -70,10 +89,12 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
-def create_app(config: Config | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(config: Config | None = None, engine: Engine | None = None, *,
+               max_body: int | None = None) -> FastAPI:
     """The app on this config and engine (defaults: config/ and COMPLAINTS_DATABASE_URL, migrated).
 
-    An engine passed in is used as it is: migrate it first (`models.db.migrate`).
+    An engine passed in is used as it is: migrate it first (`models.db.migrate`). `max_body`:
+    the request body limit in bytes (default COMPLAINTS_MAX_BODY_BYTES, else 1 MiB; api/limits.py).
     """
     if engine is None:
         engine = make_engine()
@@ -91,11 +112,39 @@ def create_app(config: Config | None = None, engine: Engine | None = None) -> Fa
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
+    async def limit_response(scope: Scope, status: int, detail: str, errors: list[str]) -> ASGIApp:
+        request = Request(scope)
+        if _is_api(request):
+            return _problem(status, detail, errors)
+        from api.pages import error_page
+
+        return error_page(request, status, detail, errors)
+
+    # Added before the headers middleware so that its refusals carry the security headers too.
+    app.add_middleware(BodyLimits, limit=max_body_bytes(max_body), respond=limit_response)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
+        if not request.url.path.startswith("/static/"):
+            # Pages, case JSON, CSV downloads and the letter carry personal data: no cache may keep them.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        if not database_busy(exc):
+            return await server_error(request, exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if _is_api(request):
+            response: Response = _problem(503, BUSY_DETAIL, [])
+        else:
+            from api.pages import error_page
+
+            response = error_page(request, 503, BUSY_DETAIL, [])
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(Refused)

@@ -79,7 +79,7 @@ class Context:
         def store(items: list[ComplaintIn], actor: str) -> list[SubmitResult]:
             with self.serial():
                 return submit(self.engine, items, config=self.config, calendar=self.calendar, now=utcnow(),
-                              actor=actor)
+                              actor=actor, client=actor)
 
         return SubmitBatcher(store)
 

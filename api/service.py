@@ -41,7 +41,7 @@ from models.escalation_store import acknowledge_escalation
 from models.report import ReportSnapshot
 from models.schemas import SubmitResult
 from models.sqlutil import table_of
-from models.submission import validate_items
+from models.submission import KeyReused, validate_items
 from models.users import ROLE_NAMES
 
 COMPLAINT = table_of(Complaint)
@@ -96,6 +96,8 @@ def _need(who: Principal, permission: str) -> None:
 
 # ---------------------------------------------------------------- submit
 
+BACKDATE_APPROVERS = frozenset({"cpo", "admin"})  # may register a receipt older than the backdating window
+
 
 def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key: str | None) -> SubmitResult:
     """Validate and store one complaint as `complaints submit` does; the key stands in for external_ref."""
@@ -110,10 +112,15 @@ def submit_complaint(ctx: Context, who: Principal, raw: Any, *, idempotency_key:
             raise Refused(422, "幂等键无效", [refusal("Idempotency-Key", "须为 1 至 128 个字符")])
         if raw.get("external_ref") is None:
             raw = {**raw, "external_ref": key}
-    parsed, problems = validate_items(raw, config=ctx.config, now=utcnow())
+    parsed, problems = validate_items(raw, config=ctx.config, now=utcnow(), window=True,
+                                      may_approve=who.user.role in BACKDATE_APPROVERS)
     if problems[0] or parsed[0] is None:
         raise Refused(422, "投诉内容有误，未保存", problems[0])
-    result = ctx.batcher.submit(parsed[0], who.user.username)
+    try:
+        # The batcher stores per user: the user is the client whose idempotency keys these are.
+        result = ctx.batcher.submit(parsed[0], who.user.username)
+    except KeyReused as exc:
+        raise Refused(422, "幂等键已用于另一件投诉，未保存", exc.problems) from None
     if not result.duplicate:
         announce_submitted([result.case_no], limit=ctx.config.policy.intake.event_batch_limit)
     return result
@@ -130,9 +137,11 @@ def _row(session: Session, case_no: str) -> Any:
 
 
 def visible_row(session: Session, ctx: Context, who: Principal, case_no: str) -> Any:
+    """The case, if the caller may see it; a case outside its scope is answered exactly as an
+    unknown one (404, same body), so case numbers cannot be probed."""
     row = _row(session, case_no)
     if not access.can_see(who.user, row, ctx.config):
-        raise Refused(403, f"无权查看：案件 {case_no} 不在“{ROLE_NAMES.get(who.user.role, who.user.role)}”可查看的范围内")
+        raise Refused(404, f"没有案件 {case_no!r}")
     return row
 
 

@@ -168,6 +168,8 @@ class IntakeSpec(_Strict):
     batch_size: int = Field(default=500, ge=1, le=50_000)
     workers: int = Field(default=2, ge=1, le=16)  # batches in flight at once on PostgreSQL (SQLite: 1)
     event_batch_limit: int = Field(default=1000, ge=0)
+    # The web and the API take a receipt at most this many days back; earlier needs a 消保办 reason.
+    backdate_days: int = Field(default=30, ge=0, le=3650)
 
 
 class AuthSpec(_Strict):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 COMPLAINT_FIELDS: Mapping[str, str] = {
     "external_ref": "外部编号",
     "received_at": "接收时间",
+    "backdate_reason": "补录理由",
     "source": "投诉来源",
     "channel": "办理渠道",
     "category": "业务类别",

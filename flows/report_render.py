@@ -128,11 +128,24 @@ def render_html(content: Mapping[str, Any], *, version: int, generated_at: str, 
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
+    = + - @, a tab or a carriage return gets a leading '. Numbers are written as numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def table_csv(table: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table["columns"])
-    writer.writerows(["" if v is None else v for v in row] for row in table["rows"])
+    writer.writerow([csv_cell(c) for c in table["columns"]])
+    writer.writerows([csv_cell(v) for v in row] for row in table["rows"])
     return buf.getvalue()
 
 

@@ -38,7 +38,15 @@ from flows.report_render import markdown_summary, read_content, render_html, wri
 from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_from_env
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine, session_scope
-from models.report import counts, handling_histogram, latest_snapshot, load_week, store_snapshot
+from models.report import (
+    counts,
+    handling_histogram,
+    late_registrations,
+    latest_snapshot,
+    load_week,
+    registered_before,
+    store_snapshot,
+)
 from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
 
@@ -203,6 +211,9 @@ class VerifyOutcome:
     stored_sha256: str | None = None
     recomputed_sha256: str | None = None
     problems: list[str] = field(default_factory=list)
+    # Cases received before the week's end but registered after its freeze (补录): not counted in
+    # the recomputation, which reproduces the figures as known when frozen; named here instead.
+    late_registrations: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -210,15 +221,26 @@ class VerifyOutcome:
 
 def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, output_dir: Path | None = None) -> VerifyOutcome:
     """Recompute a frozen week and compare: the stored row with its own hash, the figures with the
-    data now, and the content.json on disk with the stored content. Names what differs."""
+    data now, and the content.json on disk with the stored content. Names what differs.
+
+    The figures are recomputed from the cases registered before the snapshot was generated (its
+    freeze); a case registered later for that week is listed in `late_registrations` and does not
+    count as a changed figure."""
     w = week if isinstance(week, Week) else parse_week(week)
     with session_scope(engine) as session:
         latest = latest_snapshot(session, w.label)
         if latest is None:
             return VerifyOutcome(w.label, False, problems=[f"{w.label}: no frozen report (run complaints report --week {w.label})"])
         stored = json.loads(latest.content)
-        recomputed = compute_content(session, config, w)
-    out = VerifyOutcome(w.label, True, int(latest.version), latest.sha256, digest(recomputed))
+        late = late_registrations(session, w, latest.generated_at)
+        if late:
+            with registered_before(session, latest.generated_at):
+                recomputed = compute_content(session, config, w)
+        else:
+            recomputed = compute_content(session, config, w)
+    out = VerifyOutcome(w.label, True, int(latest.version), latest.sha256, digest(recomputed),
+                        late_registrations=[{"case_no": r["case_no"], "received_at": r["received_at"].isoformat(),
+                                             "registered_at": r["created_at"].isoformat()} for r in late])
     if digest(stored) != latest.sha256:
         out.problems.append(f"stored content of v{latest.version} does not match its sha256: the snapshot was edited; "
                             f"stored vs recomputed:")

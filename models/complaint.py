@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -19,11 +19,17 @@ class Complaint(SQLModel, table=True):
         Index("ix_complaint_status_id", "status", "id"),
         Index("ix_complaint_open_due", "status", "regulatory_due_at"),
         Index("ix_complaint_department_status", "department", "status"),
+        # Idempotency keys are the calling client's own (migration 0008).
+        UniqueConstraint("submitted_by", "external_ref", name="uq_complaint_submitted_by_external_ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     case_no: str = Field(max_length=32, unique=True)
-    external_ref: str | None = Field(default=None, max_length=128, unique=True)
+    external_ref: str | None = Field(default=None, max_length=128)
+    # The client whose key external_ref is (the API user; `cli` for the operator's import tool),
+    # and the sha256 of what it submitted under that key (a reuse with another body is refused).
+    submitted_by: str = Field(default="", max_length=64)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
 
     # Where it came from, and JR/T 0169 (the project's own codes; raw values as submitted).
     source: str = Field(max_length=32)

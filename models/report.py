@@ -459,8 +459,14 @@ def registered_before(session: Session, at: datetime) -> Iterator[None]:
         source = conn.dialect.identifier_preparer.quote_schema(str(schema)) + ".complaint"
     conn.exec_driver_sql(f"CREATE TEMP VIEW complaint AS SELECT * FROM {source} "
                          f"WHERE created_at < {_time_literal(dialect, at)}")
+    if dialect != "sqlite":
+        # Statements prepared earlier on this connection still name the table: PostgreSQL does not
+        # re-plan them for a new object that shadows it (psycopg forgets its own on DEALLOCATE ALL).
+        conn.exec_driver_sql("DEALLOCATE ALL")
     try:
         yield
     finally:
         conn.exec_driver_sql("DROP VIEW IF EXISTS temp.complaint" if dialect == "sqlite"
                              else "DROP VIEW IF EXISTS pg_temp.complaint")
+        if dialect != "sqlite":
+            conn.exec_driver_sql("DEALLOCATE ALL")

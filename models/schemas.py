@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -55,6 +55,9 @@ _COMPLAINANT_TYPE_ALIASES = {"个人": "individual", "单位": "company", "企�
 _MOBILE = re.compile(r"(\+?86)?1[3-9][0-9]{9}")
 _FIXED = re.compile(r"(\+?86)?0[1-9][0-9]{1,2}[0-9]{7,8}")
 _ABROAD = re.compile(r"\+(?!86)[1-9][0-9]{5,17}")
+# No receipt before this (case numbers, report weeks and deadlines assume the present era); the
+# backdating window (policy.intake.backdate_days) applies on top of it in the web and the API.
+EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
 PHONE_EXPECTED = "格式不正确，应为 11 位手机号或带区号的固定电话（境外号码以 + 和国家代码开头）"
 
 
@@ -153,6 +156,8 @@ class ComplaintIn(_In):
 
     external_ref: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     received_at: AwareDatetime | None = None
+    # 补录理由: a receipt earlier than the backdating window, approved by the 消保办 who submits it.
+    backdate_reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     source: Source = Source.DESK
     channel: Annotated[str, Field(max_length=64)] | None = None
     category: Annotated[str, Field(max_length=64)] | None = None
@@ -175,6 +180,8 @@ class ComplaintIn(_In):
     def _stdlib_offset(cls, v: datetime | None) -> datetime | None:
         # Same instant and offset, but with the standard library's fixed-offset tzinfo: pydantic's
         # own tzinfo answers utcoffset() in Python, and deadlines call it many times per case.
+        if v is not None and v < EARLIEST_RECEIVED:
+            raise PydanticCustomError("received_at", "早于 2000-01-01，不是有效的收到投诉时间")
         if v is None or type(v.tzinfo) is timezone:
             return v
         offset = v.utcoffset()
@@ -228,7 +235,7 @@ def _message(err: Mapping[str, Any]) -> str:
         return _FIXED_MESSAGES[kind]
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
-    if kind in ("phone", "id_number"):  # our own PydanticCustomError: the message is Chinese already
+    if kind in ("phone", "id_number", "received_at"):  # our own PydanticCustomError: the message is Chinese already
         return str(err["msg"])
     if kind == "string_pattern_mismatch":
         return _PATTERN_EXPECTED.get(field, "格式不正确")

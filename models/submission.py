@@ -1,12 +1,22 @@
 """Store submitted complaints: case numbers, deadlines and the audit event, in one transaction.
 
-The same external reference submitted again returns the first case unchanged (also when two
-submitters race: the unique constraint decides, the loser re-reads). Nothing is half-stored:
-either every item of a call is stored, or none is.
+The same external reference (Idempotency-Key) submitted again by the same client returns the
+first case unchanged (also when two submitters race: the unique constraint decides, the loser
+re-reads). Keys are the client's own (`client`: the API user, `cli` for the operator's import
+tool): another client's equal key is another complaint. A key reused by its client for a
+different complaint is refused (`KeyReused`, draft-ietf-httpapi-idempotency-key): each case keeps
+the sha256 of what was submitted under its key. Nothing is half-stored: either every item of a
+call is stored, or none is.
+
+Backdating: a `received_at` more than `policy.intake.backdate_days` before the registration time
+is a late registration (补录); the web and the API refuse it unless a 消保办 user gives a reason
+(`validate_items(..., window=True)`); the CLI may import it. Either way the `received` audit
+event records it (days, reason, client).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,16 +41,57 @@ from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 COMPLAINT = table_of(Complaint)
 SEQUENCE = table_of(CaseSequence)
 FUTURE_TOLERANCE = timedelta(minutes=5)
+CLI_CLIENT = "cli"
+_FINGERPRINT = ComplaintIn.__pydantic_serializer__
 
 
-def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: datetime) -> list[list[str]]:
-    """Problems that need the configuration or the clock, per item, each naming its field (in Chinese)."""
+class KeyReused(ValueError):
+    """An external reference (Idempotency-Key) its client already used for a different complaint."""
+
+    def __init__(self, refs: Sequence[str]) -> None:
+        self.refs = list(refs)
+        self.problems = [problem("", ("external_ref",), f"{r!r} 已用于另一件内容不同的投诉；同一幂等键只能重复提交相同的内容")
+                         for r in self.refs]
+        super().__init__("；".join(self.problems))
+
+
+def fingerprint(item: ComplaintIn) -> str:
+    """sha256 of the submission as validated (the same complaint sent again has the same one)."""
+    return hashlib.sha256(_FINGERPRINT.to_json(item)).hexdigest()
+
+
+def backdated_days(received_at: datetime, now: datetime) -> int:
+    return (now - received_at).days
+
+
+def _backdating_problems(item: ComplaintIn, *, config: Config, now: datetime, may_approve: bool) -> list[str]:
+    days = config.policy.intake.backdate_days
+    if item.backdate_reason is not None and not may_approve:
+        return [problem("", ("backdate_reason",), "只有消保办（或管理员）可以审批补录，请由消保办提交")]
+    if item.received_at is None or item.received_at >= now - timedelta(days=days):
+        return []
+    if may_approve and item.backdate_reason:
+        return []
+    earliest = local_text(now - timedelta(days=days))
+    how = "请填写补录理由（backdate_reason）" if may_approve else "更早的投诉须由消保办填写补录理由后登记"
+    return [problem("", ("received_at",), f"{local_text(item.received_at)}（北京时间）早于补录期限：只能登记最近 "
+                                          f"{days} 天内收到的投诉（不早于 {earliest}）；{how}")]
+
+
+def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: datetime, window: bool = False,
+                         may_approve: bool = False) -> list[list[str]]:
+    """Problems that need the configuration or the clock, per item, each naming its field (in Chinese).
+
+    `window`: the backdating window applies (web and API); `may_approve`: the caller may approve a
+    backdated receipt with a `backdate_reason` (消保办, admin)."""
     out: list[list[str]] = []
     branches = config.org.branches
     latest = now + FUTURE_TOLERANCE
     today = local_date(now)
     for item in items:
         problems: list[str] = []
+        if window:
+            problems.extend(_backdating_problems(item, config=config, now=now, may_approve=may_approve))
         if item.branch is not None and item.branch not in branches:
             known = "、".join(sorted(branches))
             problems.append(problem("", ("branch",), f"未知的机构代码 {item.branch!r}（已配置：{known}）"))
@@ -56,8 +107,10 @@ def check_against_config(items: Sequence[ComplaintIn], *, config: Config, now: d
     return out
 
 
-def validate_items(raw: Any, *, config: Config, now: datetime) -> tuple[list[ComplaintIn | None], list[list[str]]]:
-    """Validate one submitted object or a list of them (schema, then configuration and clock).
+def validate_items(raw: Any, *, config: Config, now: datetime, window: bool = False,
+                   may_approve: bool = False) -> tuple[list[ComplaintIn | None], list[list[str]]]:
+    """Validate one submitted object or a list of them (schema, then configuration and clock;
+    `window` and `may_approve`: the backdating window, see `check_against_config`).
 
     Returns the parsed items (None where invalid) and the problems per item, in Chinese, each
     naming its field by path and Chinese name (`[3].complainant.phone（投诉人联系电话）：…`). The
@@ -77,7 +130,7 @@ def validate_items(raw: Any, *, config: Config, now: datetime) -> tuple[list[Com
                 parsed.append(None)
                 problems.append(validation_problems(exc, prefix))
     good = [p for p in parsed if p is not None]
-    extra = iter(check_against_config(good, config=config, now=now))
+    extra = iter(check_against_config(good, config=config, now=now, window=window, may_approve=may_approve))
     for i, p in enumerate(parsed):
         if p is not None:
             more = next(extra)
@@ -127,8 +180,8 @@ def _reserve_numbers(session: Session, prefix: str, year: int, count: int) -> in
     return last - count + 1
 
 
-def _existing(session: Session, refs: list[str]) -> dict[str, Any]:
-    """The cases already stored under these external references."""
+def _existing(session: Session, client: str, refs: list[str]) -> dict[str, Any]:
+    """The cases this client already stored under these external references."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         # Right after a bulk load the planner still believes the table is tiny and scans it for
@@ -136,28 +189,31 @@ def _existing(session: Session, refs: list[str]) -> dict[str, Any]:
         # analyses). Looking up by the unique index is always right here.
         session.execute(text("SET LOCAL enable_seqscan = off"))
     try:
-        return _existing_rows(session, refs)
+        return _existing_rows(session, client, refs)
     finally:
         if postgres:
             session.execute(text("SET LOCAL enable_seqscan = on"))
 
 
-def _existing_rows(session: Session, refs: list[str]) -> dict[str, Any]:
+def _existing_rows(session: Session, client: str, refs: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     cols = [COMPLAINT.c.external_ref, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.received_at,
-            COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at]
+            COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at, COMPLAINT.c.request_fingerprint]
     for i in range(0, len(refs), 500):
-        for row in session.execute(select(*cols).where(COMPLAINT.c.external_ref.in_(refs[i:i + 500]))):
+        stmt = select(*cols).where(COMPLAINT.c.submitted_by == client, COMPLAINT.c.external_ref.in_(refs[i:i + 500]))
+        for row in session.execute(stmt):
             found[row.external_ref] = row
     return found
 
 
 def _row(item: ComplaintIn, *, case_no: str, branch: str, received_at: datetime, deadlines: Any,
-         now: datetime) -> dict[str, Any]:
+         now: datetime, client: str = CLI_CLIENT, fingerprint: str | None = None) -> dict[str, Any]:
     c, a = item.complainant, item.agent
     return {
         "case_no": case_no,
         "external_ref": item.external_ref,
+        "submitted_by": client,
+        "request_fingerprint": fingerprint,
         "source": item.source.value,
         "channel_raw": item.channel,
         "category_raw": item.category,
@@ -210,16 +266,37 @@ class _Planned:
     item: ComplaintIn
     branch: str
     received_at: datetime
+    fingerprint: str | None
+
+
+def _received_event(row: dict[str, Any], item: ComplaintIn, *, now: datetime, client: str,
+                    backdate_days: int) -> tuple[dict[str, Any], str]:
+    """The `received` event's after-state, and its detail when the receipt is backdated (补录)."""
+    after = {"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
+             "regulatory_due_at": row["regulatory_due_at"].isoformat(), "ack_due_at": row["ack_due_at"].isoformat()}
+    received_at: datetime = row["received_at"]
+    if received_at >= now - timedelta(days=backdate_days):
+        return after, ""
+    days = backdated_days(received_at, now)
+    after["backdated"] = {"received_at": received_at.isoformat(), "registered_at": now.isoformat(), "days": days,
+                          "reason": item.backdate_reason, "client": client}
+    via = "命令行导入" if client == CLI_CLIENT else "经消保办审批"
+    reason = f"；理由：{item.backdate_reason}" if item.backdate_reason else ""
+    return after, f"补录（{via}）：受理时间早于登记时间 {days} 天{reason}"
 
 
 def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str) -> list[SubmitResult]:
+           now: datetime, actor: str, client: str) -> list[SubmitResult]:
     results: list[SubmitResult | None] = [None] * len(items)
     refs = sorted({i.external_ref for i in items if i.external_ref})
-    existing = _existing(session, refs) if refs else {}
+    existing = _existing(session, client, refs) if refs else {}
+    prints = [fingerprint(i) if i.external_ref else None for i in items]
+    reused: list[str] = []
     for idx, item in enumerate(items):
         if item.external_ref and item.external_ref in existing:
             r = existing[item.external_ref]
+            if r.request_fingerprint is not None and r.request_fingerprint != prints[idx]:
+                reused.append(item.external_ref)
             results[idx] = SubmitResult(
                 case_no=r.case_no, status=r.status, received_at=r.received_at, due_at=r.regulatory_due_at,
                 ack_due_at=r.ack_due_at, duplicate=True)
@@ -231,9 +308,13 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             continue
         if item.external_ref:
             if item.external_ref in first_of_ref:
+                if prints[first_of_ref[item.external_ref]] != prints[idx]:
+                    reused.append(item.external_ref)
                 continue  # the same reference twice in one call: the first one wins
             first_of_ref[item.external_ref] = idx
-        planned.append(_Planned(idx, item, item.branch or root, item.received_at or now))
+        planned.append(_Planned(idx, item, item.branch or root, item.received_at or now, prints[idx]))
+    if reused:
+        raise KeyReused(sorted(set(reused)))
 
     # Case numbers, per (prefix, local year), reserved in one statement per group.
     groups: dict[tuple[str, int], list[_Planned]] = {}
@@ -243,6 +324,7 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
     regime = NfraRegime()
     rows: list[dict[str, Any]] = []
     case_of: dict[int, str] = {}
+    item_of: dict[str, ComplaintIn] = {}
     for (prefix, year), members in sorted(groups.items()):
         first = _reserve_numbers(session, prefix, year, len(members))
         for offset, p in enumerate(members):
@@ -251,17 +333,18 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             dl = compute_deadlines(received_at=p.received_at, tier=Tier.STANDARD, events=(),
                                    regime=regime, calendar=calendar)
             rows.append(_row(p.item, case_no=case_no, branch=p.branch, received_at=p.received_at,
-                             deadlines=dl, now=now))
+                             deadlines=dl, now=now, client=client, fingerprint=p.fingerprint))
+            item_of[case_no] = p.item
     if rows:
         ids = _insert_returning_ids(session, rows)
-        append(session, [
-            AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
-                       case_no=row["case_no"], row=row,  # the row's digest from the values inserted
-                       after={"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
-                              "regulatory_due_at": row["regulatory_due_at"].isoformat(),
-                              "ack_due_at": row["ack_due_at"].isoformat()})
-            for row in rows
-        ])
+        backdate_days = config.policy.intake.backdate_days
+        drafts = []
+        for row in rows:
+            after, detail = _received_event(row, item_of[row["case_no"]], now=now, client=client,
+                                            backdate_days=backdate_days)
+            drafts.append(AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
+                                     case_no=row["case_no"], after=after, detail=detail, row=row))
+        append(session, drafts)
     by_case = {row["case_no"]: row for row in rows}
     for idx, item in enumerate(items):
         if results[idx] is not None:
@@ -275,12 +358,16 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
 
 
 def submit(engine: Engine, items: Sequence[ComplaintIn], *, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str = "desk") -> list[SubmitResult]:
-    """Store every item or none; a duplicate reference returns the case it first created."""
+           now: datetime, actor: str = "desk", client: str = CLI_CLIENT) -> list[SubmitResult]:
+    """Store every item or none; a reference the client used before returns the case it first
+    created (`KeyReused` when that case was submitted with a different body: nothing stored).
+
+    `client`: whose idempotency keys these are (the API user; `cli` for the import tool)."""
     for attempt in range(3):
         try:
             with gc_paused(), session_scope(engine) as session:
-                return _store(session, items, config=config, calendar=calendar, now=now, actor=actor)
+                return _store(session, items, config=config, calendar=calendar, now=now, actor=actor,
+                              client=client)
         except IntegrityError:
             # Another submitter stored the same external reference first: read it back.
             if attempt == 2:

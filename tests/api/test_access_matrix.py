@@ -120,3 +120,34 @@ def test_page_matrix(client: TestClient, world: dict[str, str]) -> None:
                 assert r.status_code == 200, (template, role, r.status_code, r.text[:500])
             else:
                 assert r.status_code == 403, (template, role, r.status_code)
+
+
+def test_case_outside_scope_answers_as_an_unknown_case(client: TestClient, db_engine: Engine, config: Config) -> None:
+    """Every API case endpoint and case page gives a supervisor the same answer for a case outside
+    the sub-branch as for a number that does not exist (404, same body): case numbers cannot be probed."""
+    city = routed_case(db_engine, config)["case_no"]
+    token = account(db_engine, config, "ma", "supervisor", person="ma.lei")
+    unknown = "DL-2026-999999"
+    for method, template, body, _roles in API:
+        if "{case}" not in template:
+            continue
+        hidden = client.request(method, template.format(case=city), json=body, headers=bearer(token))
+        missing = client.request(method, template.format(case=unknown), json=body, headers=bearer(token))
+        assert hidden.status_code == missing.status_code == 404, (template, hidden.status_code, hidden.text)
+        assert hidden.text.replace(city, unknown) == missing.text, template
+    client.cookies.clear()
+    login = client.get("/login")
+    csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+    client.post("/login", data={"username": "ma", "password": PASSWORD, "csrf": csrf, "next": "/"})
+    for template in ("/cases/{case}", "/cases/{case}/letter", "/desk/receipt/{case}"):
+        hidden = client.get(template.format(case=city))
+        missing = client.get(template.format(case=unknown))
+        assert hidden.status_code == missing.status_code == 404, (template, hidden.status_code)
+        assert _page_text(hidden.text).replace(city, unknown) == _page_text(missing.text), template
+
+
+def _page_text(html: str) -> str:
+    """The page without its per-request tokens (CSRF, nonces)."""
+    import re
+
+    return re.sub(r'value="[^"]{20,}"', 'value=""', html)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -14,7 +14,7 @@ from domain.deadlines import SHANGHAI
 from models.audit_chain import verify
 from models.complaint import Complaint
 from models.sqlutil import table_of
-from models.submission import submit, validate_items
+from models.submission import KeyReused, submit, validate_items
 from tests.factories import complaint, complaint_data
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -38,11 +38,15 @@ def test_submit_issues_case_numbers_and_deadlines(db_engine: Engine, config: Con
 
 
 def test_same_external_ref_returns_first_case_unchanged(db_engine: Engine, config: Config) -> None:
-    """A resubmission with the same external reference returns the first case and stores nothing new."""
+    """A resubmission of the same complaint under the same external reference returns the first
+    case and stores nothing new; the same reference with a different complaint is refused."""
     first = submit(db_engine, [complaint(external_ref="EXT-1")], config=config, calendar=CAL, now=NOW)[0]
-    again = submit(db_engine, [complaint(external_ref="EXT-1", request="不同的诉求")], config=config,
-                   calendar=CAL, now=NOW)[0]
+    again = submit(db_engine, [complaint(external_ref="EXT-1")], config=config, calendar=CAL,
+                   now=NOW + timedelta(minutes=3))[0]
     assert again.case_no == first.case_no and again.duplicate and not first.duplicate
+    with pytest.raises(KeyReused) as refused:
+        submit(db_engine, [complaint(external_ref="EXT-1", request="不同的诉求")], config=config, calendar=CAL, now=NOW)
+    assert refused.value.refs == ["EXT-1"] and "external_ref（外部编号）" in refused.value.problems[0]
     assert _count(db_engine) == 1
 
 
