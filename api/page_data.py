@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from complaints.config import Config, ConfigError
 from domain.calendar import WorkingCalendar
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
+from models.case_views import case_names, mask_strings
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.sqlutil import table_of
@@ -75,8 +76,12 @@ def case_extras(session: Session, case: dict[str, Any], *, config: Config, calen
     review = dict(review_row._mapping) if review_row else None
     if review is not None:
         review["open"] = case["status"] == "under_review"
+    response = latest_response(session, cid)
+    if case.get("personal_data") != "unmasked":  # the decision's and extensions' text as the case view masks it
+        row = session.execute(select(COMPLAINT).where(COMPLAINT.c.id == cid)).one()
+        response, extensions = mask_strings(response, case_names(row)), mask_strings(extensions, case_names(row))
     return {
-        "response": latest_response(session, cid),
+        "response": response,
         "extensions": extensions,
         "open_pause": open_pause,
         "current_due_at": current_due,
