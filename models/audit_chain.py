@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from sqlalchemy import ARRAY, Engine, Integer, any_, bindparam, func, select, update
+from sqlalchemy import ARRAY, Engine, Integer, any_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
@@ -129,20 +129,35 @@ ROW_COLUMNS: tuple[str, ...] = (
 NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated"})
 
 
-def _norm(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat()
-    if hasattr(value, "value") and not isinstance(value, (str, int)):  # an Enum
-        return value.value
-    return value
+_DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",
+                 "acknowledged_at", "responded_at", "closed_at"})
+_DT_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in _DT)
+_BOOL_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in ("vulnerable", "triage"))
+_JSON_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c == "tags")
 
 
-def row_digest(values: Mapping[str, Any] | Any) -> str:
-    """sha256 of the material columns (ROW_COLUMNS, in order) of a complaint row: a mapping or a Row."""
-    get = values.get if isinstance(values, Mapping) else lambda k: getattr(values, k)
-    data = [_norm(get(c)) for c in ROW_COLUMNS]
+def _dt_text(value: datetime) -> str:
+    """A UTC instant as SQLite stores it ("2026-01-05 01:00:00.000000"): the canonical form of a time
+    in a row digest, so a row read without result processing is digested without parsing it."""
+    if value.utcoffset() is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def row_digest_values(values: Sequence[Any]) -> str:
+    """sha256 of a complaint row's material columns (ROW_COLUMNS, in order), as stored or as Python values:
+    times as UTC text, booleans as 0/1, tags as a JSON list; the same digest either way."""
+    data = list(values)
+    for i in _DT_IDX:
+        v = data[i]
+        if v is not None and not isinstance(v, str):
+            data[i] = _dt_text(v)
+    for i in _BOOL_IDX:
+        if data[i] is not None:
+            data[i] = int(data[i])
+    for i in _JSON_IDX:
+        if isinstance(data[i], (str, bytes)):
+            data[i] = orjson.loads(data[i])
     try:
         raw = orjson.dumps(data)
     except (orjson.JSONEncodeError, TypeError):
@@ -150,9 +165,15 @@ def row_digest(values: Mapping[str, Any] | Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _canonical_v2(seq: int, at: datetime, actor: str, action: str, complaint_id: int | None, case_no: str | None,
+def row_digest(values: Mapping[str, Any]) -> str:
+    """The row digest from the values a batch wrote (a column missing from the mapping is NULL)."""
+    return row_digest_values([values.get(c) for c in ROW_COLUMNS])
+
+
+def _canonical_v2(seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None, case_no: str | None,
                   before: Any, after: Any, detail: str, row_hash: str | None) -> bytes:
-    body = {"v": 2, "seq": seq, "at": at.astimezone(UTC).isoformat(), "actor": actor, "action": action,
+    at_text = at if isinstance(at, str) else at.astimezone(UTC).isoformat()
+    body = {"v": 2, "seq": seq, "at": at_text, "actor": actor, "action": action,
             "complaint_id": complaint_id, "case_no": case_no, "before": before, "after": after,
             "detail": detail, "row_hash": row_hash}
     if _plain(before) and _plain(after) and type(actor) is str and type(action) is str and type(detail) is str \
@@ -165,7 +186,7 @@ def _canonical_v2(seq: int, at: datetime, actor: str, action: str, complaint_id:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-def link_hash_v2(prev_hash: str, seq: int, at: datetime, actor: str, action: str, complaint_id: int | None,
+def link_hash_v2(prev_hash: str, seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None,
                  case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> str:
     digest = hashlib.sha256(prev_hash.encode())
     digest.update(_canonical_v2(seq, at, actor, action, complaint_id, case_no, before, after, detail, row_hash))
@@ -175,7 +196,8 @@ def link_hash_v2(prev_hash: str, seq: int, at: datetime, actor: str, action: str
 def row_link(prev_hash: str, r: Any) -> str:
     """The hash a stored row must have after `prev_hash`, by the rule of its hash_version."""
     if r.hash_version == 1:
-        return link_hash(prev_hash, r.seq, r.at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
+        at = datetime.fromisoformat(r.at) if isinstance(r.at, str) else r.at
+        return link_hash(prev_hash, r.seq, at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
     return link_hash_v2(prev_hash, r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after,
                         r.detail, r.row_hash)
 
@@ -187,15 +209,23 @@ def _id_in(bind: Session | Any, column: Any, ids: Sequence[int]) -> Any:
     return column.in_(list(ids))
 
 
-_ROW_SELECT = [COMPLAINT.c.id, *(COMPLAINT.c[c] for c in ROW_COLUMNS)]
+_ROW_SQL = f"SELECT id, {', '.join(ROW_COLUMNS)} FROM complaint"
 
 
 def _current_rows(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Digests of these complaint rows as they now stand, read without result processing."""
     out: dict[int, str] = {}
+    pg = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), 900):
-        chunk = ids[i:i + 900]
-        for r in session.execute(select(*_ROW_SELECT).where(_id_in(session, COMPLAINT.c.id, chunk))):
-            out[int(r.id)] = row_digest(r)
+        chunk = list(ids[i:i + 900])
+        if pg:
+            rows = session.execute(text(_ROW_SQL + " WHERE id = ANY(:ids)").bindparams(
+                bindparam("ids", type_=ARRAY(Integer))), {"ids": chunk})
+        else:
+            rows = session.execute(text(_ROW_SQL + " WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), {"ids": chunk})
+        for r in rows:
+            out[int(r[0])] = row_digest_values(r[1:])
     return out
 
 
@@ -269,25 +299,69 @@ class VerifyResult:
         return VerifyResult(**{**self.__dict__, "ok": False, **changes})
 
 
-_COLS = [AUDIT.c.id, AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.complaint_id, AUDIT.c.case_no,
-         AUDIT.c.before, AUDIT.c.after, AUDIT.c.detail, AUDIT.c.prev_hash, AUDIT.c.hash, AUDIT.c.hash_version,
-         AUDIT.c.row_hash]
+_RAW_SQL = ("SELECT id, seq, at, actor, action, complaint_id, case_no, before, after, detail, prev_hash, hash, "
+            "hash_version, row_hash FROM audit_event WHERE seq > {p} ORDER BY seq LIMIT {p}")
 
 
-def _rows(engine: Engine, after: int = 0, chunk: int = 20000) -> Iterator[Any]:
+class _Raw(NamedTuple):
+    id: int
+    seq: int
+    at: str  # the canonical text of the instant (UTC isoformat)
+    actor: str
+    action: str
+    complaint_id: int | None
+    case_no: str | None
+    before: Any
+    after: Any
+    detail: str
+    prev_hash: str
+    hash: str
+    hash_version: int
+    row_hash: str | None
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _at_text(value: Any) -> str:
+    """UTC isoformat of a stored instant; SQLite's text ("2026-01-05 01:00:00.000000") without parsing."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":
+            frac = value[20:]
+            return f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}+00:00"
+        value = datetime.fromisoformat(value)
+    at: datetime = value
+    return (at.replace(tzinfo=UTC) if at.utcoffset() is None else at.astimezone(UTC)).isoformat()
+
+
+def _rows(engine: Engine, after: int = 0, chunk: int = 20000) -> Iterator[_Raw]:
+    """The rows in seq order, read through the driver's own cursor (verify reads a million of them:
+    bench/bench_audit.py); JSON and times decoded here as the column types would."""
     last = after
     with engine.connect() as conn:
-        while True:
-            batch = conn.execute(select(*_COLS).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(chunk)).all()
-            if not batch:
-                return
-            yield from batch
-            last = batch[-1].seq
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        sql = _RAW_SQL.format(p="%s" if conn.dialect.name == "postgresql" else "?")
+        cur = dbapi.cursor()
+        try:
+            while True:
+                cur.execute(sql, (last, chunk))
+                batch = cur.fetchall()
+                if not batch:
+                    return
+                for r in batch:
+                    yield _Raw(r[0], r[1], _at_text(r[2]), r[3], r[4], r[5], r[6], _json(r[7]), _json(r[8]), r[9],
+                               r[10], r[11], r[12], r[13])
+                last = batch[-1][1]
+        finally:
+            cur.close()
 
 
 def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_hash: str,
           start_version: int) -> VerifyResult:
     prev, expected_seq, checked, version = start_hash, start_seq + 1, 0, start_version
+    sha256 = hashlib.sha256
     for r in _rows(engine, start_seq):
         if r.seq != expected_seq:
             return VerifyResult(False, checked, head_seq, expected_seq, None,
@@ -301,7 +375,14 @@ def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_h
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
                                 f"第 {r.seq} 条记录按旧版哈希规则（版本 {r.hash_version}）写在新版之后：被改写"
                                 f"（hash version downgraded: the row was rewritten）", start_seq, prev)
-        if row_link(prev, r) != r.hash:
+        if r.hash_version == 2:
+            h = sha256(prev.encode())
+            h.update(_canonical_v2(r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after,
+                                   r.detail, r.row_hash))
+            ok = h.hexdigest() == r.hash
+        else:
+            ok = row_link(prev, r) == r.hash
+        if not ok:
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
                                 f"第 {r.seq} 条记录的内容与其哈希不符：该记录被改动过（content does not match its "
                                 f"hash: the row was edited）", start_seq, prev)
@@ -327,8 +408,7 @@ def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
             select(AUDIT.c.complaint_id).where(AUDIT.c.complaint_id.is_not(None)).distinct())}
         checked, last = 0, 0
         while True:
-            batch = conn.execute(select(*_ROW_SELECT).where(COMPLAINT.c.id > last)
-                                 .order_by(COMPLAINT.c.id).limit(5000)).all()
+            batch = conn.execute(text(_ROW_SQL + " WHERE id > :last ORDER BY id LIMIT 5000"), {"last": last}).all()
             if not batch:
                 return checked, None, None
             for r in batch:
@@ -339,7 +419,7 @@ def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
                         return checked, r.case_no, (f"案件 {r.case_no} 没有任何审计事件：案件记录被直接插入或其事件被删除"
                                                     f"（complaint row without audit events）")
                     continue  # only events from before hash version 2: nothing to compare with
-                if row_digest(r) != want[1]:
+                if row_digest_values(r[1:]) != want[1]:
                     return checked, r.case_no, (f"案件 {r.case_no} 的当前记录与其最后一条审计事件（第 {want[0]} 条）"
                                                 f"不符：案件表被直接改动（complaint row edited behind the chain）")
             last = int(batch[-1].id)

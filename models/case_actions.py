@@ -27,6 +27,7 @@ from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_de
 from domain.escalation import case_chain
 from domain.field_names import refusal
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status, ensure_transition
+from domain.masking import mask_free_text
 from domain.org import ChainLevel
 from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append
@@ -160,7 +161,8 @@ def extend(session: Session, *, case_no: str, to: str, approver: str, approver_o
     people = config.org.people
     link = f"{config.policy.case_link_base}{row.case_no}"
     previous_text, new_text = local_text(row.regulatory_due_at), local_text(new["regulatory_due_at"])
-    limit, note = extension_limit(target.value), reason[:200]
+    names = (row.complainant_name, row.agent_name, row.complainant_legal_rep)  # masked in the messages' note
+    limit, note = extension_limit(target.value), mask_free_text(reason, names=names)[:200]
     requested = ExtensionRequested(
         case_no=row.case_no, requested_by=people[actor].name if actor in people else actor,
         days=(new["regulatory_due_at"] - row.regulatory_due_at).days, limit=limit, reason=note,

@@ -1,5 +1,6 @@
 """The case page as the auditor (always masked) and a handler (masked by default) read it: personal
-data in the complaint's free text, the extension's reason and the recorded decision is masked,
+data in the complaint's free text, the extension's reason (and its queued messages) and the
+recorded decision is masked,
 from a case submitted, routed, extended and answered through the real routes (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -8,14 +9,17 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from api import deps, pages, service
 from complaints.config import Config
+from models.outbox import OutboxMessage
+from models.sqlutil import table_of
 from tests.api.test_pages import Browser, Clock, _case, _text, _user
 from tests.integration.test_masking_paths import FACTS, REQUEST, assert_masked
 
 NAME, AGENT = "刘桂兰", "王建国"
+OUT = table_of(OutboxMessage)
 
 
 @pytest.fixture(name="page_clock")
@@ -55,6 +59,11 @@ def test_case_page_masks_free_text_for_the_auditor_and_by_default(app: FastAPI, 
         text = _text(r.text)
         assert_masked(f"case page ({who})", text)
         assert "刘**" in text and "138.****.5678" in text and "经核实" in text and "需核实刘**卡号" in text, who
+    with db_engine.connect() as conn:  # the extension's messages as queued
+        notes = [c for (c,) in conn.execute(select(OUT.c.context).where(OUT.c.kind.like("extension%")))]
+    assert notes and all("需核实刘**卡号" in str(c) for c in notes)
+    for c in notes:
+        assert_masked("extension message", str(c))
     unmasked = handler.get(f"/cases/{case_no}?unmask=true")
     assert unmasked.status_code == 200
     assert NAME in _text(unmasked.text)
