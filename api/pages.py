@@ -157,7 +157,8 @@ def zh_validation(errors: Any, labels: dict[str, str] | None = None) -> list[str
 
 
 STATUS_TITLES = {401: "请先登录", 403: "无权访问", 404: "未找到", 405: "不支持的请求方式",
-                 409: "当前状态不允许此操作", 422: "输入有误", 500: "系统出错"}
+                 409: "当前状态不允许此操作", 413: "提交的内容过大", 422: "输入有误", 500: "系统出错",
+                 503: "系统繁忙"}
 
 
 def _status_detail(status: int, who: Principal | None) -> str:
@@ -279,6 +280,7 @@ def _form_choices(ctx: Any) -> dict[str, Any]:
         "severities": list(SEVERITY_NAMES.items()), "tags": list(TAG_NAMES.items()),
         "branches": [(code, b.name) for code, b in ctx.config.org.branches.items()],
         "id_types": [(t.value, name) for t, name in ID_TYPE_NAMES.items()],
+        "backdate_days": ctx.config.policy.intake.backdate_days,
     }
 
 
@@ -290,7 +292,7 @@ def _complaint_from_form(form: Any) -> dict[str, Any]:
         return {n: get(prefix + n) for n in names if get(prefix + n)}
 
     raw: dict[str, Any] = pick("source", "channel", "category", "cause", "severity", "branch", "outlet",
-                               "respondent", "request", "facts", "vulnerable_note")
+                               "respondent", "request", "facts", "vulnerable_note", "backdate_reason")
     received = get("received_at")
     if received:
         try:

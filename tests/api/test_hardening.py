@@ -25,6 +25,7 @@ from api.app import create_app, serving
 from api.limits import json_problems
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
+from domain.deadlines import SHANGHAI
 from flows.intake import run_intake
 from flows.report_render import csv_cell, table_csv
 from flows.weekly_report import build_weekly_report
@@ -33,7 +34,7 @@ from models.complaint import Complaint
 from models.db import make_engine, session_scope
 from models.sqlutil import table_of
 from models.submission import submit, validate_items
-from tests.api.support import account, bearer
+from tests.api.support import PASSWORD, account, bearer
 from tests.factories import complaint, complaint_data
 
 with warnings.catch_warnings():
@@ -378,3 +379,33 @@ def test_out_of_scope_case_is_404_like_an_unknown_one(hard: TestClient, db_engin
         missing = hard.get(f"/api/complaints/{unknown}{tail}", headers=bearer(token))
         assert hidden.status_code == missing.status_code == 404
         assert hidden.text.replace(city, unknown) == missing.text
+
+
+def _browser(app_client: TestClient, db_engine: Engine, config: Config, username: str, role: str,
+             person: str | None = None) -> str:
+    """Log `username` in through the login form; returns the desk form's CSRF token."""
+    account(db_engine, config, username, role, person=person, branch="dl" if role == "desk" else None)
+    app_client.cookies.clear()
+    login = app_client.get("/login").text
+    csrf = login.split('name="csrf" value="')[1].split('"')[0]
+    r = app_client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf, "next": "/"},
+                        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return str(app_client.get("/desk/new").text.split('name="csrf" value="')[1].split('"')[0])
+
+
+def test_desk_form_backdating_needs_the_cpo_and_a_reason(hard: TestClient, db_engine: Engine, config: Config) -> None:
+    """On the page: the desk's 40-day-old receipt comes back 422 naming 接收时间; the 消保办 sees the
+    补录理由 field, and with a reason the case is registered."""
+    old = (NOW - timedelta(days=40)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+    form = {"complainant_name": "张三", "complainant_phone": "13812345678", "request": "退还年费", "facts": "多扣年费",
+            "received_at": old}
+    csrf = _browser(hard, db_engine, config, "desk1", "desk")
+    assert 'name="backdate_reason"' not in hard.get("/desk/new").text
+    r = hard.post("/desk/new", data={"csrf": csrf, **form}, follow_redirects=False)
+    assert r.status_code == 422 and "received_at（接收时间）" in r.text and "最近 30 天内" in r.text
+    csrf = _browser(hard, db_engine, config, "cpo1", "cpo", person="zhao.li")
+    assert 'name="backdate_reason"' in hard.get("/desk/new").text
+    r = hard.post("/desk/new", data={"csrf": csrf, **form, "backdate_reason": "纸质来信漏登"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/desk/receipt/DL-2026-"), r.text[:500]
+    assert _count(db_engine) == 1
