@@ -316,3 +316,42 @@ def test_cli_audit_anchor_then_verify_names_the_missing_anchor(cli_db: Engine, c
     out = capsys.readouterr()
     assert json.loads(out.out)["broken_anchor"].startswith("锚点文件")
     assert "审计链校验失败" in out.err and "数据库不再包含锚点" in out.err and "第 3 条" in out.err
+
+
+def test_rows_from_before_0007_verify_by_their_rule_and_no_row_is_downgraded(db_engine: Engine,
+                                                                           config: Config) -> None:
+    """Version-1 rows (stored before migration 0007) still verify; a version-1 row after a version-2 one
+    (an insider re-hashing by the old rule, which leaves complaint_id out) is refused."""
+    from models.audit_chain import link_hash
+
+    at = NOW
+    h1 = link_hash(GENESIS_HASH, 1, at, "desk", "received", "DL-2026-000001", None, {"status": "received"}, "")
+    with db_engine.begin() as conn:
+        conn.execute(A.insert().values(seq=1, at=at, actor="desk", action="received", case_no="DL-2026-000001",
+                                       before=None, after={"status": "received"}, detail="", prev_hash=GENESIS_HASH,
+                                       hash=h1, hash_version=1))
+        conn.execute(HEAD.insert().values(id=1, seq=1, hash=h1))
+    _submit(db_engine, config, 1)
+    assert _check(db_engine).ok
+    with insider(db_engine) as conn:
+        r = conn.execute(select(A).where(A.c.seq == 2)).one()
+        h2 = link_hash(h1, 2, r.at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
+        conn.execute(update(A).where(A.c.seq == 2).values(hash_version=1, hash=h2))
+        conn.execute(update(HEAD).values(hash=h2))
+    # seq 1 is v1, seq 2 now v1 too: allowed; a v2 row followed by v1 is the downgrade
+    _submit(db_engine, config, 1)
+    with insider(db_engine) as conn:
+        r = conn.execute(select(A).where(A.c.seq == 3)).one()
+        conn.execute(update(A).where(A.c.seq == 3).values(hash_version=2, hash=link_hash_v2(
+            h2, 3, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after, r.detail, r.row_hash)))
+        h3 = conn.execute(select(A.c.hash).where(A.c.seq == 3)).scalar_one()
+        conn.execute(update(HEAD).values(hash=h3))
+    assert _check(db_engine).ok
+    _submit(db_engine, config, 1)
+    with insider(db_engine) as conn:
+        r = conn.execute(select(A).where(A.c.seq == 4)).one()
+        h4 = link_hash(h3, 4, r.at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
+        conn.execute(update(A).where(A.c.seq == 4).values(hash_version=1, hash=h4))
+        conn.execute(update(HEAD).values(hash=h4))
+    result = _check(db_engine)
+    assert not result.ok and result.broken_seq == 4 and "旧版哈希规则" in (result.problem or "")
