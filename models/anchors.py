@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from complaints.config import REPO_ROOT
@@ -170,8 +170,12 @@ def report_anchors(engine: Engine) -> list[Anchor]:
 
 
 def db_anchors(engine: Engine) -> list[Anchor]:
+    """The database's copies of the anchors, and its newest verified checkpoint (one per verify that
+    saw new rows: older checkpoints add nothing once a newer one checks out)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(ANCHOR).order_by(ANCHOR.c.id)).all()
+        newest = select(func.max(ANCHOR.c.id)).where(ANCHOR.c.verified.is_(True)).scalar_subquery()
+        rows = conn.execute(select(ANCHOR).where(or_(ANCHOR.c.verified.is_(False), ANCHOR.c.id == newest))
+                            .order_by(ANCHOR.c.id)).all()
     return [Anchor(int(r.seq), r.hash, r.at, r.source, r.sig, None,
                    f"数据库锚点表第 {r.id} 行" + ("（已校验）" if r.verified else "")) for r in rows]
 
