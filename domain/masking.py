@@ -144,12 +144,14 @@ def _ascii_digits(v: str) -> str:
 
 
 def _grouping_ok(sizes: Sequence[int]) -> bool:
-    """Groups of a card or ID number written with separators: every group but the last of at
-    least 3 digits ("6222 0212 3456 7890 123"), or evenly spaced digits ("1 1 0 1 …"); dates
-    ("2026-11-20 2026-11-21") fail both."""
+    """Groups of a card or ID number written with separators: every group but the last of 3 to 8
+    digits and the last of at most 8 ("6222 0212 3456 7890 123", "110105 19491231 002X"), or evenly
+    spaced digits ("1 1 0 1 …"). Dates ("2026-11-20 2026-11-21") fail both, and so does a case
+    number's tail before a mobile ("000123 13812345678": the mobile is found on its own)."""
     if len(sizes) == 1:
         return True
-    return all(n >= 3 for n in sizes[:-1]) or (len(set(sizes[:-1])) == 1 and sizes[0] <= 2 and sizes[-1] <= sizes[0])
+    return (all(3 <= n <= 8 for n in sizes[:-1]) and sizes[-1] <= 8
+            or (len(set(sizes[:-1])) == 1 and sizes[0] <= 2 and sizes[-1] <= sizes[0]))
 
 
 def _kind(digits: str, x: bool, sizes: Sequence[int]) -> tuple[str, int] | None:

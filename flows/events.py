@@ -24,14 +24,18 @@ def api_configured() -> bool:
     return bool(PREFECT_API_URL.value()) or FlowRunContext.get() is not None
 
 
-def masked_payload(value: Any) -> Any:
-    """Every string inside `value` (dicts and lists walked) through `mask_free_text`."""
+# payload keys that hold a digest (a hash of only digits would read as a card number)
+HASH_KEYS = frozenset({"sha256", "hash", "anchor_hash", "head_hash", "root"})
+
+
+def masked_payload(value: Any, key: str | None = None) -> Any:
+    """Every string inside `value` (dicts and lists walked) through `mask_free_text`, digests by key aside."""
     if isinstance(value, str):
-        return mask_free_text(value)
+        return value if key in HASH_KEYS else mask_free_text(value)
     if isinstance(value, dict):
-        return {k: masked_payload(v) for k, v in value.items()}
+        return {k: masked_payload(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [masked_payload(v) for v in value]
+        return [masked_payload(v, key) for v in value]
     return value
 
 

@@ -31,6 +31,8 @@ NAMES = ("刘桂兰", "王建国", "John Smith")
         ("座机(0411)88886666", "座机(041*)****6666"),
         ("2026-11-20来电13812345678", "2026-11-20来电138****5678"),
         ("2026.11.20 13812345678", "2026.11.20 138****5678"),
+        ("DL-2026-000123 13812345678", "DL-2026-000123 138****5678"),
+        ("Tel13812345678", "Tel138****5678"),
         # resident ID numbers, also spaced, X in either case
         ("身份证11010519491231002X", "身份证**************002X"),
         ("身份证11010519491231002x", "身份证**************002x"),
@@ -100,6 +102,18 @@ def test_routed_message_text_keeps_staff_and_masks_the_customer() -> None:
     """A routed message: the handler's and manager's names stay, the complainant's go."""
     text = "经办人王磊，客户经理张伟；投诉人刘桂兰，手机138 1234 5678"
     assert mask_free_text(text, names=("刘桂兰",)) == "经办人王磊，客户经理张伟；投诉人刘**，手机138 **** 5678"
+
+
+def test_digests_by_key_are_not_masked_but_everything_else_is() -> None:
+    """A hash of only digits reads like a card number: the renderer and the event payloads leave the
+    digest fields (the audit anchor, a report's sha256) alone and mask every other string."""
+    from flows.events import masked_payload
+    from notifications.render import mask_context
+
+    digest = "4694198984395866"  # the first 16 hex digits of a real sha256, all decimal
+    assert mask_context({"anchor_hash": digest, "note": digest}) == {"anchor_hash": digest, "note": "************5866"}
+    assert masked_payload({"sha256": digest, "items": [{"hash": digest, "text": "电话13812345678"}]}) == {
+        "sha256": digest, "items": [{"hash": digest, "text": "电话138****5678"}]}
 
 
 def test_empty_and_digit_free_text_unchanged() -> None:
