@@ -123,14 +123,14 @@ ROW_COLUMNS: tuple[str, ...] = (
     "severity", "tags", "vulnerable", "group_size", "complainant_type", "complainant_name", "complainant_phone",
     "complainant_id_number", "agent_name", "request", "facts", "triage", "department", "department_branch",
     "handler", "regime", "tier", "received_at", "clock_started_at", "paused_days", "regulatory_due_at",
-    "ack_due_at", "routed_at", "acknowledged_at", "responded_at", "closed_at",
+    "ack_due_at", "routed_at", "acknowledged_at", "responded_at", "closed_at", "created_at",
 )
 # Actions that record something beside the complaint row (it is unchanged): no row digest.
 NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated"})
 
 
 _DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",
-                 "acknowledged_at", "responded_at", "closed_at"})
+                 "acknowledged_at", "responded_at", "closed_at", "created_at"})
 _DT_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in _DT)
 _BOOL_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in ("vulnerable", "triage"))
 _JSON_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c == "tags")
