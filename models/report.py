@@ -449,24 +449,27 @@ def registered_before(session: Session, at: datetime) -> Iterator[None]:
     """Inside this block, every query of this session on `complaint` sees only the cases
     registered (created_at) before `at`: a temporary view of that name shadows the table for this
     connection (temporary objects come first in name lookup, on SQLite and PostgreSQL alike).
-    Read-only use; the view is dropped on the way out."""
+    Read-only use; the view is dropped on the way out (on an error the caller's rollback drops it).
+
+    PostgreSQL re-plans a prepared statement when search_path changes, not when a new object
+    shadows a table it names: pg_temp is put first in search_path explicitly for the block (so
+    statements psycopg prepared earlier on this connection see the view), then set back."""
     conn = session.connection()
     dialect = conn.dialect.name
+    original = None
     if dialect == "sqlite":
         source = "main.complaint"
     else:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         source = conn.dialect.identifier_preparer.quote_schema(str(schema)) + ".complaint"
+        original = str(conn.execute(text("SELECT current_setting('search_path')")).scalar_one())
     conn.exec_driver_sql(f"CREATE TEMP VIEW complaint AS SELECT * FROM {source} "
                          f"WHERE created_at < {_time_literal(dialect, at)}")
-    if dialect != "sqlite":
-        # Statements prepared earlier on this connection still name the table: PostgreSQL does not
-        # re-plan them for a new object that shadows it (psycopg forgets its own on DEALLOCATE ALL).
-        conn.exec_driver_sql("DEALLOCATE ALL")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql("DROP VIEW IF EXISTS temp.complaint" if dialect == "sqlite"
-                             else "DROP VIEW IF EXISTS pg_temp.complaint")
-        if dialect != "sqlite":
-            conn.exec_driver_sql("DEALLOCATE ALL")
+    if original is not None:
+        conn.execute(text("SELECT set_config('search_path', :p, true)"), {"p": "pg_temp, " + original})
+    yield
+    if original is not None:
+        conn.execute(text("SELECT set_config('search_path', :p, true)"), {"p": original})
+        conn.exec_driver_sql("DROP VIEW IF EXISTS pg_temp.complaint")
+    else:
+        conn.exec_driver_sql("DROP VIEW IF EXISTS temp.complaint")

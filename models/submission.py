@@ -270,16 +270,17 @@ class _Planned:
 
 
 def _received_event(row: dict[str, Any], item: ComplaintIn, *, now: datetime, client: str,
-                    backdate_days: int) -> tuple[dict[str, Any], str]:
-    """The `received` event's after-state, and its detail when the receipt is backdated (补录)."""
+                    earliest: datetime) -> tuple[dict[str, Any], str]:
+    """The `received` event's after-state, and its detail when the receipt is backdated (补录):
+    before `earliest`, the backdating window's start (received_at and created_at themselves are in
+    the row the event covers)."""
     after = {"status": Status.RECEIVED.value, "source": row["source"], "branch": row["branch"],
              "regulatory_due_at": row["regulatory_due_at"].isoformat(), "ack_due_at": row["ack_due_at"].isoformat()}
     received_at: datetime = row["received_at"]
-    if received_at >= now - timedelta(days=backdate_days):
+    if received_at >= earliest:
         return after, ""
     days = backdated_days(received_at, now)
-    after["backdated"] = {"received_at": received_at.isoformat(), "registered_at": now.isoformat(), "days": days,
-                          "reason": item.backdate_reason, "client": client}
+    after["backdated"] = {"days": days, "reason": item.backdate_reason, "client": client}
     via = "命令行导入" if client == CLI_CLIENT else "经消保办审批"
     reason = f"；理由：{item.backdate_reason}" if item.backdate_reason else ""
     return after, f"补录（{via}）：受理时间早于登记时间 {days} 天{reason}"
@@ -337,11 +338,10 @@ def _store(session: Session, items: Sequence[ComplaintIn], *, config: Config, ca
             item_of[case_no] = p.item
     if rows:
         ids = _insert_returning_ids(session, rows)
-        backdate_days = config.policy.intake.backdate_days
+        earliest = now - timedelta(days=config.policy.intake.backdate_days)
         drafts = []
         for row in rows:
-            after, detail = _received_event(row, item_of[row["case_no"]], now=now, client=client,
-                                            backdate_days=backdate_days)
+            after, detail = _received_event(row, item_of[row["case_no"]], now=now, client=client, earliest=earliest)
             drafts.append(AuditDraft(at=now, actor=actor, action="received", complaint_id=ids[row["case_no"]],
                                      case_no=row["case_no"], after=after, detail=detail, row=row))
         append(session, drafts)

@@ -44,7 +44,8 @@ def test_case_registered_after_the_freeze_is_a_late_registration(db_engine: Engi
                   now=late_at)[0]
     run_intake(db_engine, config, now=late_at)
     with session_scope(db_engine) as s:
-        assert digest(compute_content(s, config, W48)) != frozen.sha256  # the week now counts 3 new cases
+        for _ in range(6):  # psycopg prepares a statement on its 5th run: the view must reach those too
+            assert digest(compute_content(s, config, W48)) != frozen.sha256  # the week now counts 3 new cases
         assert [r["case_no"] for r in late_registrations(s, W48, FROZEN)] == [late.case_no]
         with registered_before(s, FROZEN):
             assert digest(compute_content(s, config, W48)) == frozen.sha256
