@@ -300,7 +300,7 @@ class VerifyResult:
 
 
 _RAW_SQL = ("SELECT id, seq, {at}, actor, action, complaint_id, case_no, {before}, {after}, detail, prev_hash, "
-            "hash, hash_version, row_hash FROM audit_event WHERE seq > {p} ORDER BY seq LIMIT {p}")
+            "hash, hash_version, row_hash FROM audit_event WHERE seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p}")
 # PostgreSQL: times as UTC text and JSON as text, decoded here (psycopg's datetime and json loaders
 # cost more than the hashing).
 _RAW_PG = _RAW_SQL.format(at="to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", before="before::text",
@@ -340,9 +340,10 @@ def _at_text(value: Any) -> str:
     return (at.replace(tzinfo=UTC) if at.utcoffset() is None else at.astimezone(UTC)).isoformat()
 
 
-def _rows(engine: Engine, after: int = 0, chunk: int = 20000) -> Iterator[_Raw]:
+def _rows(engine: Engine, after: int, upto: int, chunk: int = 20000) -> Iterator[_Raw]:
     """The rows in seq order, read through the driver's own cursor (verify reads a million of them:
-    bench/bench_audit.py); JSON and times decoded here as the column types would."""
+    bench/bench_audit.py), up to `upto` (the head as read: rows appended meanwhile are the next
+    verify's); JSON and times decoded here as the column types would."""
     last = after
     with engine.connect() as conn:
         dbapi = conn.connection.dbapi_connection
@@ -351,7 +352,7 @@ def _rows(engine: Engine, after: int = 0, chunk: int = 20000) -> Iterator[_Raw]:
         cur = dbapi.cursor()
         try:
             while True:
-                cur.execute(sql, (last, chunk))
+                cur.execute(sql, (last, upto, chunk))
                 batch = cur.fetchall()
                 if not batch:
                     return
@@ -367,7 +368,7 @@ def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_h
           start_version: int) -> VerifyResult:
     prev, expected_seq, checked, version = start_hash, start_seq + 1, 0, start_version
     sha256 = hashlib.sha256
-    for r in _rows(engine, start_seq):
+    for r in _rows(engine, start_seq, max(head_seq, start_seq)):
         if r.seq != expected_seq:
             return VerifyResult(False, checked, head_seq, expected_seq, None,
                                 f"第 {expected_seq} 条记录缺失（其后为第 {r.seq} 条）：有记录被删除"

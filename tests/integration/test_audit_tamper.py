@@ -355,3 +355,14 @@ def test_rows_from_before_0007_verify_by_their_rule_and_no_row_is_downgraded(db_
         conn.execute(update(HEAD).values(hash=h4))
     result = _check(db_engine)
     assert not result.ok and result.broken_seq == 4 and "旧版哈希规则" in (result.problem or "")
+
+
+def test_rows_appended_while_verifying_are_left_for_the_next_verify(db_engine: Engine, config: Config) -> None:
+    """verify walks up to the head it read: events committed meanwhile are not a 'tail' problem."""
+    from models.audit_chain import _walk, head_of
+
+    _submit(db_engine, config, 3)
+    seq, h = head_of(db_engine)
+    _submit(db_engine, config, 2)  # committed after the head was read
+    result = _walk(db_engine, seq, h, 0, GENESIS_HASH, 1)
+    assert result.ok and result.checked == seq == 3
