@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
 from models.audit import AuditEvent
 from models.db import session_scope
 from models.outbox import OutboxMessage
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of, update_rows_by_id
+from tests.support.audit_insider import insider
 
 AUDIT = table_of(AuditEvent)
 OUTBOX = table_of(OutboxMessage)
@@ -101,9 +103,12 @@ def test_update_by_id(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
         ids = [r[0] for r in conn.execute(select(AUDIT.c.id).order_by(AUDIT.c.seq))]
     later = datetime(2026, 4, 1, 9, 0, tzinfo=CST)
-    with session_scope(db_engine) as session:
-        update_rows_by_id(session, AUDIT, [{"id": ids[0], "detail": "a", "at": later, "after": None},
-                                           {"id": ids[2], "detail": "c", "at": later, "after": [1, "二"]}])
+    # audit_event is append-only since migration 0007: the writer's UPDATE runs with its triggers dropped
+    with insider(db_engine) as conn:
+        writer = Session(bind=conn)
+        update_rows_by_id(writer, AUDIT, [{"id": ids[0], "detail": "a", "at": later, "after": None},
+                                          {"id": ids[2], "detail": "c", "at": later, "after": [1, "二"]}])
+        writer.flush()
     with db_engine.connect() as conn:
         got = conn.execute(select(AUDIT.c.detail, AUDIT.c.at, AUDIT.c.after).order_by(AUDIT.c.seq)).all()
     assert [tuple(r) for r in got] == [
