@@ -38,10 +38,13 @@ from domain.lifecycle import Status
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no or unknown credentials"},
-    403: {"model": Problem, "description": "the role may not do this, or the case is outside its scope"},
-    404: {"model": Problem, "description": "no such case or report"},
+    403: {"model": Problem, "description": "the role may not do this"},
+    404: {"model": Problem, "description": "no such case or report; a case outside the caller's scope gets the same answer"},
     409: {"model": Problem, "description": "the lifecycle does not allow it (both states named)"},
-    422: {"model": Problem, "description": "invalid input; each bad field named; nothing stored"},
+    413: {"model": Problem, "description": "the body is larger than the limit (1 MiB by default), which is named"},
+    422: {"model": Problem, "description": "invalid input (each bad field named; JSON deeper than 32 levels or an integer "
+                                           "over 20 digits named as such); nothing stored"},
+    503: {"model": Problem, "description": "the database is busy; retry after the Retry-After header's seconds"},
 }
 
 router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[Depends(no_nul_in_url)])
@@ -65,7 +68,9 @@ def me(who: ApiUser) -> dict[str, Any]:
 
 @router.post("/complaints", status_code=201, response_model=SubmitOut, openapi_extra=COMPLAINT_BODY,
              summary="register a complaint (idempotent with Idempotency-Key)",
-             responses={200: {"model": SubmitOut, "description": "the same key or external_ref again: the first case"}})
+             responses={200: {"model": SubmitOut,
+                              "description": "the same key (or external_ref) and body again from the same client: "
+                                             "the first case; the same key with another body is 422"}})
 async def post_complaint(request: Request, response: Response, ctx: Ctx, who: ApiUser,
                          idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> Any:
     try:
