@@ -20,7 +20,8 @@ class Complaint(SQLModel, table=True):
         Index("ix_complaint_open_due", "status", "regulatory_due_at"),
         Index("ix_complaint_department_status", "department", "status"),
         # Idempotency keys are the calling client's own (migration 0008).
-        UniqueConstraint("submitted_by", "external_ref", name="uq_complaint_submitted_by_external_ref"),
+        # external_ref first, so a client's keys are looked up by the keys (migration 0008)
+        UniqueConstraint("external_ref", "submitted_by", name="uq_complaint_submitted_by_external_ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

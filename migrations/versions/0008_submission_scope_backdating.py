@@ -62,8 +62,10 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column('submitted_by', sa.String(length=64), nullable=False, server_default=''))
             batch_op.add_column(sa.Column('request_fingerprint', sa.String(length=64), nullable=True))
             batch_op.drop_constraint(_old_unique(), type_='unique')
+            # external_ref first: a lookup of one client's keys is then an index condition on the
+            # keys themselves (with submitted_by first, PostgreSQL scanned every row of the client)
             batch_op.create_unique_constraint('uq_complaint_submitted_by_external_ref',
-                                              ['submitted_by', 'external_ref'])
+                                              ['external_ref', 'submitted_by'])
     op.execute("UPDATE complaint SET submitted_by = COALESCE((SELECT MIN(e.actor) FROM audit_event e "
                "WHERE e.complaint_id = complaint.id AND e.action = 'received'), '') "
                "WHERE external_ref IS NOT NULL")
