@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -136,10 +137,12 @@ _BOOL_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in ("vulnerable", "t
 _JSON_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c == "tags")
 
 
+@lru_cache(maxsize=65536)
 def _dt_text(value: datetime) -> str:
     """A UTC instant as SQLite stores it ("2026-01-05 01:00:00.000000"): the canonical form of a time
-    in a row digest, so a row read without result processing is digested without parsing it."""
-    if value.utcoffset() is not None:
+    in a row digest, so a row read without result processing is digested without parsing it.
+    Remembered: a batch's deadlines and times recur (five per row, 100,000 calls per 20,000 rows)."""
+    if value.tzinfo is not UTC and value.utcoffset() is not None:
         value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -77,13 +78,18 @@ def _check_phone(v: str | None) -> str | None:
     return v
 
 
+# Pure and called once per complainant and agent of a bulk submission, where the same few
+# numbers recur (bench_intake: 0.75 s of a 10 s submit of 20,000 before this was remembered).
+_id_problem = lru_cache(maxsize=8192)(id_number_problem)
+
+
 def _check_id(id_type: IdType | None, number: str | None) -> tuple[IdType | None, str | None]:
     """The document type (居民身份证 when a number comes without one) and the normalized number."""
     if number is None:
         return None, None  # a type without a number says nothing: dropped
     kind = id_type or IdType.RESIDENT
     normalized = normalize_id(number)
-    problem = id_number_problem(kind, normalized)
+    problem = _id_problem(kind, normalized)
     if problem:
         raise PydanticCustomError("id_number", problem)
     return kind, normalized
