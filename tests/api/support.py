@@ -1,12 +1,15 @@
-"""Plain helpers for the API tests: accounts with tokens, and a routed case."""
+"""Plain helpers for the API tests: accounts with tokens, a routed case, and the web's injected clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
+from api import deps, pages, service
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
@@ -42,3 +45,26 @@ def routed_case(engine: Engine, config: Config, **overrides: Any) -> dict[str, A
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class Clock:
+    """The web's clock in a test: `advance` moves it, and logs in again every browser session in
+    `browsers` (anything with a `login()`), whose sessions the moved clock may have timed out."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self.browsers: list[Any] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now = self.now + timedelta(**kw)
+        for browser in self.browsers:
+            browser.login()
+
+
+def install_clock(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], datetime]) -> None:
+    """Make `clock` the `utcnow` of the API's dependencies, service layer and pages."""
+    for module in (deps, service, pages):
+        monkeypatch.setattr(module, "utcnow", clock)

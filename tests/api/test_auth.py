@@ -15,7 +15,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from api import deps, pages, service
 from complaints.config import AuthSpec, Config
 from domain.deadlines import SHANGHAI, local_text
 from models import users
@@ -30,7 +29,7 @@ from models.users import (
     set_active,
     sign_in,
 )
-from tests.api.support import PASSWORD, bearer
+from tests.api.support import PASSWORD, Clock, bearer, install_clock
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -39,22 +38,10 @@ with warnings.catch_warnings():
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now = self.now + timedelta(**kw)
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", c)
+    c = Clock(T0)
+    install_clock(monkeypatch, c)
     return c
 
 

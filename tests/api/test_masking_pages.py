@@ -11,11 +11,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from api import deps, pages, service
 from complaints.config import Config
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
-from tests.api.test_pages import Browser, Clock, _case, _text, _user
+from tests.api.support import Clock, install_clock
+from tests.api.test_pages import T0, Browser, _case, _text, _user
 from tests.integration.test_masking_paths import FACTS, REQUEST, assert_masked
 
 NAME, AGENT = "刘桂兰", "王建国"
@@ -25,9 +25,8 @@ OUT = table_of(OutboxMessage)
 @pytest.fixture(name="page_clock")
 def page_clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The injected clock of the pages (as tests/api/test_pages.py's `clock`)."""
-    c = Clock()
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", c)
+    c = Clock(T0)
+    install_clock(monkeypatch, c)
     return c
 
 

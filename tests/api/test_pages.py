@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from api import deps, page_data, pages, service
+from api import page_data
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
@@ -29,7 +29,7 @@ from models.sqlutil import table_of
 from models.submission import submit
 from models.users import create_user
 from notifications.dispatch import dispatch_once
-from tests.api.support import PASSWORD
+from tests.api.support import PASSWORD, Clock, install_clock
 from tests.factories import complaint
 
 with warnings.catch_warnings():
@@ -42,25 +42,10 @@ ENGLISH = ("told via", "escalation", "individual", "standard", "Field required",
            "Traceback", "undefined")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-        self.browsers: list[Browser] = []  # logged in again whenever the clock moves
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now = self.now + timedelta(**kw)
-        for browser in self.browsers:
-            browser.login()
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", c)
+    c = Clock(T0)
+    install_clock(monkeypatch, c)
     return c
 
 
