@@ -170,7 +170,7 @@ def row_digest_values(values: Sequence[Any]) -> str:
 
 def row_digest(values: Mapping[str, Any]) -> str:
     """The row digest from the values a batch wrote (a column missing from the mapping is NULL)."""
-    return row_digest_values([values.get(c) for c in ROW_COLUMNS])
+    return row_digest_values(list(map(values.get, ROW_COLUMNS)))
 
 
 def _canonical_v2(seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None, case_no: str | None,

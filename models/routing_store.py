@@ -145,10 +145,10 @@ def routed_context(*, case_no: str, role: str, category: str | None, severity: s
 
 
 def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
-             memo: dict[tuple[Any, ...], dict[str, Any]]) -> Routed:
+             memo: dict[tuple[Any, ...], dict[str, Any]], role: str) -> Routed:
     cls, route = plan.classification, plan.route
     return routed_context(
-        case_no=plan.case.case_no, role="", category=cls.category, severity=cls.severity.value,
+        case_no=plan.case.case_no, role=role, category=cls.category, severity=cls.severity.value,
         tags=[t.value for t in cls.tags], triage=route.triage, reasons=reasons,
         department_branch=route.department_branch, department=route.department, handler=route.handler,
         complainant_name=raw.complainant_name, request=raw.request, received_at=raw.received_at,
@@ -196,17 +196,16 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mappin
                    "severity": severity, "category": cls.category, "triage": route.triage},
             detail="; ".join(reasons)[:500],
         ))
-        # One message context per case; recipients differ only in their role.
-        base = _context(plan, raw_rows[case.id], config, reasons, parts)
+        # One message context per case, built for its first recipient; the others differ only in their role.
         key = f"{case.case_no}:routed"
         if route.handler is not None:
-            outbox.append(OutboxItem("routed", route.handler, key, replace(base, role="handler"), case.id,
-                                     case.case_no))
+            base = _context(plan, raw_rows[case.id], config, reasons, parts, "handler")
+            outbox.append(OutboxItem("routed", route.handler, key, base, case.id, case.case_no))
         else:  # nobody to hand it to: the department head assigns it
+            base = _context(plan, raw_rows[case.id], config, reasons, parts, "department_head")
             head = next((m.person_id for m in route.chain if m.level.value == "department_head"), None)
             if head is not None:
-                outbox.append(OutboxItem("routed", head, key, replace(base, role="department_head"),
-                                         case.id, case.case_no))
+                outbox.append(OutboxItem("routed", head, key, base, case.id, case.case_no))
         if route.watchers:
             watcher_context = replace(base, role="watcher")
             for watcher in route.watchers:
