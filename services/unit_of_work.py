@@ -1,0 +1,94 @@
+"""What every command needs, built once per process (`Runtime`), and one transaction of it (`UnitOfWork`).
+
+`Runtime` holds the configuration, the engine, the working-day calendar, the clock and the announcer
+(how committed changes reach Prefect as events). `Runtime.unit()` opens one transaction; a command
+records the events it wants announced with `uow.announce(...)`, and they are sent only after the
+commit (a rolled-back change announces nothing).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from models.db import session_scope
+
+Announcer = Callable[[str, dict[str, Any]], None]
+
+
+def utcnow() -> datetime:
+    """The system clock, timezone-aware UTC (the one definition; tests inject their own clock)."""
+    return datetime.now(UTC)
+
+
+def _no_announcer(event: str, out: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: its session, the configuration and calendar, the instant it runs at, and the
+    events to announce once it commits."""
+
+    session: Session
+    config: Config
+    calendar: WorkingCalendar
+    now: datetime
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def announce(self, event: str, out: dict[str, Any]) -> None:
+        """Announce `event` (with the command's plain-valued result) after the commit."""
+        self.events.append((event, out))
+
+
+@dataclass
+class Runtime:
+    """The process's configuration, engine, calendar, clock and announcer."""
+
+    config: Config
+    engine: Engine
+    clock: Callable[[], datetime] = utcnow
+    announcer: Announcer = _no_announcer
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(overrides=self.config.calendar_overrides)
+
+    @cached_property
+    def _sqlite_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    @contextmanager
+    def serial(self) -> Iterator[None]:
+        """On SQLite, one transaction at a time in this process.
+
+        Every SQLite transaction here starts with BEGIN IMMEDIATE (models/db.py); threads that collide
+        wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing on a lock
+        instead hands the database over as soon as it is free (bench/bench_api.py). PostgreSQL needs
+        no such lock.
+        """
+        if self.engine.dialect.name != "sqlite":
+            yield
+            return
+        with self._sqlite_lock:
+            yield
+
+    @contextmanager
+    def unit(self, *, now: datetime | None = None) -> Iterator[UnitOfWork]:
+        """One transaction; its events are announced after it commits."""
+        with self.serial(), session_scope(self.engine) as session:
+            uow = UnitOfWork(session=session, config=self.config, calendar=self.calendar,
+                             now=now or self.clock())
+            yield uow
+        for event, out in uow.events:
+            self.announcer(event, out)
