@@ -186,11 +186,20 @@ class AuthSpec(_Strict):
     token_days: int = Field(default=90, ge=1, le=3650)  # API token lifetime unless `token add --days N`
 
 
+class EvidenceSpec(_Strict):
+    """Evidence files on a case (issue 14): the largest file and the types taken (docs/workbench.md)."""
+
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    types: list[str] = ["application/pdf", "image/jpeg", "image/png", "audio/mpeg", "audio/wav", "audio/mp4",
+                        "video/mp4", "text/plain", "application/zip"]
+
+
 class PolicyFile(_Strict):
     regime: str = Field(default="nfra", pattern=r"^nfra$")
     calendar: CalendarSpec = CalendarSpec()
     intake: IntakeSpec = IntakeSpec()
     auth: AuthSpec = AuthSpec()
+    evidence: EvidenceSpec = EvidenceSpec()
     case_link_base: str = "http://127.0.0.1:8000/cases/"
 
 

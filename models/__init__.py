@@ -13,6 +13,7 @@ from models.escalation import (
 )
 from models.outbox import OutboxMessage, OutboxStatus
 from models.report import ReportSnapshot as ReportSnapshot
+from models.workbench import CaseContact, CaseNote, EvidenceFile  # noqa: F401 - evidence, notes, contacts (0009)
 
 __all__ = [
     "AuditEvent",

@@ -127,7 +127,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "ack_due_at", "routed_at", "acknowledged_at", "responded_at", "closed_at", "created_at",
 )
 # Actions that record something beside the complaint row (it is unchanged): no row digest.
-NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated"})
+NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated",
+                            "exported"})
 
 
 _DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",

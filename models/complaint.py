@@ -118,5 +118,6 @@ class ClockEventRow(SQLModel, table=True):
     at: datetime
     reason: str = Field(default="", max_length=64)
     evidence_ref: str | None = Field(default=None, max_length=256)
+    evidence_file_id: int | None = None  # a pause's evidence as an attached file (migration 0009)
     actor: str = Field(max_length=64)
     created_at: datetime

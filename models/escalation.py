@@ -90,6 +90,7 @@ class CaseResponse(SQLModel, table=True):
     told_at: datetime
     recorded_at: datetime
     actor: str = Field(max_length=64)
+    proof_file_id: int | None = None  # the evidence file proving the notice (models/workbench.py, migration 0009)
 
 
 class CaseReview(SQLModel, table=True):
