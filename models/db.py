@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +100,38 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+class _GcPause:
+    """A counted pause of the process-wide cyclic collector, shared by every thread.
+
+    The collector is one switch for the whole process, and batches run in worker threads
+    (intake and the sweep on PostgreSQL, the API's submits). A plain "disable, then re-enable if
+    it was enabled" lets the first batch to finish switch collection back on under a batch still
+    running; here the first batch in switches it off, the last one out restores what the first
+    found, under one lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._restore = False
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._restore = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._restore:
+                gc.enable()
+
+
+_GC_PAUSE = _GcPause()
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for one batch (submit, intake, sweep).
@@ -106,13 +139,11 @@ def gc_paused() -> Iterator[None]:
     A batch allocates tens of objects per case; those allocations keep triggering collections
     that traverse every live object of the process (a flow run or an import holds many), which
     measured ~30 % of submit + intake time in bench/bench_intake.py. The batch code makes no
-    reference cycles, so reference counting frees its garbage; the collector resumes afterwards.
-    Nested use leaves it as the outermost caller found it.
+    reference cycles, so reference counting frees its garbage; the collector resumes when the
+    last batch in flight ends (in any thread: `_GcPause`), as the first one found it.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    _GC_PAUSE.enter()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        _GC_PAUSE.exit()
