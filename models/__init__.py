@@ -12,6 +12,8 @@ from models.escalation import (
     Extension,
 )
 from models.outbox import OutboxMessage, OutboxStatus
+from models.participants import CaseParticipant as CaseParticipant
+from models.queries_workbench import SavedView as SavedView
 from models.report import ReportSnapshot as ReportSnapshot
 from models.workbench import CaseContact, CaseNote, EvidenceFile  # noqa: F401 - evidence, notes, contacts (0009)
 

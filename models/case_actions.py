@@ -34,6 +34,7 @@ from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
+from models.participants import replace_work
 from models.routing_store import routed_context
 from models.sqlutil import table_of
 from notifications.contracts import ExtensionApproved, ExtensionRequested, ReviewOpened
@@ -340,6 +341,7 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
              for m in case_chain(config.org, branch=row.branch, department_branch=row.department_branch,
                                  department=row.department, handler=handler)]
     _update(session, row.id, {"handler": handler, "chain": chain, "status": target.value}, now)
+    replace_work(session, [(row.id, handler, chain, list(row.watchers or []))])
     _audit(session, row, "assigned", actor, now, {"handler": row.handler, "status": row.status},
            {"handler": handler, "status": target.value})
     ctx = routed_context(

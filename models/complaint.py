@@ -96,6 +96,14 @@ class Complaint(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
 
+    # Keyed hashes (HMAC-SHA256, models/search.py) of the phones, ID numbers and a card number, so a
+    # case is found by them without scanning personal data (migration 0009, indexed).
+    search_phone_key: str | None = Field(default=None, max_length=32)
+    search_agent_phone_key: str | None = Field(default=None, max_length=32)
+    search_id_key: str | None = Field(default=None, max_length=32)
+    search_agent_id_key: str | None = Field(default=None, max_length=32)
+    search_card_key: str | None = Field(default=None, max_length=32)
+
 
 class CaseSequence(SQLModel, table=True):
     """The last case number issued per prefix and year (受理编号 DL-2026-000123)."""

@@ -46,6 +46,7 @@ from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
 from models.outbox import OutboxMessage
+from models.participants import add_escalation
 from models.sqlutil import insert_ignoring_conflicts, table_of
 from notifications.contracts import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
 from notifications.outbox import OutboxItem, enqueue
@@ -485,6 +486,8 @@ def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: 
             )
             plans[(cid, d.level)] = _Fired(cid, case_no, d, level.name, rec, context, _late_days(reg_due, now))
     created = _insert_returning(session, rows) if rows else set()
+    add_escalation(session, [(plans[k].cid, r["person"], k[1], r.get("seat")) for k in created
+                             for r in plans[k].recipients.rows])
     audits: list[AuditDraft] = []
     outbox: list[OutboxItem] = []
     out: list[FiredEscalation] = []

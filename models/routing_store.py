@@ -19,6 +19,7 @@ from domain.masking import mask_free_text, mask_name
 from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, Severity, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
+from models.participants import replace_work
 from models.sqlutil import table_of, update_rows_by_id
 from notifications.contracts import NO_HANDLER, Routed
 from notifications.outbox import OutboxItem, enqueue
@@ -214,6 +215,7 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mappin
                                  route.watchers, severity, route.triage))
     # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
     update_rows_by_id(session, COMPLAINT, params)
+    replace_work(session, [(p["id"], p["handler"], p["chain"], p["watchers"]) for p in params])
     enqueue(session, outbox, org=config.org, now=now)
     append(session, audits)  # last: the audit head stays locked until commit (parallel batches queue here)
     return routed

@@ -36,6 +36,7 @@ from models.audit_chain import AuditDraft, append
 from models.complaint import CaseSequence, Complaint
 from models.db import gc_paused, session_scope
 from models.schemas import ComplaintIn, SubmitResult, problem, validation_problems
+from models.search import search_keys
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 
 COMPLAINT = table_of(Complaint)
@@ -257,6 +258,8 @@ def _row(item: ComplaintIn, *, case_no: str, branch: str, received_at: datetime,
         "ack_due_at": deadlines.ack_due_at,
         "created_at": now,
         "updated_at": now,
+        **search_keys(phone=c.phone, agent_phone=a.phone if a else None, id_number=c.id_number,
+                      agent_id_number=a.id_number if a else None, text=f"{item.facts} {item.request}"),
     }
 
 

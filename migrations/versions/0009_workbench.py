@@ -1,23 +1,180 @@
 """workbench: case participants, search columns, notes, contacts, evidence files (issue 14)
 
+Participants (case_participant): who works on or watches a case (handler, chain members, watchers,
+escalation recipients), indexed by person, so visibility and "my queue" need no LIKE over JSON;
+backfilled from each case's handler / chain / watchers and each escalation's recipients.
+Saved views (saved_view): a user's named filters of the case lists.
+Search: keyed hashes (HMAC-SHA256, key COMPLAINTS_SEARCH_KEY outside the database) of phones, ID
+numbers and a card number, backfilled; full text over case number, facts, request and respondent:
+PostgreSQL pg_trgm GIN (3+ characters) and a GIN over the text's character bigrams (2-character
+Chinese terms); SQLite an FTS5 trigram table kept by triggers.
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 12:30:00
 """
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = '0009'
 down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_OPEN = "('routed', 'acknowledged', 'reopened', 'under_review')"
+_KEY_COLUMNS = ("search_phone_key", "search_agent_phone_key", "search_id_key", "search_agent_id_key",
+                "search_card_key")
+
+
+def _participants_up() -> None:
+    op.create_table(
+        'case_participant',
+        sa.Column('complaint_id', sa.Integer(), sa.ForeignKey('complaint.id'), nullable=False),
+        sa.Column('person', sa.String(length=64), nullable=False),
+        sa.Column('role', sa.String(length=16), nullable=False),
+        sa.Column('level', sa.Integer(), nullable=False, server_default='0'),
+        sa.Column('seat', sa.String(length=32), nullable=True),
+        sa.PrimaryKeyConstraint('complaint_id', 'person', 'role', 'level'),
+    )
+    op.create_index('ix_case_participant_person', 'case_participant', ['person', 'complaint_id'])
+    op.create_index('ix_case_participant_person_role', 'case_participant', ['person', 'role', 'complaint_id', 'level'])
+    op.create_table(
+        'saved_view',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('username', sa.String(length=64), nullable=False),
+        sa.Column('name', sa.String(length=64), nullable=False),
+        sa.Column('filters', sa.Text(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint('username', 'name', name='uq_saved_view_username_name'),
+    )
+    # Open work by deadline, and history newest first (lists of a department or a handler).
+    op.execute(f"CREATE INDEX ix_complaint_open_due_id ON complaint (regulatory_due_at, id) WHERE status IN {_OPEN}")
+    op.execute(f"CREATE INDEX ix_complaint_open_handler_due ON complaint (handler, regulatory_due_at, id) "
+               f"WHERE status IN {_OPEN}")
+    op.create_index('ix_complaint_received_id', 'complaint', ['received_at', 'id'])
+    op.create_index('ix_complaint_department_received', 'complaint', ['department', 'received_at', 'id'])
+    op.create_index('ix_complaint_branch_received', 'complaint', ['branch', 'received_at', 'id'])
+    op.create_index('ix_complaint_handler_received', 'complaint', ['handler', 'received_at', 'id'])
+    _backfill_participants()
+
+
+def _backfill_participants() -> None:
+    import json
+
+    bind = op.get_bind()
+    rows: list[dict[str, object]] = []
+
+    def load(v: object) -> object:
+        return json.loads(v) if isinstance(v, str) else v
+
+    from models.participants import work_rows
+
+    for cid, handler, chain, watchers in bind.execute(sa.text(
+            "SELECT id, handler, chain, watchers FROM complaint WHERE status <> 'received'")):
+        members = [m for m in load(chain) or [] if isinstance(m, dict)]
+        for r in work_rows(cid, handler, members, [w for w in load(watchers) or [] if isinstance(w, str)]):
+            rows.append({"c": r["complaint_id"], "p": r["person"], "r": r["role"], "l": 0, "s": r["seat"]})
+    for cid, level, recipients in bind.execute(sa.text("SELECT complaint_id, level, recipients FROM escalation")):
+        for r in load(recipients) or []:
+            if isinstance(r, dict) and r.get("person"):
+                rows.append({"c": cid, "p": r["person"], "r": "escalation", "l": level, "s": r.get("seat")})
+    insert = sa.text("INSERT INTO case_participant (complaint_id, person, role, level, seat) "
+                     "VALUES (:c, :p, :r, :l, :s)")
+    for i in range(0, len(rows), 5000):
+        bind.execute(insert, rows[i:i + 5000])
+
+
+def _participants_down() -> None:
+    for name in ('ix_complaint_handler_received', 'ix_complaint_branch_received', 'ix_complaint_department_received',
+                 'ix_complaint_received_id', 'ix_complaint_open_handler_due', 'ix_complaint_open_due_id'):
+        op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.drop_table('saved_view')
+    op.drop_table('case_participant')
+
+
+def _search_up() -> None:
+    bind = op.get_bind()
+    for column in _KEY_COLUMNS:
+        op.add_column('complaint', sa.Column(column, sa.String(length=32), nullable=True))
+    for column in _KEY_COLUMNS:
+        op.create_index(f'ix_complaint_{column}', 'complaint', [column])
+    _backfill_keys()
+    if bind.dialect.name == 'postgresql':
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute("""
+            CREATE FUNCTION complaint_search_text(case_no text, facts text, request text, respondent text)
+            RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT lower(coalesce(case_no, '') || ' ' || coalesce(facts, '') || ' ' || coalesce(request, '')
+                               || ' ' || coalesce(respondent, '')) $$""")
+        op.execute("""
+            CREATE FUNCTION complaint_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT coalesce(array_agg(DISTINCT substr(t, i, 2)), '{}')
+                  FROM generate_series(1, length(t) - 1) AS i $$""")
+        op.execute("CREATE INDEX ix_complaint_search_trgm ON complaint USING gin "
+                   "(complaint_search_text(case_no, facts, request, respondent) gin_trgm_ops)")
+        op.execute("CREATE INDEX ix_complaint_search_bigrams ON complaint USING gin "
+                   "(complaint_bigrams(complaint_search_text(case_no, facts, request, respondent)))")
+    else:
+        op.execute("CREATE VIRTUAL TABLE complaint_fts USING fts5(case_no, facts, request, respondent, "
+                   "content='complaint', content_rowid='id', tokenize='trigram')")
+        op.execute("""CREATE TRIGGER complaint_fts_ai AFTER INSERT ON complaint BEGIN
+            INSERT INTO complaint_fts(rowid, case_no, facts, request, respondent)
+            VALUES (new.id, new.case_no, new.facts, new.request, new.respondent); END""")
+        op.execute("""CREATE TRIGGER complaint_fts_ad AFTER DELETE ON complaint BEGIN
+            INSERT INTO complaint_fts(complaint_fts, rowid, case_no, facts, request, respondent)
+            VALUES ('delete', old.id, old.case_no, old.facts, old.request, old.respondent); END""")
+        op.execute("""CREATE TRIGGER complaint_fts_au AFTER UPDATE OF case_no, facts, request, respondent ON complaint
+            BEGIN
+            INSERT INTO complaint_fts(complaint_fts, rowid, case_no, facts, request, respondent)
+            VALUES ('delete', old.id, old.case_no, old.facts, old.request, old.respondent);
+            INSERT INTO complaint_fts(rowid, case_no, facts, request, respondent)
+            VALUES (new.id, new.case_no, new.facts, new.request, new.respondent); END""")
+        op.execute("INSERT INTO complaint_fts(complaint_fts) VALUES ('rebuild')")
+
+
+def _backfill_keys() -> None:
+    from models.search import search_keys
+
+    bind = op.get_bind()
+    rows = bind.execute(sa.text(
+        "SELECT id, complainant_phone, agent_phone, complainant_id_number, agent_id_number, facts, request "
+        "FROM complaint")).all()
+    update = sa.text("UPDATE complaint SET " + ", ".join(f"{c} = :{c}" for c in _KEY_COLUMNS) + " WHERE id = :id")
+    params = [{"id": r[0], **search_keys(phone=r[1], agent_phone=r[2], id_number=r[3], agent_id_number=r[4],
+                                         text=f"{r[5]} {r[6]}")} for r in rows]
+    for i in range(0, len(params), 5000):
+        bind.execute(update, params[i:i + 5000])
+
+
+def _search_down() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == 'postgresql':
+        op.execute("DROP INDEX IF EXISTS ix_complaint_search_bigrams")
+        op.execute("DROP INDEX IF EXISTS ix_complaint_search_trgm")
+        op.execute("DROP FUNCTION IF EXISTS complaint_bigrams(text)")
+        op.execute("DROP FUNCTION IF EXISTS complaint_search_text(text, text, text, text)")
+    else:
+        for trigger in ('complaint_fts_ai', 'complaint_fts_ad', 'complaint_fts_au'):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        op.execute("DROP TABLE IF EXISTS complaint_fts")
+    for column in _KEY_COLUMNS:
+        op.drop_index(f'ix_complaint_{column}', 'complaint')
+    for column in _KEY_COLUMNS:
+        op.drop_column('complaint', column)  # SQLite 3.35+: ALTER TABLE DROP COLUMN (no index left on it)
+
 
 def upgrade() -> None:
-    _workbench_files_upgrade()
+    _participants_up()
+    _search_up()
+    _workbench_files_upgrade()  # notes, contacts, evidence files: below
 
 
 def downgrade() -> None:
-    _workbench_files_downgrade()
+    _workbench_files_downgrade()  # notes, contacts, evidence files: below
+    _search_down()
+    _participants_down()
 
 
 # ---------------------------------------------------------------- evidence files, notes, contacts (issue 14, second half)

@@ -1,0 +1,100 @@
+"""Who works on, answers for or watches a case: one row per (case, person, role), indexed by person.
+
+Kept by routing (models/routing_store.apply_plans), reassignment (models/case_actions.assign) and
+escalation (models/escalation_store.fire_due: each recipient of a fired level). The chain members
+are the escalation recipients to come (domain.escalation.resolve_recipients picks them from the
+chain), so a case is in a supervisor's view from routing on. Visibility (api/access.scope) and
+"my queue" filter by `EXISTS (… WHERE person = :me)` on this table: no LIKE over JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Index, PrimaryKeyConstraint, exists, select
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from models.complaint import Complaint
+from models.sqlutil import bulk_insert, table_of
+
+HANDLER, CHAIN, WATCHER, ESCALATION = "handler", "chain", "watcher", "escalation"
+WORK_ROLES = (HANDLER, CHAIN, WATCHER)  # what routing and reassignment redraw
+
+
+class CaseParticipant(SQLModel, table=True):
+    __tablename__ = "case_participant"
+    __table_args__ = (
+        PrimaryKeyConstraint("complaint_id", "person", "role", "level"),
+        Index("ix_case_participant_person", "person", "complaint_id"),
+        Index("ix_case_participant_person_role", "person", "role", "complaint_id", "level"),
+    )
+
+    complaint_id: int = Field(foreign_key="complaint.id")
+    person: str = Field(max_length=64)
+    role: str = Field(max_length=16)  # handler / chain / watcher / escalation
+    level: int = 0  # the escalation level (0 for the other roles)
+    seat: str | None = Field(default=None, max_length=32)  # the chain seat (department_head …)
+
+
+PARTICIPANT = table_of(CaseParticipant)
+COMPLAINT = table_of(Complaint)
+
+
+def work_rows(complaint_id: int, handler: str | None, chain: Iterable[dict[str, Any]],
+              watchers: Iterable[str]) -> list[dict[str, Any]]:
+    """The participant rows of a case's handler, chain and watchers (each person once per role)."""
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(person: Any, role: str, seat: Any = None) -> None:
+        if isinstance(person, str) and person and (person, role) not in seen:
+            seen.add((person, role))
+            rows.append({"complaint_id": complaint_id, "person": person, "role": role, "level": 0, "seat": seat})
+
+    add(handler, HANDLER)
+    for member in chain:
+        add(member.get("person"), CHAIN, member.get("level"))
+    for watcher in watchers:
+        add(watcher, WATCHER)
+    return rows
+
+
+def replace_work(session: Session, cases: Sequence[tuple[int, str | None, Sequence[dict[str, Any]], Sequence[str]]],
+                 *, fresh: bool = False) -> None:
+    """Redraw the handler / chain / watcher rows of these cases (id, handler, chain, watchers).
+
+    `fresh`: the cases had none yet (first routing), so nothing is deleted first.
+    """
+    if not cases:
+        return
+    if not fresh:
+        ids = [c[0] for c in cases]
+        for i in range(0, len(ids), 500):
+            session.execute(PARTICIPANT.delete().where(PARTICIPANT.c.complaint_id.in_(ids[i:i + 500]),
+                                                       PARTICIPANT.c.role.in_(WORK_ROLES)))
+    rows = [r for cid, handler, chain, watchers in cases for r in work_rows(cid, handler, chain, watchers)]
+    bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
+
+
+def add_escalation(session: Session, recipients: Iterable[tuple[int, str, int, str | None]]) -> None:
+    """Each (case id, person, level, seat) a fired escalation level went to."""
+    rows = [{"complaint_id": cid, "person": person, "role": ESCALATION, "level": level, "seat": seat}
+            for cid, person, level, seat in recipients]
+    bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
+
+
+def involves(person: str, *, roles: Sequence[str] | None = None) -> ColumnElement[bool]:
+    """complaint rows where `person` takes part (in one of `roles`; default: any role)."""
+    stmt = select(PARTICIPANT.c.complaint_id).where(PARTICIPANT.c.complaint_id == COMPLAINT.c.id,
+                                                    PARTICIPANT.c.person == person)
+    if roles:
+        stmt = stmt.where(PARTICIPANT.c.role.in_(list(roles)))
+    return exists(stmt)
+
+
+def people_of(session: Session, complaint_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(PARTICIPANT).where(PARTICIPANT.c.complaint_id == complaint_id)
+                           .order_by(PARTICIPANT.c.role, PARTICIPANT.c.level, PARTICIPANT.c.person)).all()
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,311 @@
+"""The workbench's lists: filters, keyset pages (stable under inserts), counts, and saved views.
+
+A list is sorted by what was asked: open work by its deadline (soonest first), history newest
+first. A page ends with a cursor naming its last row's sort key and id, so the next page starts
+after it whatever was inserted meanwhile (no offsets). Deadlines are the stored ones in SQL (never
+later than the current one); cases whose clock is paused now have theirs recomputed
+(models/case_views.current_deadlines), so "overdue" and "due within" count pauses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from domain.lifecycle import OPEN_STATUSES
+from models.case_views import CurrentDue, current_deadlines, summary
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import Escalation
+from models.participants import ESCALATION, PARTICIPANT, involves
+from models.search import key_match, text_match
+from models.sqlutil import table_of
+
+COMPLAINT = table_of(Complaint)
+CLOCK = table_of(ClockEventRow)
+ESC = table_of(Escalation)
+OPEN = tuple(s.value for s in OPEN_STATUSES)
+DUE, NEWEST = "due", "newest"
+PAGE_SIZE = 50
+
+
+class SavedView(SQLModel, table=True):
+    """A user's named filter of the case lists (the list page's query string)."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_view_username_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    name: str = Field(max_length=64)
+    filters: str  # the query string
+    created_at: datetime
+
+
+class BadCursor(ValueError):
+    """A cursor that this list did not hand out."""
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: tuple[str, ...] = ()
+    open_only: bool = False
+    department: str | None = None
+    handler: str | None = None
+    branch: str | None = None
+    outlet: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    tags: tuple[str, ...] = ()
+    source: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    overdue: bool = False
+    due_within: timedelta | None = None
+    paused: bool | None = None
+    triage: bool | None = None
+    escalated_level: int | None = None
+    mine: bool = False  # the caller takes part (handler, chain, watcher, escalation recipient)
+    q: str | None = None
+    phone: str | None = None
+    id_number: str | None = None
+    card: str | None = None
+    sort: str | None = None
+
+    def sort_order(self) -> str:
+        if self.sort in (DUE, NEWEST):
+            return self.sort
+        open_work = (self.open_only or self.overdue or self.due_within is not None or bool(self.paused)
+                     or (bool(self.status) and set(self.status) <= set(OPEN)))
+        return DUE if open_work else NEWEST
+
+    def is_open_work(self) -> bool:
+        return self.open_only or self.overdue or self.due_within is not None or bool(self.paused)
+
+    def as_params(self) -> dict[str, str]:
+        """The filter as query parameters (what a saved view stores)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v in (None, False, (), ""):
+                continue
+            if isinstance(v, tuple):
+                out[f.name] = ",".join(v)
+            elif isinstance(v, bool):
+                out[f.name] = "true"
+            elif isinstance(v, datetime):
+                out[f.name] = v.isoformat()
+            elif isinstance(v, timedelta):
+                out["due_within_days"] = str(v.days)
+            else:
+                out[f.name] = str(v)
+        return out
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    count: int | None = None
+    sort: str = DUE
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- conditions
+
+
+def paused_now() -> ColumnElement[bool]:
+    """Open cases whose latest pause has not been resumed (a restart keeps a pause open)."""
+    p, r = CLOCK.alias("p"), CLOCK.alias("r")
+    resumed = exists(select(r.c.id).where(r.c.complaint_id == COMPLAINT.c.id, r.c.kind == "resume",
+                                          or_(r.c.at > p.c.at, and_(r.c.at == p.c.at, r.c.id > p.c.id))))
+    return and_(COMPLAINT.c.status.in_(OPEN), exists(select(p.c.id).where(
+        p.c.complaint_id == COMPLAINT.c.id, p.c.kind == "pause", ~resumed)))
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(COMPLAINT.c.tags, JSONB).contains([tag])
+    return text("EXISTS (SELECT 1 FROM json_each(complaint.tags) WHERE json_each.value = :tag)").bindparams(
+        bindparam("tag", tag, unique=True))  # type: ignore[return-value]
+
+
+def conditions(session: Session, f: CaseFilter, *, now: datetime, person: str | None) -> list[ColumnElement[bool]]:
+    """The SQL part of the filter (pause-dependent deadlines are narrowed here, decided in `page`)."""
+    c = COMPLAINT.c
+    out: list[ColumnElement[bool]] = []
+    if f.status:
+        out.append(c.status.in_(list(f.status)))
+    if f.open_only or f.overdue or f.due_within is not None:
+        out.append(c.status.in_(OPEN))
+    for name in ("department", "handler", "branch", "outlet", "category", "severity", "source"):
+        value = getattr(f, name)
+        if value:
+            out.append(getattr(c, name) == value)
+    out += [_has_tag(session, t) for t in f.tags]
+    if f.received_from:
+        out.append(c.received_at >= f.received_from)
+    if f.received_to:
+        out.append(c.received_at < f.received_to)
+    if f.due_from:
+        out.append(c.regulatory_due_at >= f.due_from)
+    if f.due_to:
+        out.append(c.regulatory_due_at < f.due_to)
+    if f.overdue:
+        out.append(c.regulatory_due_at < now)
+    if f.due_within is not None:
+        out.append(c.regulatory_due_at < now + f.due_within)
+    if f.paused is not None:
+        out.append(paused_now() if f.paused else ~paused_now())
+    if f.triage is not None:
+        out.append(c.triage.is_(f.triage))
+    if f.escalated_level is not None:
+        out.append(exists(select(ESC.c.id).where(ESC.c.complaint_id == c.id, ESC.c.level >= f.escalated_level)))
+    if f.mine:
+        out.append(involves(person) if person else c.id.is_(None))
+    if f.q:
+        out.append(text_match(session, f.q))
+    keys = key_match(phone=f.phone, id_number=f.id_number, card=f.card)
+    if keys is not None:
+        out.append(keys)
+    return out
+
+
+def _window(f: CaseFilter, now: datetime) -> tuple[datetime | None, datetime | None] | None:
+    """The deadline window the current (pause-counted) deadline must fall in, if the filter has one."""
+    if f.overdue:
+        return None, now
+    if f.due_within is not None:
+        return now, now + f.due_within
+    return None
+
+
+def _inside(due: datetime, window: tuple[datetime | None, datetime | None]) -> bool:
+    lo, hi = window
+    return (lo is None or due >= lo) and (hi is None or due < hi)
+
+
+# ---------------------------------------------------------------- keyset pages
+
+
+def _encode(sort: str, at: datetime, id_: int) -> str:
+    return base64.urlsafe_b64encode(f"{sort}|{at.isoformat()}|{id_}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, at, id_ = raw.split("|")
+        parsed = datetime.fromisoformat(at)
+        if kind != sort or parsed.utcoffset() is None:
+            raise ValueError(kind)
+        return parsed, int(id_)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadCursor(cursor) from None
+
+
+def _sort_column(sort: str) -> Any:
+    return COMPLAINT.c.regulatory_due_at if sort == DUE else COMPLAINT.c.received_at
+
+
+def _after(sort: str, at: datetime, id_: int) -> ColumnElement[bool]:
+    col, cid = _sort_column(sort), COMPLAINT.c.id
+    if sort == DUE:  # the first part is the index range, the second decides ties
+        return and_(col >= at, or_(col > at, cid > id_))
+    return and_(col <= at, or_(col < at, cid < id_))
+
+
+def _ordered(stmt: Select[Any], sort: str) -> Select[Any]:
+    col = _sort_column(sort)
+    return stmt.order_by(col, COMPLAINT.c.id) if sort == DUE else stmt.order_by(col.desc(), COMPLAINT.c.id.desc())
+
+
+def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime,
+         cursor: str | None = None, limit: int = PAGE_SIZE, unmask: bool = False) -> Page:
+    """One page of the cases matching `where` (scope and filter), after `cursor`; deadlines as of `now`."""
+    sort = f.sort_order()
+    window = _window(f, now)
+    after = decode_cursor(cursor, sort) if cursor else None
+    stmt = select(COMPLAINT).where(*where)
+    items: list[dict[str, Any]] = []
+    batch = limit + 1 if window is None else max(2 * limit, 100)
+    more = False
+    last: tuple[datetime, int] = (now, 0)
+    while True:
+        q = stmt.where(_after(sort, *after)) if after else stmt
+        rows = session.execute(_ordered(q, sort).limit(batch)).all()
+        current = current_deadlines(session, rows, now=now)
+        for row in rows:
+            cur = current.get(row.id)
+            if window is not None and cur is not None and not _inside(cur.due_at, window):
+                after = (_sort_key(row, sort), row.id)
+                continue
+            if len(items) == limit:
+                more = True
+                break
+            items.append(summary(row, unmask=unmask, current=cur))
+            after = last = (_sort_key(row, sort), row.id)
+        if more or len(rows) < batch:
+            break
+    next_cursor = _encode(sort, *last) if more else None
+    return Page(items, next_cursor, sort=sort)
+
+
+def _sort_key(row: Any, sort: str) -> datetime:
+    value: datetime = row.regulatory_due_at if sort == DUE else row.received_at
+    return value
+
+
+def count(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime) -> int:
+    """How many cases match; for a deadline window, paused cases are counted by their current deadline."""
+    n = int(session.execute(select(func.count()).select_from(COMPLAINT).where(*where)).scalar_one())
+    window = _window(f, now)
+    if window is None:
+        return n
+    # Paused cases whose stored deadline is in the window but whose current one is not drop out;
+    # a paused case's current deadline is never earlier than its stored one, so none comes in.
+    rows = session.execute(select(COMPLAINT).where(*where, paused_now())).all()
+    current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
+    return n - sum(1 for r in rows if r.id in current and not _inside(current[r.id].due_at, window))
+
+
+def escalations_page(session: Session, person: str, *, cursor: str | None = None,
+                     limit: int = PAGE_SIZE) -> Page:
+    """Unacknowledged escalations sent to `person`, latest first, with their count."""
+    mine = exists(select(PARTICIPANT.c.complaint_id).where(
+        PARTICIPANT.c.person == person, PARTICIPANT.c.role == ESCALATION,
+        PARTICIPANT.c.complaint_id == ESC.c.complaint_id, PARTICIPANT.c.level == ESC.c.level))
+    base = select(ESC).where(ESC.c.acknowledged_at.is_(None), mine)
+    total = int(session.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+    stmt = base
+    if cursor:
+        at, id_ = decode_cursor(cursor, "esc")
+        stmt = stmt.where(ESC.c.fired_at <= at, or_(ESC.c.fired_at < at, ESC.c.id < id_))
+    rows = session.execute(stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit + 1)).all()
+    items = [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
+              "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
+             for r in rows[:limit]]
+    nxt = _encode("esc", rows[limit - 1].fired_at, rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items, nxt, total, sort="fired")
