@@ -44,6 +44,20 @@ def triggers_of(name: str, specs: list[dict[str, Any]]) -> list[DeploymentTrigge
     return out
 
 
+def check_holds(specs: list[dict[str, Any]]) -> None:
+    """A trigger that starts a holding run (`hold_seconds`, flows/intake.py) must hold longer than
+    its `within` window, or events ignored in the window's last seconds would wait for the schedule."""
+    for spec in specs:
+        for trig in spec.get("triggers") or []:
+            hold = (trig.get("parameters") or {}).get("hold_seconds")
+            if hold is None:
+                continue
+            within = float(trig.get("within") or 0)
+            if not float(hold) > within:
+                raise ValueError(f"prefect.yaml: deployment {spec['name']!r}: hold_seconds ({hold}) must exceed "
+                                 f"the trigger's within ({within:g} s)")
+
+
 def runner_deployments(
     path: Path = PREFECT_YAML, *, intervals: dict[str, float] | None = None
 ) -> list[RunnerDeployment]:
@@ -53,6 +67,7 @@ def runner_deployments(
     tighter safety net for intake on a busy desk; everything else comes from prefect.yaml.
     """
     deployments: list[RunnerDeployment] = []
+    check_holds(load_specs(path))
     unknown = set(intervals or {}) - {s["name"] for s in load_specs(path)}
     if unknown:
         raise ValueError(f"no deployment named {', '.join(sorted(unknown))} in {path.name}")

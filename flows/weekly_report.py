@@ -5,6 +5,8 @@ artifacts → auditors told through the outbox.
 it): load the week's aggregates (SQL) → shape them (pure, domain/report.py) → freeze: store a
 new version only when the figures differ from the last one, refusing without `force` → write the
 files. Re-running a week whose figures have not changed stores nothing new and queues nothing new.
+The HTML page is rendered once, at the freeze, and stored with the version (models/report_html.py):
+the web serves it from there, and `report verify` checks it against its sha256.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from models.report import (
     registered_before,
     store_snapshot,
 )
+from models.report_html import html_digest, snapshot_id, store_html, stored_html
 from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
 
@@ -154,6 +157,11 @@ def resolve_week(week: Week | str | None, now: datetime) -> Week:
     return w
 
 
+def _render(content: dict[str, Any], version: int, generated_at: datetime, sha: str, config: Config) -> str:
+    return render_html(content, version=version, generated_at=generated_at.astimezone(SHANGHAI).isoformat(),
+                       sha256=sha, institution=config.institution)
+
+
 def build_weekly_report(engine: Engine, config: Config, week: Week | str | None, now: datetime, *,
                         force: bool = False, output_dir: Path | None = None,
                         actor: str = "weekly-report") -> ReportResult:
@@ -170,6 +178,12 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
         if latest is not None and latest.sha256 == sha:
             version, generated_at, created = int(latest.version), latest.generated_at, False
             anchor_json = latest.anchor
+            kept = stored_html(session, int(latest.id))
+            if kept is not None:
+                html = kept[0]
+            else:  # frozen before the page was stored (0011): rendered and stored now, once
+                html = _render(content, version, generated_at, sha, config)
+                store_html(session, int(latest.id), html)
         else:
             if latest is not None and not force:
                 raise ReportChanged(w.label, int(latest.version), differences(json.loads(latest.content), content))
@@ -187,6 +201,9 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
                 "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
                 "output_dir": str(directory), "forced": latest is not None, "actor": actor, "anchor": anchor_json,
             })
+            # The page is rendered once, here, and stored with the version (served from storage).
+            html = _render(content, version, generated_at, sha, config)
+            store_html(session, snapshot_id(session, w.label, version), html)
             s = content["summary"]
             ctx = ReportReady(week=w.label, period=w.period, version=version, received=int(s["new"]),
                               closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link,
@@ -194,8 +211,6 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
             items = [OutboxItem(kind=KIND, recipient=p, key=f"report:{w.label}:v{version}", context=ctx)
                      for p in config.report.recipients]
             enqueue(session, items, org=config.org, now=now)
-    html = render_html(content, version=version, generated_at=generated_at.astimezone(SHANGHAI).isoformat(),
-                       sha256=sha, institution=config.institution)
     write_files(directory, content, html)
     if anchor is not None:
         append_to_file(anchor_file(), anchor, key)
@@ -232,6 +247,7 @@ def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, ou
         if latest is None:
             return VerifyOutcome(w.label, False, problems=[f"{w.label}: no frozen report (run complaints report --week {w.label})"])
         stored = json.loads(latest.content)
+        page = stored_html(session, int(latest.id))
         late = late_registrations(session, w, latest.generated_at)
         if late:
             with registered_before(session, latest.generated_at):
@@ -248,6 +264,12 @@ def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, ou
     if out.recomputed_sha256 != latest.sha256:
         out.problems.append(f"the figures recomputed from the data differ from frozen v{latest.version}:")
         out.problems.extend("  " + d for d in differences(stored, recomputed))
+    if page is not None and html_digest(page[0]) != page[1]:
+        out.problems.append(f"the stored page of v{latest.version} does not match its sha256 {page[1][:16]}…: "
+                            "the page was edited after the freeze")
+    elif page is not None and latest.sha256 not in page[0]:
+        out.problems.append(f"the stored page of v{latest.version} does not name the snapshot's sha256: "
+                            "it is not this version's page")
     on_disk = read_content(output_root(config, output_dir) / w.label)
     if on_disk is not None and digest(on_disk) != latest.sha256:
         out.problems.append(f"{output_root(config, output_dir) / w.label / 'content.json'} differs from frozen v{latest.version}")

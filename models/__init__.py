@@ -15,6 +15,7 @@ from models.outbox import OutboxMessage, OutboxStatus
 from models.participants import CaseParticipant as CaseParticipant
 from models.queries_workbench import SavedView as SavedView
 from models.report import ReportSnapshot as ReportSnapshot
+from models.report_html import ReportHtml as ReportHtml  # the frozen report's page (0011)
 from models.workbench import CaseContact, CaseNote, EvidenceFile  # noqa: F401 - evidence, notes, contacts (0009)
 
 __all__ = [

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from prefect.events import DeploymentEventTrigger, ResourceSpecification
 
-from flows.deployments import load_specs, runner_deployments, schedule_of, triggers_of
+from flows.deployments import check_holds, load_specs, runner_deployments, schedule_of, triggers_of
 
 
 def _by_name() -> dict[str, dict[str, Any]]:
@@ -42,8 +45,23 @@ def test_triggers_match_complaint_resources_only() -> None:
 
 
 def test_event_driven_deployments_collapse_bursts() -> None:
-    """Intake and dispatch run one at a time and drop runs that collide, with an interval safety net."""
+    """Dispatch runs one at a time and drops runs that collide; intake never cancels a run (ENQUEUE)
+    and lets two overlap; both keep an interval safety net."""
     specs = _by_name()
+    assert specs["dispatch"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert specs["intake"]["concurrency_limit"] == {"limit": 2, "collision_strategy": "ENQUEUE"}
     for name in ("intake", "dispatch"):
-        assert specs[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
         assert any("interval" in s for s in specs[name]["schedules"])
+
+
+def test_intake_trigger_coalesces_and_its_run_holds_past_the_window() -> None:
+    """The intake trigger fires once per `within` window and passes the event's time and a hold
+    longer than the window to the run; a hold not longer than the window is refused."""
+    (trig,) = triggers_of("intake", _by_name()["intake"]["triggers"])
+    assert isinstance(trig, DeploymentEventTrigger)
+    assert trig.within == timedelta(seconds=60) and trig.threshold == 1
+    assert trig.parameters == {"event_occurred": "{{ event.occurred }}", "hold_seconds": 80}
+    check_holds(load_specs())
+    bad = [{"name": "intake", "triggers": [{"within": 60, "parameters": {"hold_seconds": 60}}]}]
+    with pytest.raises(ValueError, match="hold_seconds"):
+        check_holds(bad)
