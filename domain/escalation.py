@@ -233,6 +233,7 @@ class SweepDecisions:
         self.policy = policy
         self.calendar = calendar
         self._memo: dict[tuple[object, ...], tuple[tuple[DueLevel, ...], DueLevel | None]] = {}
+        self._next: dict[tuple[object, ...], DueLevel | None] = {}
 
     def __call__(self, *, status: str, clock_started_at: datetime, regulatory_due_at: datetime,
                  ack_due_at: datetime, acknowledged: bool, urgent: bool, vulnerable: bool, paused: bool,
@@ -250,6 +251,24 @@ class SweepDecisions:
             due, nxt = decide(case, fired=done, now=self.now, policy=self.policy, calendar=self.calendar)
             hit = self._memo[key] = (tuple(due), nxt)
         return hit
+
+    def next(self, *, status: str, clock_started_at: datetime, regulatory_due_at: datetime,
+             ack_due_at: datetime, acknowledged: bool, urgent: bool, vulnerable: bool, paused: bool,
+             fired: Collection[int]) -> DueLevel | None:
+        """`next_escalation`, memoised on the same key: the earliest level still to fire (due or
+        not), which is what a case's schedule row holds."""
+        if paused or status not in _ESCALATING_VALUES:
+            return None
+        done = frozenset(fired)
+        key = (regulatory_due_at, None if acknowledged else ack_due_at, clock_started_at if urgent else None,
+               urgent, vulnerable, done)
+        if key in self._next:
+            return self._next[key]
+        case = CaseClock(status=Status(status), clock_started_at=clock_started_at,
+                         regulatory_due_at=regulatory_due_at, ack_due_at=ack_due_at, acknowledged=acknowledged,
+                         urgent=urgent, vulnerable=vulnerable, paused=False)
+        nxt = self._next[key] = next_escalation(case, fired=done, policy=self.policy, calendar=self.calendar)
+        return nxt
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Escalation sweep: every case whose next level is due goes up the 一把手 chain, once per level.
 
-One run: schedule new complaints (ids above the cursor) → in batches, claim the due cases
-(`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on SQLite) →
-decide the due levels (pure, domain.escalation) → insert one escalation row per (complaint,
-level) ON CONFLICT DO NOTHING and act only on rows inserted: audit events, outbox messages,
-the case's next time → commit → emit `complaint.escalated`. Then, once per local day, the
-digest of still-unacknowledged escalations per supervisor.
+One run: schedule new complaints (ids above the cursor, a page per transaction, at most
+`schedule_limit` a run: a bulk import is scheduled over several runs) → in batches, claim the
+due cases (`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on
+SQLite) → load, plan (pure, `domain.sweep.plan_sweep`: levels, recipients, wording), write:
+one escalation row per (complaint, level) ON CONFLICT DO NOTHING and act only on rows inserted
+(audit events, outbox messages), the case's next time → commit → emit `complaint.escalated`.
+Then, once per local day, the digest of still-unacknowledged escalations per supervisor
+(`domain.sweep.plan_digests`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,21 @@ from sqlalchemy import Engine
 
 from complaints.config import Config, load_config
 from domain.calendar import WorkingCalendar
+from domain.sweep import SweepMemo
 from flows.events import emit
 from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
-from models.escalation_store import FiredEscalation, claim_due, fire_due, schedule_new, send_digests
+from models.escalation_store import (
+    SCHEDULE_PAGE,
+    SCHEDULE_PER_SWEEP,
+    FiredEscalation,
+    claim_due,
+    fire_due,
+    memo_for,
+    recheck_young,
+    schedule_page,
+    send_digests,
+)
 
 
 @dataclass
@@ -53,31 +66,49 @@ def emit_escalated(fired: list[FiredEscalation]) -> int:
 
 def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
                    calendar: WorkingCalendar | None = None, batch_size: int | None = None,
-                   event_batch_limit: int | None = None) -> EscalationResult:
+                   event_batch_limit: int | None = None, schedule_limit: int = SCHEDULE_PER_SWEEP) -> EscalationResult:
     """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it.
+
+    `schedule_limit`: about how many new complaints this sweep schedules (the rest wait for
+    the next sweeps; a page of `SCHEDULE_PAGE` per transaction).
 
     The cyclic collector is paused for the sweep, as for submit and intake batches (`gc_paused`):
     full collections re-scanned every object of the process (~200,000) several times a sweep.
     """
     with gc_paused():
         return _sweep(engine, config, now=now, calendar=calendar, batch_size=batch_size,
-                      event_batch_limit=event_batch_limit)
+                      event_batch_limit=event_batch_limit, schedule_limit=schedule_limit)
 
 
-def _drain(engine: Engine, config: Config, cal: WorkingCalendar, at: datetime,
+def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, limit: int) -> int:
+    """Schedule new complaints: the young ones again, then pages above the cursor, each page its
+    own transaction (the cursor moves with it), until none is left or about `limit` were seen."""
+    with session_scope(engine) as session:
+        seen = recheck_young(session, config=config, memo=memo, now=at)
+    while seen < limit:
+        with session_scope(engine) as session:
+            page = min(SCHEDULE_PAGE, limit - seen)
+            n = schedule_page(session, config=config, memo=memo, now=at, page=page)
+        seen += n
+        if n < page:  # none left above the cursor
+            break
+    return seen
+
+
+def _drain(engine: Engine, config: Config, cal: WorkingCalendar, memo: SweepMemo, at: datetime,
            size: int) -> list[tuple[int, list[FiredEscalation]]]:
-    """Claim and fire batches until none is due; each batch is one transaction."""
+    """Claim, load, plan and write batches until none is due; each batch is one transaction."""
     batches: list[tuple[int, list[FiredEscalation]]] = []
     while True:
         with session_scope(engine) as session:
             ids = claim_due(session, at, size)
             if not ids:
                 return batches
-            fired = fire_due(session, ids, config=config, calendar=cal, now=at)
+            fired = fire_due(session, ids, config=config, calendar=cal, now=at, memo=memo)
         batches.append((len(ids), fired))
 
 
-def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, at: datetime, size: int,
+def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, memo: SweepMemo, at: datetime, size: int,
                workers: int) -> list[tuple[int, list[FiredEscalation]]]:
     """Every due batch, by `workers` threads at once (PostgreSQL).
 
@@ -87,23 +118,23 @@ def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, at: datetim
     commit) keeps the chain in one order. A failing batch rolls back alone and is raised after
     the others finish; its cases stay due for the next sweep.
     """
-    drained = in_workers(workers, lambda: _drain(engine, config, cal, at, size), name="escalation-sweep")
+    drained = in_workers(workers, lambda: _drain(engine, config, cal, memo, at, size), name="escalation-sweep")
     return [batch for batches in drained for batch in batches]
 
 
 def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,
-           batch_size: int | None, event_batch_limit: int | None) -> EscalationResult:
+           batch_size: int | None, event_batch_limit: int | None, schedule_limit: int) -> EscalationResult:
     at = (now or datetime.now(UTC)).astimezone(UTC)
     cal = calendar or WorkingCalendar(overrides=config.calendar_overrides)
     sweep = config.escalation.sweep
     size = batch_size or sweep.batch_size
     limit = sweep.event_batch_limit if event_batch_limit is None else event_batch_limit
     result = EscalationResult()
-    with session_scope(engine) as session:
-        result.scheduled = schedule_new(session, config=config, calendar=cal, now=at)
+    memo = memo_for(config, cal, at)  # one per run, shared by its batches
+    result.scheduled = schedule_new(engine, config, memo, at, schedule_limit)
     pending_events: list[FiredEscalation] = []
     workers = sweep.workers if engine.dialect.name == "postgresql" else 1
-    for checked, fired in _drain_due(engine, config, cal, at, size, workers):
+    for checked, fired in _drain_due(engine, config, cal, memo, at, size, workers):
         result.batches += 1
         result.checked += checked
         result.fired += len(fired)
@@ -117,7 +148,7 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     elif result.fired:
         result.events += emit("complaint.escalated.summary", payload=result.as_dict())
     with session_scope(engine) as session:
-        result.digests = send_digests(session, config=config, now=at)
+        result.digests = send_digests(session, config=config, now=at, calendar=cal)
     return result
 
 

@@ -1,64 +1,75 @@
-"""Load what the escalation policy needs, and apply what it decides: rows, audit, outbox.
+"""Load what the escalation sweep needs and write what `domain.sweep` decides: rows, audit, outbox.
+
+Load → decide (pure, `domain.sweep.plan_sweep` / `plan_schedule` / `plan_digests`) → write:
+nothing here chooses a level, a recipient or a word of a message.
 
 The sweep reads `escalation_schedule WHERE next_at <= now` (indexed), so its cost follows the
 cases that are due, not the size of the complaint table. Every change of a case's deadlines
-or status calls `reschedule` for it; new complaints are scheduled by `schedule_new`, which
-walks complaint ids above a stored cursor (the primary key index).
+or status calls `reschedule` for it; new complaints are scheduled page by page above a stored
+cursor (`schedule_page`, the primary key index), a bounded number of pages per sweep, each page
+its own transaction: a bulk import is scheduled over several sweeps instead of in the first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Integer, String, any_, bindparam, cast, delete, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Boolean, String, and_, cast, delete, exists, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
-from domain.deadlines import SHANGHAI, local_date
-from domain.deadlines import local_text as domain_local_text
-from domain.escalation import (
-    ESCALATING_STATUSES,
-    CaseClock,
-    DueLevel,
-    EscalationPolicy,
-    SweepDecisions,
-    case_chain,
-    due_levels,
-    is_urgent,
-    lateness_days,
-    next_escalation,
-    resolve_recipients,
-)
+from domain.deadlines import local_date, local_text
+from domain.escalation import ESCALATING_STATUSES, CaseClock, due_levels, is_urgent
 from domain.field_names import refusal
 from domain.lifecycle import Status
-from domain.masking import mask_free_text, mask_name
-from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
-from domain.wording import lateness_text, vulnerable_text
+from domain.sweep import (
+    AuditIntent,
+    FiredEscalation,
+    MessageIntent,
+    OpenEscalation,
+    ScheduleCase,
+    ScheduleEntry,
+    SweepCase,
+    SweepMemo,
+    SweepPlan,
+    digest_day,
+    overdue_page,
+    plan_digests,
+    plan_schedule,
+    plan_sweep,
+    start_of,
+)
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
-from models.outbox import OutboxMessage
-from models.participants import add_escalation
-from models.sqlutil import insert_ignoring_conflicts, table_of
-from notifications.contracts import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
+from models.sqlutil import (
+    id_chunks,
+    id_in,
+    insert_ignoring_conflicts,
+    insert_json_rows_returning,
+    table_of,
+    upsert_rows,
+)
 from notifications.outbox import OutboxItem, enqueue
+
+# Re-exported for their callers: the fired level as events carry it, the overdue page's link, and
+# the time as messages show it (case actions).
+__all__ = ["CURSOR_KEY", "WALKED_KEY", "FiredEscalation", "local_text", "overdue_page"]
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)
 ESC = table_of(Escalation)
 SCHED = table_of(EscalationSchedule)
 STATE = table_of(EscalationState)
-OUTBOX = table_of(OutboxMessage)
-CURSOR_KEY = "scheduled_through_id"
+CURSOR_KEY = "scheduled_through_id"  # every complaint id <= this is scheduled (past the grace period)
+WALKED_KEY = "schedule_walked_through_id"  # every id <= this has been looked at once (may be > CURSOR_KEY)
 ESCALATING = [s.value for s in ESCALATING_STATUSES]
+SCHEDULE_PAGE = 5000  # complaints per schedule page (one transaction)
+SCHEDULE_PER_SWEEP = 100_000  # at most this many new complaints scheduled per sweep (20 pages)
 _CASE_COLS = [
     COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.branch, COMPLAINT.c.department_branch,
     COMPLAINT.c.department, COMPLAINT.c.handler, COMPLAINT.c.severity, COMPLAINT.c.severity_requested,
@@ -66,46 +77,10 @@ _CASE_COLS = [
     COMPLAINT.c.complainant_name, COMPLAINT.c.clock_started_at, COMPLAINT.c.regulatory_due_at,
     COMPLAINT.c.ack_due_at, COMPLAINT.c.acknowledged_at, COMPLAINT.c.created_at,
 ]
-_CHUNK = 900  # ids per IN (…): under SQLite's parameter limit with room to spare
-
-
-@dataclass(frozen=True)
-class FiredEscalation:
-    """What an event about a fired level carries (no personal data)."""
-
-    case_no: str
-    level: int
-    name: str
-    recipients: tuple[str, ...]
-    late_days: int
-
-
-@lru_cache(maxsize=4096)
-def local_text(at: datetime) -> str:
-    """Memoised: a sweep's cases share a few deadlines (23:59:59 local) and one `now`."""
-    return domain_local_text(at)
 
 
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _chunks(ids: Sequence[int], session: Session | None = None) -> Iterable[Sequence[int]]:
-    """Pieces of `ids` for `_id_in`: one piece on PostgreSQL (one array parameter, no limit)."""
-    if session is not None and _is_pg(session):
-        if ids:
-            yield ids
-        return
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i:i + _CHUNK]
-
-
-def _id_in(session: Session, column: Any, ids: Sequence[int]) -> Any:
-    """`column IN ids`: on PostgreSQL `= ANY(array)`, one parameter, so the statement text stays
-    the same and small (psycopg re-parsed a 900-placeholder IN list on every call)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
-    return column.in_(list(ids))
 
 
 def case_clock(row: Any, *, paused: bool) -> CaseClock:
@@ -124,24 +99,33 @@ def case_clock(row: Any, *, paused: bool) -> CaseClock:
 
 def load_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
-    for chunk in _chunks(ids, session):
-        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
+    for chunk in id_chunks(session, ids):
+        out.update((r.id, r) for r in session.execute(select(*_CASE_COLS).where(id_in(session, COMPLAINT.c.id, chunk))).all())
     return out
+
+
+def _pause_rows(rows: Iterable[Any]) -> dict[int, tuple[datetime, str, str | None]]:
+    state: dict[int, tuple[datetime, str, str | None] | None] = {}
+    for cid, kind, at, reason, evidence in rows:
+        if kind == "pause":
+            state[cid] = (at, reason, evidence)
+        elif kind == "resume":
+            state[cid] = None
+        # a restart keeps an open pause open (domain.deadlines)
+    return {cid: v for cid, v in state.items() if v is not None}
+
+
+_PAUSE_COLS = (CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
+_PAUSE_ORDER = (CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)
 
 
 def pause_state(session: Session, ids: Sequence[int]) -> dict[int, tuple[datetime, str, str | None]]:
     """The cases among `ids` whose clock is paused now: when, why, and the evidence reference."""
-    state: dict[int, tuple[datetime, str, str | None] | None] = {}
-    for chunk in _chunks(ids, session):
-        stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason, CLOCK.c.evidence_ref)
-                .where(_id_in(session, CLOCK.c.complaint_id, chunk)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
-        for cid, kind, at, reason, evidence in session.execute(stmt).all():
-            if kind == "pause":
-                state[cid] = (at, reason, evidence)
-            elif kind == "resume":
-                state[cid] = None
-            # a restart keeps an open pause open (domain.deadlines)
-    return {cid: v for cid, v in state.items() if v is not None}
+    out: dict[int, tuple[datetime, str, str | None]] = {}
+    for chunk in id_chunks(session, ids):
+        stmt = select(*_PAUSE_COLS).where(id_in(session, CLOCK.c.complaint_id, chunk)).order_by(*_PAUSE_ORDER)
+        out.update(_pause_rows(session.execute(stmt).all()))
+    return out
 
 
 def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
@@ -150,68 +134,59 @@ def open_pauses(session: Session, ids: Sequence[int]) -> dict[int, datetime]:
 
 def fired_levels(session: Session, ids: Sequence[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
-    for chunk in _chunks(ids, session):
+    for chunk in id_chunks(session, ids):
         for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level)
-                                          .where(_id_in(session, ESC.c.complaint_id, chunk))).all():
+                                          .where(id_in(session, ESC.c.complaint_id, chunk))).all():
             out.setdefault(cid, set()).add(level)
     return out
 
 
-_PG_UPSERT_SCHEDULE = """
-    INSERT INTO escalation_schedule (complaint_id, next_at, next_level)
-    SELECT complaint_id, next_at, next_level
-    FROM json_to_recordset(CAST(:rows AS json)) AS r(complaint_id integer, next_at timestamptz, next_level integer)
-    ON CONFLICT (complaint_id) DO """
+def _fired_between(session: Session, lo: int, hi: int) -> dict[int, set[int]]:
+    """Fired levels of the cases with lo < id <= hi (one index range: new cases have few)."""
+    out: dict[int, set[int]] = {}
+    for cid, level in session.execute(select(ESC.c.complaint_id, ESC.c.level)
+                                      .where(ESC.c.complaint_id > lo, ESC.c.complaint_id <= hi)).all():
+        out.setdefault(cid, set()).add(level)
+    return out
 
 
-def _rows_json(rows: Sequence[dict[str, Any]]) -> str:
-    """A batch of rows as one JSON parameter for `json_to_recordset` (PostgreSQL): orjson writes
-    it in C, where psycopg's text arrays quoted each string with a regex (a third of the sweep)."""
-    return orjson.dumps(rows).decode()
+def _paused_between(session: Session, lo: int, hi: int) -> set[int]:
+    stmt = (select(*_PAUSE_COLS).where(CLOCK.c.complaint_id > lo, CLOCK.c.complaint_id <= hi)
+            .order_by(*_PAUSE_ORDER))
+    return set(_pause_rows(session.execute(stmt).all()))
 
 
-def _upsert_schedule(session: Session, rows: list[dict[str, Any]], *, overwrite: bool) -> None:
-    if not rows:
-        return
-    stmt: Any
-    if _is_pg(session):
-        action = ("UPDATE SET next_at = excluded.next_at, next_level = excluded.next_level" if overwrite
-                  else "NOTHING")
-        session.execute(text(_PG_UPSERT_SCHEDULE + action), {"rows": _rows_json(rows)})
-        return
-    stmt = sqlite_insert(SCHED)
-    if overwrite:
-        stmt = stmt.on_conflict_do_update(index_elements=["complaint_id"],
-                                          set_={"next_at": stmt.excluded.next_at,
-                                                "next_level": stmt.excluded.next_level})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["complaint_id"])
-    session.execute(stmt, rows)
+def _schedule_rows(entries: Sequence[ScheduleEntry]) -> list[dict[str, Any]]:
+    return [{"complaint_id": e.complaint_id, "next_at": e.next_at, "next_level": e.next_level} for e in entries]
 
 
-def _plan_schedule(cases: dict[int, Any], fired: dict[int, set[int]], paused: dict[int, datetime], *,
-                   policy: EscalationPolicy, calendar: WorkingCalendar) -> tuple[list[dict[str, Any]], list[int]]:
-    keep: list[dict[str, Any]] = []
-    drop: list[int] = []
-    for cid, row in cases.items():
-        nxt = next_escalation(case_clock(row, paused=cid in paused), fired=fired.get(cid, set()),
-                              policy=policy, calendar=calendar)
-        if nxt is None:
-            drop.append(cid)
-        else:
-            keep.append({"complaint_id": cid, "next_at": nxt.due_at, "next_level": nxt.level})
-    return keep, drop
+def _write_schedule(session: Session, keep: Sequence[ScheduleEntry], drop: Sequence[int]) -> None:
+    """Set these cases' next escalation (overwriting) and remove the schedule of `drop`."""
+    upsert_rows(session, SCHED, _schedule_rows(keep), key=("complaint_id",), update=("next_at", "next_level"))
+    for chunk in id_chunks(session, drop):
+        session.execute(delete(SCHED).where(id_in(session, SCHED.c.complaint_id, chunk)))
+
+
+def memo_for(config: Config, calendar: WorkingCalendar, now: datetime) -> SweepMemo:
+    """One run's memo (one `now`, the policy, calendar and org chart of this configuration)."""
+    return SweepMemo(now=now, policy=config.escalation.policy(), calendar=calendar, org=config.org,
+                     case_link_base=config.policy.case_link_base)
 
 
 def reschedule(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar) -> None:
     """Recompute the next escalation time of these cases (after a change of deadline or status)."""
     ids = sorted(set(ids))
     cases = load_cases(session, ids)
-    keep, drop = _plan_schedule(cases, fired_levels(session, ids), open_pauses(session, ids),
-                                policy=config.escalation.policy(), calendar=calendar)
-    _upsert_schedule(session, keep, overwrite=True)
-    for chunk in _chunks(drop, session):
-        session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
+    memo = memo_for(config, calendar, datetime.now(UTC))  # scheduling does not read `now`
+    keep, drop = plan_schedule((_schedule_case(r) for r in cases.values()), fired=fired_levels(session, ids),
+                               paused=open_pauses(session, ids), memo=memo)
+    _write_schedule(session, keep, drop)
+
+
+def _schedule_case(row: Any) -> ScheduleCase:
+    return ScheduleCase(row.id, row.status, row.severity, row.severity_requested, row.group_size,
+                        tuple(row.tags or ()), row.source, bool(row.vulnerable), row.clock_started_at,
+                        row.regulatory_due_at, row.ack_due_at, row.acknowledged_at is not None)
 
 
 def _state(session: Session, key: str) -> str | None:
@@ -223,67 +198,146 @@ def _set_state(session: Session, key: str, value: str) -> None:
         session.execute(STATE.update().where(STATE.c.key == key).values(value=value))
 
 
-def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,
-                 page: int = 5000) -> int:
-    """Schedule complaints added since the last sweep; returns how many were looked at.
+class ScheduleCursor(NamedTuple):
+    scheduled: int  # every id <= this is scheduled and older than the grace period
+    walked: int  # every id <= this has been looked at once
 
-    Complaints created within the grace period stay above the cursor and are looked at again
-    next time: on PostgreSQL an id can become visible after a higher one (a longer transaction).
+
+def schedule_cursor(session: Session) -> ScheduleCursor:
+    scheduled = int(_state(session, CURSOR_KEY) or 0)
+    walked = int(_state(session, WALKED_KEY) or 0)
+    return ScheduleCursor(scheduled, max(scheduled, walked))
+
+
+def _save_cursor(session: Session, before: ScheduleCursor, after: ScheduleCursor) -> None:
+    if after.scheduled != before.scheduled:
+        _set_state(session, CURSOR_KEY, str(after.scheduled))
+    if after.walked != before.walked:
+        _set_state(session, WALKED_KEY, str(after.walked))
+
+
+class _TimeText:
+    """SQLite keeps times as naive UTC text: read them as text and parse each distinct one once
+    (a page's cases share a few deadlines); PostgreSQL's driver returns them parsed."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        self._seen: dict[str, datetime] = {}
+
+    def column(self, col: Any) -> Any:
+        return col if self.postgres else type_coerce(col, String).label(col.key)
+
+    def __call__(self, value: Any) -> datetime:
+        if self.postgres:
+            return value  # type: ignore[no-any-return]
+        hit = self._seen.get(value)
+        if hit is None:
+            hit = self._seen[value] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return hit
+
+
+def _schedule_select(session: Session, now: datetime, grace_minutes: int) -> tuple[Any, Callable[[Any], ScheduleCase]]:
+    """What scheduling reads of a case (tags and times as text, parsed once per distinct value),
+    and whether it is still inside the grace period (`young`)."""
+    times = _TimeText(_is_pg(session))
+    tags_of: dict[Any, tuple[str, ...]] = {}
+    cut = now - timedelta(minutes=grace_minutes)
+    stmt = select(
+        COMPLAINT.c.id, COMPLAINT.c.status, COMPLAINT.c.severity, COMPLAINT.c.severity_requested,
+        COMPLAINT.c.group_size, cast(COMPLAINT.c.tags, String).label("tags"), COMPLAINT.c.source,
+        COMPLAINT.c.vulnerable, times.column(COMPLAINT.c.clock_started_at),
+        times.column(COMPLAINT.c.regulatory_due_at), times.column(COMPLAINT.c.ack_due_at),
+        COMPLAINT.c.acknowledged_at.is_not(None).label("acked"),
+        type_coerce(COMPLAINT.c.created_at > cut, Boolean).label("young"),
+    )
+
+    def case_of(r: Any) -> ScheduleCase:
+        tags = tags_of.get(r.tags)
+        if tags is None:
+            tags = tags_of[r.tags] = tuple(orjson.loads(r.tags) or ()) if r.tags else ()
+        return ScheduleCase(r.id, r.status, r.severity, r.severity_requested, r.group_size, tags, r.source,
+                            bool(r.vulnerable), times(r.clock_started_at), times(r.regulatory_due_at),
+                            times(r.ack_due_at), bool(r.acked))
+
+    return stmt, case_of
+
+
+def _schedule_rows_of(session: Session, rows: Sequence[Any], case_of: Callable[[Any], ScheduleCase], lo: int,
+                      hi: int, memo: SweepMemo) -> None:
+    """Plan and store the schedule of `rows` (ids in lo < id <= hi), leaving existing rows alone."""
+    cases = [case_of(r) for r in rows if r.status in ESCALATING]
+    if not cases:
+        return
+    keep, _ = plan_schedule(cases, fired=_fired_between(session, lo, hi), paused=_paused_between(session, lo, hi),
+                            memo=memo)
+    insert_ignoring_conflicts(session, SCHED, _schedule_rows(keep), key="complaint_id")
+
+
+def recheck_young(session: Session, *, config: Config, memo: SweepMemo, now: datetime) -> int:
+    """Once per sweep: the complaints looked at while inside the grace period (scheduled < id <=
+    walked) that have no schedule yet — on PostgreSQL an id can become visible after a higher
+    one (a longer transaction) — are scheduled; the cursor moves past those now old enough.
+    Returns how many were looked at."""
+    cursor = schedule_cursor(session)
+    if cursor.walked <= cursor.scheduled:
+        return 0
+    lo, hi = cursor
+    grace = config.escalation.sweep.new_case_grace_minutes
+    stmt, case_of = _schedule_select(session, now, grace)
+    missing = ~exists().where(SCHED.c.complaint_id == COMPLAINT.c.id)
+    rows = session.execute(stmt.where(COMPLAINT.c.id > lo, COMPLAINT.c.id <= hi, COMPLAINT.c.status.in_(ESCALATING),
+                                      missing).order_by(COMPLAINT.c.id)).all()
+    _schedule_rows_of(session, rows, case_of, lo, hi, memo)
+    cut = now - timedelta(minutes=grace)
+    window = and_(COMPLAINT.c.id > lo, COMPLAINT.c.id <= hi)
+    first_young = session.execute(select(func.min(COMPLAINT.c.id)).where(window, COMPLAINT.c.created_at > cut)).scalar()
+    if first_young is None:
+        scheduled = hi
+    else:
+        below = session.execute(select(func.max(COMPLAINT.c.id)).where(window, COMPLAINT.c.id < first_young)).scalar()
+        scheduled = int(below) if below is not None else lo
+    _save_cursor(session, cursor, ScheduleCursor(scheduled, hi))
+    return len(rows)
+
+
+def schedule_page(session: Session, *, config: Config, memo: SweepMemo, now: datetime,
+                  page: int = SCHEDULE_PAGE) -> int:
+    """Schedule the next `page` complaints above the walked cursor, in the caller's transaction;
+    returns how many were looked at (fewer than `page`: none are left).
+
+    Complaints created within the grace period are left above the scheduled cursor and looked at
+    again by `recheck_young` until they are old enough.
     """
-    cursor = int(_state(session, CURSOR_KEY) or 0)
-    grace = timedelta(minutes=config.escalation.sweep.new_case_grace_minutes)
-    policy = config.escalation.policy()
-    advance_to, blocked, seen = cursor, False, 0
-    while True:
-        rows = session.execute(select(*_CASE_COLS).where(COMPLAINT.c.id > cursor)
-                               .order_by(COMPLAINT.c.id).limit(page)).all()
-        if not rows:
-            break
-        seen += len(rows)
-        cases = {r.id: r for r in rows if r.status in ESCALATING}
-        ids = sorted(cases)
-        keep, _ = _plan_schedule(cases, fired_levels(session, ids), open_pauses(session, ids),
-                                 policy=policy, calendar=calendar)
-        _upsert_schedule(session, keep, overwrite=False)
+    cursor = schedule_cursor(session)
+    stmt, case_of = _schedule_select(session, now, config.escalation.sweep.new_case_grace_minutes)
+    rows = session.execute(stmt.where(COMPLAINT.c.id > cursor.walked).order_by(COMPLAINT.c.id).limit(page)).all()
+    if not rows:
+        return 0
+    hi = int(rows[-1].id)
+    _schedule_rows_of(session, rows, case_of, cursor.walked, hi, memo)
+    scheduled = cursor.scheduled
+    if scheduled == cursor.walked:  # nothing young below this page: the cursor may move with it
         for r in rows:
-            if r.created_at > now - grace:
-                blocked = True
-            if not blocked:
-                advance_to = r.id
-        cursor = rows[-1].id
-    if advance_to != int(_state(session, CURSOR_KEY) or 0):
-        _set_state(session, CURSOR_KEY, str(advance_to))
+            if r.young:
+                break
+            scheduled = int(r.id)
+    _save_cursor(session, cursor, ScheduleCursor(scheduled, hi))
+    return len(rows)
+
+
+def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,
+                 page: int = SCHEDULE_PAGE, limit: int | None = None) -> int:
+    """Schedule complaints added since the last sweep, in the caller's transaction (every one,
+    or about `limit`); returns how many were looked at. The sweep calls `recheck_young` and
+    `schedule_page` itself, one transaction per page."""
+    memo = memo_for(config, calendar, now)
+    seen = recheck_young(session, config=config, memo=memo, now=now)
+    while limit is None or seen < limit:
+        n = schedule_page(session, config=config, memo=memo, now=now, page=page)
+        seen += n
+        if n < page:
+            break
     return seen
-
-
-@lru_cache(maxsize=4096)
-def _lateness_text(due_at: datetime, now: datetime, open_pause_since: datetime | None = None) -> str:
-    """`domain.wording.lateness_text`, memoised (a sweep's cases share a few deadlines and one `now`)."""
-    return lateness_text(due_at, now, open_pause_since=open_pause_since)
-
-
-_PG_INSERT_ESCALATIONS = text("""
-    INSERT INTO escalation (complaint_id, case_no, level, name, due_at, fired_at, reason, recipients)
-    SELECT complaint_id, case_no, level, name, due_at, fired_at, reason, recipients
-    FROM json_to_recordset(CAST(:rows AS json)) AS r(complaint_id integer, case_no varchar, level integer,
-         name varchar, due_at timestamptz, fired_at timestamptz, reason varchar, recipients json)
-    ON CONFLICT (complaint_id, level) DO NOTHING
-    RETURNING complaint_id, level
-""")
-
-def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (complaint, level) pairs this call created.
-
-    PostgreSQL: one statement over one JSON parameter (`json_to_recordset`), whatever the number
-    of rows; a multi-row VALUES list was re-parsed by the driver on every call, and text arrays
-    (unnest) were quoted element by element in Python. SQLite: one executemany that SQLAlchemy
-    batches into multi-row INSERTs from one cached compilation.
-    """
-    if _is_pg(session):
-        return {(int(c), int(lv)) for c, lv in session.execute(_PG_INSERT_ESCALATIONS, {"rows": _rows_json(rows)}).all()}
-    stmt = sqlite_insert(ESC).on_conflict_do_nothing(index_elements=["complaint_id", "level"]).returning(
-        ESC.c.complaint_id, ESC.c.level)
-    return {(int(c), int(lv)) for c, lv in session.execute(stmt, rows).all()}
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -294,7 +348,7 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
     return [int(cid) for cid in session.execute(stmt).scalars().all()]
 
 
-# What `fire_due` reads of a case: the tags as their JSON text (parsed once per distinct value by
+# What the sweep reads of a case: the tags as their JSON text (parsed once per distinct value by
 # orjson, not per row by the driver's json.loads), "acknowledged" as a boolean.
 _FIRE_COLS = [
     COMPLAINT.c.id, COMPLAINT.c.case_no, COMPLAINT.c.status, COMPLAINT.c.branch, COMPLAINT.c.department_branch,
@@ -306,256 +360,103 @@ _FIRE_COLS = [
 ]
 
 
-def _load_fire_cases(session: Session, ids: Sequence[int]) -> dict[int, Any]:
-    cases: dict[int, Any] = {}
-    for chunk in _chunks(ids, session):
-        cases.update((r.id, r) for r in session.execute(
-            select(*_FIRE_COLS).where(_id_in(session, COMPLAINT.c.id, chunk))).all())
+def load_sweep_cases(session: Session, ids: Sequence[int]) -> list[SweepCase]:
+    """The cases among `ids` (in id order) as the sweep's planner reads them."""
+    tags_of: dict[str | None, tuple[str, ...]] = {}
+    cases: list[SweepCase] = []
+    for chunk in id_chunks(session, sorted(ids)):
+        for (cid, case_no, status, branch, dept_branch, dept, handler, severity, severity_requested, group_size,
+             tags_json, source, vulnerable, category, name, started, reg_due, ack_due, acked, note,
+             outlet) in session.execute(select(*_FIRE_COLS).where(id_in(session, COMPLAINT.c.id, chunk))
+                                        .order_by(COMPLAINT.c.id)).all():
+            tags = tags_of.get(tags_json)
+            if tags is None:
+                tags = tags_of[tags_json] = tuple(orjson.loads(tags_json) or ()) if tags_json else ()
+            cases.append(SweepCase(cid, case_no, status, branch, dept_branch, dept, handler, severity,
+                                   severity_requested, group_size, tags, source, bool(vulnerable), category, name,
+                                   started, reg_due, ack_due, bool(acked), note, outlet))
     return cases
 
 
-@lru_cache(maxsize=1024)
-def _urgent(severity: str, severity_requested: str | None, group_size: int, tags_json: str | None,
-            source: str) -> bool:
-    """`is_urgent` from the stored fields, memoised (a sweep's cases repeat a few combinations)."""
-    tags = orjson.loads(tags_json) if tags_json else None
-    return is_urgent(severity=severity, severity_requested=severity_requested, group_size=group_size,
-                     tags=tags or (), source=source)
+_ESCALATION_COLUMNS = ("complaint_id", "case_no", "level", "name", "due_at", "fired_at", "reason", "recipients")
 
 
-@lru_cache(maxsize=4096)
-def _masked(name: str) -> str:
-    return mask_name(name)
+def _audit_draft(a: AuditIntent) -> AuditDraft:
+    return AuditDraft(at=a.at, actor=a.actor, action=a.action, complaint_id=a.complaint_id, case_no=a.case_no,
+                      after=a.after, detail=a.detail)
 
 
-@lru_cache(maxsize=256)
-def _category_text(code: str | None) -> str:
-    return name_of(Dimension.CATEGORY, code) if code else "待分拣"
+def _outbox(messages: Iterable[MessageIntent]) -> list[OutboxItem]:
+    return [OutboxItem(m.kind, m.recipient, m.key, m.context, m.complaint_id, m.case_no) for m in messages]
 
 
-@lru_cache(maxsize=64)
-def _severity_text(code: str) -> str:
-    return SEVERITY_NAMES[Severity(code)]
-
-
-@lru_cache(maxsize=4096)
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
-@lru_cache(maxsize=4096)
-def _late_days(due_at: datetime, now: datetime) -> int:
-    return max(0, lateness_days(due_at, now))
-
-
-@dataclass
-class _Fired:
-    """What the batch knows about one (case, level) it tries to fire, until the insert says."""
-
-    cid: int
-    case_no: str
-    due: DueLevel
-    name: str
-    recipients: _Recipients
-    context: Escalated  # one message contract per fired level, shared by its recipients
-    late_days: int
-
-
-@dataclass(frozen=True)
-class _Where:
-    """What the messages of a (branch, department, handler) say about where the case is."""
-
-    chain: tuple[Any, ...]
-    chain_view: tuple[ChainEntry, ...]
-    department: str
-    handler: str
-    branch_name: str
-
-
-def _where(org: Any, *, branch: str, department_branch: str | None, department: str | None,
-           handler: str | None) -> _Where:
-    chain = case_chain(org, branch=branch, department_branch=department_branch, department=department,
-                       handler=handler)
-    view = tuple(ChainEntry(m.title, org.people[m.person_id].name, bool(m.acting))
-                 for m in chain if m.person_id in org.people)
-    found = org.find_department(department_branch or branch, department) if department else None
-    if found is not None:
-        dept = found[1].name
-    else:
-        cp = org.cp_department(branch)
-        dept = f"{cp[1].name}（待分拣）" if cp is not None else "待分拣"
-    person = org.people.get(handler) if handler else None
-    owner = org.branches.get(branch)
-    return _Where(chain, view, dept, person.name if person is not None else NO_HANDLER,
-                  owner.name if owner is not None else branch)
-
-
-@lru_cache(maxsize=1024)
-def _vulnerable(vulnerable: bool, note: str | None) -> str:
-    return vulnerable_text(vulnerable, note)
-
-
-@dataclass
-class _Recipients:
-    """One level's recipients for one chain, resolved once per batch (the org chart as of now)."""
-
-    rows: list[dict[str, Any]]  # as stored in escalation.recipients
-    view: list[dict[str, Any]]  # as shown in the message context
-    people: tuple[str, ...]
-    seats: tuple[tuple[str, str], ...]  # (person, seat) per recipient: one message each
-
-
-def _recipients(org: Any, chain: Sequence[Any], level: Any) -> _Recipients:
-    rows: list[dict[str, Any]] = [
-        {"person": r.person_id, "name": org.people[r.person_id].name if r.person_id in org.people else r.person_id,
-         "seat": r.seat.value, "title": r.title, "acting": r.acting, "moved_up": r.moved_up}
-        for r in resolve_recipients(chain, level.notify)
-    ]
-    return _Recipients(rows=rows, view=[{"title": r["title"], "name": r["name"], "acting": r["acting"]} for r in rows],
-                       people=tuple(r["person"] for r in rows), seats=tuple((r["person"], r["seat"]) for r in rows))
-
-
-def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
-             now: datetime, actor: str = "escalation") -> list[FiredEscalation]:
-    """Fire every due level of these cases once, in the caller's transaction; reschedule them.
-
-    The policy runs once per distinct (deadlines, urgency, fired levels) in the batch
-    (`SweepDecisions`); the chain is resolved once per (branch, department, handler) and the
-    recipients once per (chain, level); a message context is built once per fired level and
-    copied per recipient with its role.
-    """
-    ids = sorted(ids)
-    policy = config.escalation.policy()
-    levels = {lv.level: lv for lv in policy.levels}
-    org = config.org
-    link_base = config.policy.case_link_base
-    cases = _load_fire_cases(session, ids)
-    fired = fired_levels(session, ids)
-    paused = open_pauses(session, ids)
-    decisions = SweepDecisions(now=now, policy=policy, calendar=calendar)
+def apply_sweep(session: Session, plan: SweepPlan, *, config: Config, now: datetime) -> list[FiredEscalation]:
+    """Write a batch's plan in the caller's transaction: insert its escalation rows ON CONFLICT
+    DO NOTHING, and for the (case, level) pairs this call created only, the audit events and
+    messages; then the cases' schedule. Returns the fired levels, for the events."""
+    stored: dict[int, list[dict[str, Any]]] = {}  # recipients tuples are shared per (chain, level)
     rows: list[dict[str, Any]] = []
-    plans: dict[tuple[int, int], _Fired] = {}
-    chains: dict[tuple[str, str | None, str | None, str | None], _Where] = {}
-    recipients_of: dict[tuple[tuple[str, str | None, str | None, str | None], int], _Recipients] = {}
-    keep: list[dict[str, Any]] = []
-    drop: list[int] = []
-    for cid in ids:
-        row = cases.get(cid)
-        if row is None:
-            continue
-        due, nxt = decisions(
-            status=row.status, clock_started_at=row.clock_started_at, regulatory_due_at=row.regulatory_due_at,
-            ack_due_at=row.ack_due_at, acknowledged=bool(row.acked),
-            urgent=_urgent(row.severity, row.severity_requested, row.group_size, row.tags, row.source),
-            vulnerable=bool(row.vulnerable), paused=cid in paused, fired=fired.get(cid, ()))
-        if nxt is None:
-            drop.append(cid)
-        else:
-            keep.append({"complaint_id": cid, "next_at": nxt.due_at, "next_level": nxt.level})
-        if not due:
-            continue
-        where = (row.branch, row.department_branch, row.department, row.handler)
-        place = chains.get(where)
-        if place is None:
-            place = chains[where] = _where(org, branch=row.branch, department_branch=row.department_branch,
-                                           department=row.department, handler=row.handler)
-        chain = place.chain
-        reg_due = row.regulatory_due_at
-        case_no = row.case_no
-        late_by = _lateness_text(reg_due, now)  # a case that fires has no open pause
-        complainant = _masked(row.complainant_name)
-        category, severity = _category_text(row.category), _severity_text(row.severity)
-        outlet = row.outlet or place.branch_name
-        note = mask_free_text(row.vulnerable_note, names=(row.complainant_name,)) if row.vulnerable_note else None
-        vulnerable = _vulnerable(bool(row.vulnerable), note)
-        due_text = local_text(reg_due)
-        link = f"{link_base}{case_no}"
-        for d in due:
-            level = levels[d.level]
-            rkey = (where, d.level)
-            rec = recipients_of.get(rkey)
-            if rec is None:
-                rec = recipients_of[rkey] = _recipients(org, chain, level)
-            rows.append({"complaint_id": cid, "case_no": case_no, "level": d.level, "name": level.name,
-                         "due_at": d.due_at, "fired_at": now, "reason": d.reason[:200], "recipients": rec.rows})
-            context = Escalated(
-                case_no=case_no, level=d.level, level_title=level.name, reason=d.reason, late_by=late_by,
-                category=category, severity=severity, department=place.department, handler=place.handler,
-                complainant=complainant, outlet=outlet, vulnerable=vulnerable, due_at=due_text,
-                chain=place.chain_view, link=link,
-            )
-            plans[(cid, d.level)] = _Fired(cid, case_no, d, level.name, rec, context, _late_days(reg_due, now))
-    created = _insert_returning(session, rows) if rows else set()
-    add_escalation(session, [(plans[k].cid, r["person"], k[1], r.get("seat")) for k in created
-                             for r in plans[k].recipients.rows])
+    for f in plan.firings.values():
+        r = f.row
+        recipients = stored.get(id(r.recipients))
+        if recipients is None:
+            recipients = stored[id(r.recipients)] = [x._asdict() for x in r.recipients]
+        rows.append({"complaint_id": r.complaint_id, "case_no": r.case_no, "level": r.level, "name": r.name,
+                     "due_at": r.due_at, "fired_at": r.fired_at, "reason": r.reason, "recipients": recipients})
+    created = insert_json_rows_returning(session, ESC, rows, conflict=("complaint_id", "level"),
+                                         returning=("complaint_id", "level")) if rows else set()
     audits: list[AuditDraft] = []
-    outbox: list[OutboxItem] = []
+    messages: list[MessageIntent] = []
     out: list[FiredEscalation] = []
     for key in sorted(created):
-        p = plans[key]
-        d = p.due
-        audits.append(AuditDraft(
-            at=now, actor=actor, action="escalated", complaint_id=p.cid, case_no=p.case_no,
-            after={"level": d.level, "name": p.name, "recipients": list(p.recipients.people),
-                   "due_at": _iso(d.due_at)},
-            detail=d.reason,
-        ))
-        dedupe = f"{p.case_no}:escalated:L{d.level}"
-        for person, _seat in p.recipients.seats:
-            outbox.append(OutboxItem("escalated", person, dedupe, p.context, p.cid, p.case_no))
-        out.append(FiredEscalation(p.case_no, d.level, p.name, p.recipients.people, p.late_days))
-    _upsert_schedule(session, keep, overwrite=True)
-    for chunk in _chunks(drop, session):
-        session.execute(delete(SCHED).where(_id_in(session, SCHED.c.complaint_id, chunk)))
-    enqueue(session, outbox, org=config.org, now=now)
+        f = plan.firings[(int(key[0]), int(key[1]))]
+        audits.append(_audit_draft(f.audit))
+        messages.extend(f.messages)
+        out.append(f.event)
+    _write_schedule(session, plan.schedule, plan.unschedule)
+    enqueue(session, _outbox(messages), org=config.org, now=now)
     append(session, audits)  # last: the audit head stays locked until commit (concurrent sweeps queue here)
     return out
 
 
-def overdue_page(case_link_base: str) -> str:
-    """The overdue and escalation list, beside the case pages (…/cases/ → …/overdue)."""
-    base = case_link_base.rstrip("/")
-    site = base[: -len("/cases")] if base.endswith("/cases") else base
-    return f"{site}/overdue"
+def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
+             now: datetime, actor: str = "escalation", memo: SweepMemo | None = None) -> list[FiredEscalation]:
+    """Fire every due level of these cases once, in the caller's transaction; reschedule them:
+    load (here) → `domain.sweep.plan_sweep` → write (`apply_sweep`). `memo`: the run's."""
+    cases = load_sweep_cases(session, ids)
+    ids = [c.id for c in cases]
+    plan = plan_sweep(cases, fired=fired_levels(session, ids), paused=open_pauses(session, ids).keys(),
+                      memo=memo or memo_for(config, calendar, now), actor=actor)
+    return apply_sweep(session, plan, config=config, now=now)
 
 
-def send_digests(session: Session, *, config: Config, now: datetime) -> int:
-    """Once per local day (from the configured hour): one digest per supervisor of their
-    still-unacknowledged escalations on cases still open; returns how many were queued."""
-    local = now.astimezone(SHANGHAI)
-    if local.hour < config.escalation.digest.hour:
-        return 0
-    today = local.date()
-    if insert_ignoring_conflicts(session, STATE, [{"key": f"digest:{today.isoformat()}", "value": now.isoformat()}],
-                                 key="key") == 0:
-        return 0  # today's digests were already queued
-    start_of_day = datetime.combine(today, datetime.min.time(), tzinfo=SHANGHAI)
+def load_open_escalations(session: Session, before: datetime) -> list[OpenEscalation]:
+    """Fired before `before`, not acknowledged, on cases still open: by case number and level."""
     stmt = (
         select(ESC.c.complaint_id, ESC.c.case_no, ESC.c.level, ESC.c.name, ESC.c.fired_at, ESC.c.recipients,
                COMPLAINT.c.regulatory_due_at)
         .join(COMPLAINT, COMPLAINT.c.id == ESC.c.complaint_id)
-        .where(ESC.c.acknowledged_at.is_(None), ESC.c.fired_at < start_of_day, COMPLAINT.c.status.in_(ESCALATING))
+        .where(ESC.c.acknowledged_at.is_(None), ESC.c.fired_at < before, COMPLAINT.c.status.in_(ESCALATING))
         .order_by(ESC.c.case_no, ESC.c.level)
     )
-    found = session.execute(stmt).all()
-    pauses = open_pauses(session, sorted({int(r.complaint_id) for r in found}))
-    per_person: dict[str, list[DigestCase]] = {}
-    link_base = config.policy.case_link_base
-    for r in found:
-        entry = DigestCase(
-            case_no=r.case_no, level=int(r.level), level_title=r.name, fired_at=local_text(r.fired_at),
-            due_at=local_text(r.regulatory_due_at),
-            late_by=_lateness_text(r.regulatory_due_at, now, pauses.get(int(r.complaint_id))),
-            link=f"{link_base}{r.case_no}")
-        for rec in r.recipients:
-            per_person.setdefault(rec["person"], []).append(entry)
-    overdue_link = overdue_page(link_base)
-    items = [
-        OutboxItem("escalation_digest", person, f"escalation_digest:{today.isoformat()}",
-                   EscalationDigest(date=today.isoformat(), count=len(cases), cases=tuple(cases[:200]),
-                                    link=overdue_link))
-        for person, cases in sorted(per_person.items())
-    ]
+    return [OpenEscalation(int(r.complaint_id), r.case_no, int(r.level), r.name, r.fired_at,
+                           tuple(x["person"] for x in r.recipients), r.regulatory_due_at)
+            for r in session.execute(stmt).all()]
+
+
+def send_digests(session: Session, *, config: Config, now: datetime, calendar: WorkingCalendar | None = None) -> int:
+    """Once per local day (from the configured hour): one digest per supervisor of their
+    still-unacknowledged escalations on cases still open; returns how many were queued."""
+    day = digest_day(now, hour=config.escalation.digest.hour)
+    if day is None:
+        return 0
+    if insert_ignoring_conflicts(session, STATE, [{"key": f"digest:{day.isoformat()}", "value": now.isoformat()}],
+                                 key="key") == 0:
+        return 0  # today's digests were already queued
+    found = load_open_escalations(session, start_of(day))
+    pauses = open_pauses(session, sorted({r.complaint_id for r in found}))
+    memo = memo_for(config, calendar or WorkingCalendar(overrides=config.calendar_overrides), now)
+    items = _outbox(plan_digests(found, pauses=pauses, day=day, memo=memo))
     enqueue(session, items, org=config.org, now=now)
     return len(items)
 
