@@ -17,6 +17,7 @@ from typing import NoReturn
 from complaints.config import ConfigError
 
 COMMAND_MODULES = (
+    "complaints.cli_analytics",
     "complaints.cli_cases",
     "complaints.cli_demo",
     "complaints.cli_outbox",

@@ -166,11 +166,28 @@ class ReportReady:
     anchor_hash: str | None = None  # its first 16 hex digits
 
 
+@dataclass(frozen=True, slots=True)
+class EarlyWarning:
+    """A spike of complaints in an institution × category, for its 一把手 and the 消保办 (once per spike)."""
+
+    kind: ClassVar[str] = "early_warning"
+    institution: str  # the institution's name (and the outlet, when the cell is an outlet)
+    category: str  # the JR/T 0169 category's Chinese name, or 待分类
+    day: str  # the local day the spike was seen
+    window: str  # 近 N 日
+    observed: int
+    expected: str  # one decimal
+    jump: str  # e.g. 约为基线的 3.2 倍（+4.5σ）
+    terms: tuple[str, ...]  # the most frequent terms of the cases (masked)
+    cases: tuple[str, ...]  # their case numbers (at most 20)
+    link: str  # the dashboard of the institution
+
+
 Contract = Union[Routed, Escalated, EscalationDigest, ExtensionRequested, ExtensionApproved,  # noqa: UP007
-                 ReviewOpened, ReportReady]
+                 ReviewOpened, ReportReady, EarlyWarning]
 CONTRACTS: Mapping[str, type[Any]] = {
     c.kind: c for c in (Routed, Escalated, EscalationDigest, ExtensionRequested, ExtensionApproved, ReviewOpened,
-                        ReportReady)
+                        ReportReady, EarlyWarning)
 }
 KINDS: tuple[str, ...] = tuple(CONTRACTS)
 
@@ -186,6 +203,8 @@ _FIELD_NAMES = {
     "owner": "核查机构", "week": "周次", "period": "统计期间", "version": "版本", "received": "新受理",
     "closed": "已办结", "overdue": "逾期", "title": "职务", "name": "姓名", "acting": "代理", "fired_at": "升级时间",
     "anchor_seq": "审计链锚点序号", "anchor_hash": "审计链锚点哈希",
+    "institution": "机构", "window": "统计窗口", "observed": "实际件数", "expected": "基线预期", "jump": "升幅",
+    "terms": "高频词",
 }
 
 

@@ -1,0 +1,373 @@
+"""Analytics tables and SQL: daily counts, early-warning alerts, frozen regulator statistics.
+
+`analytics_daily_count` holds the complaints received per local day (Asia/Shanghai) × institution
+(branch code) × outlet × JR/T 0169 category × channel × cause ("" where unknown). It is kept by
+`refresh`, which recomputes whole days from the complaint rows: the days of every complaint whose
+row changed (`updated_at`) since the last refresh, less an overlap for transactions still running
+then. Recomputing a day from the rows (instead of adding one per submit) stays right whatever moved
+a case between cells: routing giving it its category, a reclassification, a transfer, a merge
+(merged cases are not counted). received_at never changes, so a case never leaves its day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    Index,
+    Text,
+    UniqueConstraint,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from domain.lifecycle import OPEN_STATUSES
+from domain.statistics import NONE, local_midnight
+from models.complaint import ClockEventRow, Complaint
+from models.escalation import Escalation
+from models.sqlutil import table_of
+
+OVERLAP = timedelta(minutes=15)
+STATE_KEY = "daily_counts_refreshed_at"
+
+
+class DailyCount(SQLModel, table=True):
+    __tablename__ = "analytics_daily_count"
+    __table_args__ = (Index("ix_analytics_daily_count_branch_day", "branch", "day"),)
+
+    day: date = Field(primary_key=True, sa_type=Date)
+    branch: str = Field(primary_key=True, max_length=32)
+    outlet: str = Field(primary_key=True, max_length=64)
+    category: str = Field(primary_key=True, max_length=16)
+    channel: str = Field(primary_key=True, max_length=16)
+    cause: str = Field(primary_key=True, max_length=16)
+    n: int
+
+
+class AnalyticsState(SQLModel, table=True):
+    __tablename__ = "analytics_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    at: datetime
+
+
+class EarlyWarningAlert(SQLModel, table=True):
+    """One alert per spike of a cell (institution × category), by unique dedupe key."""
+
+    __tablename__ = "early_warning_alert"
+    __table_args__ = (Index("ix_early_warning_alert_cell_day", "institution", "outlet", "category", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    day: date = Field(sa_type=Date)  # the local day the spike was seen
+    institution: str = Field(max_length=32)
+    outlet: str = Field(max_length=64)  # "" for the institution as a whole
+    category: str = Field(max_length=16)
+    window_days: int
+    observed: int
+    expected: float
+    p_value: float
+    terms: list[str] = Field(default_factory=list, sa_type=JSON)
+    cases: list[str] = Field(default_factory=list, sa_type=JSON)
+    recipients: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime
+
+
+class StatsSnapshot(SQLModel, table=True):
+    """One frozen version of a period's regulator statistics: its content and sha256; a correction adds a version."""
+
+    __tablename__ = "stats_snapshot"
+    __table_args__ = (UniqueConstraint("period", "version", name="uq_stats_snapshot_period_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=10, index=True)
+    kind: str = Field(max_length=8)
+    version: int
+    generated_at: datetime
+    total: int
+    sha256: str = Field(max_length=64)
+    content: str = Field(sa_type=Text)
+    reason: str = Field(default="", max_length=500)  # why a correction was made (v2 on)
+    diff: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    actor: str = Field(max_length=64)
+
+
+C = table_of(Complaint)
+D = table_of(DailyCount)
+ST = table_of(AnalyticsState)
+ALERT = table_of(EarlyWarningAlert)
+SNAP = table_of(StatsSnapshot)
+ESC = table_of(Escalation)
+CLOCK = table_of(ClockEventRow)
+UPDATED_INDEX = Index("ix_complaint_updated_at", C.c.updated_at)
+
+
+def local_day(session: Session) -> ColumnElement[Any]:
+    """The local (Asia/Shanghai, UTC+8 all year) date of received_at, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("Asia/Shanghai", C.c.received_at), Date)
+    return func.date(C.c.received_at, "+8 hours")
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _recompute(session: Session, days: Sequence[date]) -> int:
+    """Delete and rebuild the counts of `days` from the complaint rows; returns the rows written."""
+    written = 0
+    day = local_day(session).label("day")
+    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE), func.coalesce(C.c.channel, NONE),
+            func.coalesce(C.c.cause, NONE)]
+    for i in range(0, len(days), 31):
+        chunk = sorted(days[i:i + 31])
+        session.execute(delete(D).where(D.c.day.in_(chunk)))
+        # One range per run of consecutive days: received_at's index reads only those days.
+        ranges = []
+        start = prev = chunk[0]
+        for d in chunk[1:] + [None]:
+            if d is not None and d == prev + timedelta(days=1):
+                prev = d
+                continue
+            ranges.append((start, prev))
+            if d is not None:
+                start = prev = d
+        for first, last in ranges:
+            sel = (select(day, C.c.branch, *cols, func.count())
+                   .where(C.c.received_at >= local_midnight(first),
+                          C.c.received_at < local_midnight(last + timedelta(days=1)),
+                          C.c.status != "merged")
+                   .group_by(day, C.c.branch, *cols))
+            result = session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause",
+                                                            "n"], sel))
+            written += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    return written
+
+
+def rebuild(session: Session, *, now: datetime) -> int:
+    """Recompute every day (the first refresh, or after a bulk load)."""
+    session.execute(delete(D))
+    day = local_day(session).label("day")
+    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE), func.coalesce(C.c.channel, NONE),
+            func.coalesce(C.c.cause, NONE)]
+    sel = select(day, C.c.branch, *cols, func.count()).where(C.c.status != "merged").group_by(day, C.c.branch, *cols)
+    result = session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause", "n"], sel))
+    _set_state(session, now)
+    return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+
+
+def _state(session: Session, *, lock: bool) -> datetime | None:
+    stmt = select(ST.c.at).where(ST.c.key == STATE_KEY)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    at = session.execute(stmt).scalar_one_or_none()
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at
+
+
+def _set_state(session: Session, at: datetime) -> None:
+    if session.execute(select(ST.c.key).where(ST.c.key == STATE_KEY)).first() is None:
+        session.execute(insert(ST).values(key=STATE_KEY, at=at))
+    else:
+        session.execute(ST.update().where(ST.c.key == STATE_KEY).values(at=at))
+
+
+def refresh(session: Session, *, now: datetime, days: Iterable[date] = ()) -> dict[str, int]:
+    """Bring the daily counts up to the complaint rows: the days of rows changed since the last refresh
+    (less `OVERLAP`), plus `days`. Concurrent refreshes queue on the state row (PostgreSQL)."""
+    since = _state(session, lock=True)
+    if since is None:
+        rows = rebuild(session, now=now)
+        return {"days": -1, "rows": rows}
+    day = local_day(session)
+    changed = {_as_date(d) for (d,) in session.execute(
+        select(day).where(C.c.updated_at >= since - OVERLAP).group_by(day))}
+    changed |= set(days)
+    rows = _recompute(session, sorted(changed)) if changed else 0
+    _set_state(session, now)
+    return {"days": len(changed), "rows": rows}
+
+
+# ---------------------------------------------------------------- reading the counts
+
+
+def count_between(session: Session, branches: Sequence[str], first: date, last: date, *,
+                  category: str | None = None, outlet: str | None = None) -> int:
+    """Complaints received on local days first..last (inclusive) in `branches`."""
+    where = [D.c.branch.in_(list(branches)), D.c.day >= first, D.c.day <= last]
+    if category is not None:
+        where.append(D.c.category == category)
+    if outlet is not None:
+        where.append(D.c.outlet == outlet)
+    return int(session.execute(select(func.coalesce(func.sum(D.c.n), 0)).where(*where)).scalar_one())
+
+
+def counts_by(session: Session, branches: Sequence[str], first: date, last: date,
+              *dims: str) -> list[tuple[Any, ...]]:
+    """Sum of counts grouped by `dims` (columns of the daily table), e.g. ("branch", "outlet")."""
+    cols = [D.c[d] for d in dims]
+    stmt = (select(*cols, func.sum(D.c.n)).where(D.c.branch.in_(list(branches)), D.c.day >= first, D.c.day <= last)
+            .group_by(*cols))
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def monthly_series(session: Session, branches: Sequence[str], months: Sequence[date], last: date) -> list[int]:
+    """Complaints per month (first days `months`, the last one up to `last`)."""
+    out = []
+    for i, m in enumerate(months):
+        end = months[i + 1] - timedelta(days=1) if i + 1 < len(months) else last
+        out.append(count_between(session, branches, m, end))
+    return out
+
+
+def cell_matrix(session: Session, first: date, last: date) -> list[tuple[date, str, str, str, int]]:
+    """(day, branch, outlet, category, n) for the early warning, summed over channel and cause."""
+    stmt = (select(D.c.day, D.c.branch, D.c.outlet, D.c.category, func.sum(D.c.n))
+            .where(D.c.day >= first, D.c.day <= last)
+            .group_by(D.c.day, D.c.branch, D.c.outlet, D.c.category))
+    return [(_as_date(d), b, o, c, int(n)) for d, b, o, c, n in session.execute(stmt)]
+
+
+# ---------------------------------------------------------------- live figures (open cases)
+
+
+def open_cases(session: Session, branches: Sequence[str]) -> list[Any]:
+    """Open cases of `branches` (id, case_no, branch, outlet, category, due, status)."""
+    stmt = (select(C.c.id, C.c.case_no, C.c.branch, C.c.outlet, C.c.category, C.c.regulatory_due_at, C.c.status)
+            .where(C.c.status.in_([s.value for s in OPEN_STATUSES]), C.c.branch.in_(list(branches))))
+    return list(session.execute(stmt))
+
+
+def paused_ids(session: Session, ids: Sequence[int]) -> set[int]:
+    """The cases among `ids` whose clock is paused now (their last pause/resume is a pause)."""
+    out: set[int] = set()
+    for i in range(0, len(ids), 1000):
+        chunk = list(ids[i:i + 1000])
+        state: dict[int, bool] = {}
+        stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind).where(CLOCK.c.complaint_id.in_(chunk),
+                                                                 CLOCK.c.kind.in_(["pause", "resume"]))
+                .order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
+        for cid, kind in session.execute(stmt):
+            state[int(cid)] = kind == "pause"
+        out |= {cid for cid, paused in state.items() if paused}
+    return out
+
+
+def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[Any]:
+    """Unacknowledged escalations naming `person` among their recipients, of open cases of `branches`."""
+    escaped = person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = (select(ESC.c.case_no, ESC.c.level, ESC.c.name, ESC.c.fired_at)
+            .join(C, C.c.id == ESC.c.complaint_id)
+            .where(ESC.c.acknowledged_at.is_(None), cast(ESC.c.recipients, Text).like(f'%"{escaped}"%', escape="\\"),
+                   C.c.status.in_([s.value for s in OPEN_STATUSES]), C.c.branch.in_(list(branches)))
+            .order_by(ESC.c.fired_at))
+    return list(session.execute(stmt))
+
+
+def case_numbers(session: Session, *, branches: Sequence[str], first: date | None = None, last: date | None = None,
+                 category: str | None = None, outlet: str | None = None, channel: str | None = None,
+                 cause: str | None = None, status: Sequence[str] | None = None, limit: int = 500,
+                 extra: Sequence[ColumnElement[bool]] = ()) -> tuple[int, list[Any]]:
+    """The cases behind a figure: how many, and the first `limit` (case_no, received_at, status, branch, outlet,
+    category), newest first."""
+    where: list[ColumnElement[bool]] = [C.c.branch.in_(list(branches)), C.c.status != "merged", *extra]
+    if first is not None:
+        where.append(C.c.received_at >= local_midnight(first))
+    if last is not None:
+        where.append(C.c.received_at < local_midnight(last + timedelta(days=1)))
+    for col, value in ((C.c.category, category), (C.c.outlet, outlet), (C.c.channel, channel), (C.c.cause, cause)):
+        if value is not None:
+            where.append(col.is_(None) if value == NONE else col == value)
+    if status:
+        where.append(C.c.status.in_(list(status)))
+    total = int(session.execute(select(func.count()).select_from(C).where(*where)).scalar_one())
+    rows = session.execute(select(C.c.case_no, C.c.received_at, C.c.status, C.c.branch, C.c.outlet, C.c.category,
+                                  C.c.regulatory_due_at)
+                           .where(*where).order_by(C.c.received_at.desc(), C.c.case_no).limit(limit)).all()
+    return total, list(rows)
+
+
+def due_before(at: datetime) -> ColumnElement[bool]:
+    return and_(C.c.regulatory_due_at < at, C.c.status.in_([s.value for s in OPEN_STATUSES]))
+
+
+# ---------------------------------------------------------------- statistics rows and snapshots
+
+
+def period_rows(session: Session, start: datetime, end: datetime) -> list[Any]:
+    """Every complaint received in [start, end) (merged left out): case_no and its dimensions."""
+    stmt = (select(C.c.case_no, C.c.branch, func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.channel, NONE),
+                   func.coalesce(C.c.category, NONE), func.coalesce(C.c.cause, NONE))
+            .where(C.c.received_at >= start, C.c.received_at < end, C.c.status != "merged"))
+    return list(session.execute(stmt))
+
+
+def latest_snapshot(session: Session, period: str) -> Any | None:
+    return session.execute(select(SNAP).where(SNAP.c.period == period)
+                           .order_by(SNAP.c.version.desc()).limit(1)).first()
+
+
+def snapshot(session: Session, period: str, version: int) -> Any | None:
+    return session.execute(select(SNAP).where(SNAP.c.period == period, SNAP.c.version == version)).first()
+
+
+def snapshots(session: Session) -> list[Any]:
+    return list(session.execute(select(SNAP.c.period, SNAP.c.kind, SNAP.c.version, SNAP.c.generated_at, SNAP.c.total,
+                                       SNAP.c.sha256, SNAP.c.reason)
+                                .order_by(SNAP.c.period.desc(), SNAP.c.version.desc())))
+
+
+def store_snapshot(session: Session, row: dict[str, Any]) -> None:
+    session.execute(insert(SNAP).values(**row))
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def last_alert_day(session: Session, institution: str, outlet: str, category: str) -> date | None:
+    d = session.execute(select(func.max(ALERT.c.day)).where(ALERT.c.institution == institution,
+                                                            ALERT.c.outlet == outlet,
+                                                            ALERT.c.category == category)).scalar_one()
+    return _as_date(d) if d is not None else None
+
+
+def store_alert(session: Session, row: dict[str, Any]) -> bool:
+    """Insert unless its dedupe key is there; True when new."""
+    from models.sqlutil import insert_ignoring_conflicts
+
+    return insert_ignoring_conflicts(session, ALERT, [row], key="dedupe_key") > 0
+
+
+def alerts(session: Session, branches: Sequence[str], *, since: date) -> list[Any]:
+    stmt = (select(ALERT).where(ALERT.c.institution.in_(list(branches)), ALERT.c.day >= since)
+            .order_by(ALERT.c.day.desc(), ALERT.c.id.desc()))
+    return list(session.execute(stmt))
+
+
+def spike_texts(session: Session, *, branches: Sequence[str], outlet: str | None, category: str, first: date,
+                last: date, limit: int = 300) -> list[Any]:
+    """The cases of a spike window (case_no, request, facts and the names to mask inside them)."""
+    where = [C.c.branch.in_(list(branches)), C.c.received_at >= local_midnight(first),
+             C.c.received_at < local_midnight(last + timedelta(days=1)), C.c.status != "merged",
+             C.c.category.is_(None) if category == NONE else C.c.category == category]
+    if outlet is not None:
+        where.append(C.c.outlet.is_(None) if outlet == NONE else C.c.outlet == outlet)
+    stmt = (select(C.c.case_no, C.c.request, C.c.facts, C.c.complainant_name, C.c.agent_name, C.c.complainant_legal_rep)
+            .where(*where).order_by(C.c.received_at).limit(limit))
+    return list(session.execute(stmt))
+
+
+__all__ = ["ALERT", "D", "SNAP", "literal"]
