@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from complaints.config import REPO_ROOT
 from models.audit import GENESIS_HASH, AuditAnchor
 from models.audit_chain import AUDIT, HEAD, VerifyResult, _id_in
+from models.evidence_store import EvidenceStore
 from models.report import ReportSnapshot
 from models.sqlutil import table_of
 
@@ -257,14 +258,24 @@ def make_anchor(engine: Engine, key: bytes | None, source: str, now: datetime, p
 
 
 def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, key: bytes | None = None,
-                        full: bool = False, rows: bool = False, checkpoint: bool = True) -> VerifyResult:
+                        full: bool = False, rows: bool = False, checkpoint: bool = True,
+                        evidence: EvidenceStore | None = None) -> VerifyResult:
     """`audit verify`: the chain (from the last verified anchor unless `full`) against every anchor in
-    `files` (default: the configured anchor file), the report snapshots and the database's own."""
+    `files` (default: the configured anchor file), the report snapshots and the database's own; then
+    every evidence file's stored bytes against the SHA-256 its audit event recorded (`evidence`:
+    default the configured store, models/evidence_store.py)."""
     from models.audit_chain import verify
+    from models.evidence_store import evidence_store
+    from models.workbench import files_problem
 
     paths = list(files) if files is not None else [anchor_file()]
     anchors, file_problem = gather(engine, paths)
     result = verify(engine, full=full, anchors=anchors, key=key, rows=rows, checkpoint=checkpoint and not file_problem)
     if result.ok and file_problem is not None:
         return result.failed(broken_anchor=file_problem, problem=file_problem)
+    if result.ok:
+        checked, case_no, problem = files_problem(engine, evidence or evidence_store())
+        result = VerifyResult(**{**result.__dict__, "files_checked": checked})
+        if problem is not None:
+            return result.failed(broken_case=case_no, problem=problem)
     return result

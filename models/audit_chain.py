@@ -128,7 +128,10 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 # Actions that record something beside the complaint row (it is unchanged): no row digest.
 NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated",
-                            "exported"})
+                            "exported",
+                            # governance (models/governance.py): rows of case_outcome, callback, remediation
+                            "outcome_recorded", "root_cause_recorded", "callback_recorded", "remediation_opened",
+                            "remediation_escalated", "remediation_closed"})
 
 
 _DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",
@@ -295,6 +298,7 @@ class VerifyResult:
     rows_checked: int | None = None  # complaint rows compared with their last event (None: not asked)
     broken_case: str | None = None
     unsigned_anchors: int = 0
+    files_checked: int | None = None  # evidence files re-hashed against their audit events (models/workbench.py)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -7,6 +7,7 @@ event, any outbox rows and the case's next escalation time together; a problem r
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -17,10 +18,12 @@ from domain.calendar import WorkingCalendar
 from domain.case_actions import (
     PAUSE_REASONS,
     ExtensionRequest,
+    check_assignment,
     check_extension,
     check_pause,
     check_response,
     check_review,
+    extension_recipients,
     review_due_at,
 )
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
@@ -173,33 +176,46 @@ def extend(session: Session, *, case_no: str, to: str, approver: str, approver_o
         approver_org=approver_org or "", limit=limit, previous_due_at=previous_text, new_due_at=new_text,
         note=note, link=link)
     key = f"{row.case_no}:extension:{target.value}"
-    items: list[OutboxItem] = []
-    asked = [approver] if approver in people else []
-    if target is Tier.SPECIAL:  # the second extension goes past the 一把手 before the 上级机构 (§3)
-        asked.append(_chain_person(config, row, ChainLevel.PRESIDENT) or "")
-    items += [OutboxItem("extension_requested", p, key, requested, row.id, row.case_no) for p in asked if p]
-    told = {row.handler, _chain_person(config, row, ChainLevel.DEPARTMENT_HEAD)} - {None}
-    items += [OutboxItem("extension_approved", p, key, approved, row.id, row.case_no) for p in sorted(told) if p]
+    notice = extension_recipients(target, approver=approver, known=people, handler=row.handler,
+                                  president=_chain_person(config, row, ChainLevel.PRESIDENT),
+                                  department_head=_chain_person(config, row, ChainLevel.DEPARTMENT_HEAD))
+    items = [OutboxItem("extension_requested", p, key, requested, row.id, row.case_no) for p in notice.asked]
+    items += [OutboxItem("extension_approved", p, key, approved, row.id, row.case_no) for p in notice.told]
     enqueue(session, items, org=config.org, now=now)
     reschedule(session, [row.id], config=config, calendar=calendar)
     return {"case_no": row.case_no, **new, "previous_due_at": row.regulatory_due_at}
 
 
+def _case_file(session: Session, row: Any, file_id: int | None, field: str) -> None:
+    """An evidence file named by a pause or a response must be one of this case's (models/workbench.py)."""
+    if file_id is None:
+        return
+    from models.workbench import file_row
+
+    found = file_row(session, file_id)
+    if found is None or found.complaint_id != row.id:
+        raise ActionError([refusal(field, f"案件 {row.case_no} 没有编号为 {file_id} 的证据文件")])
+
+
 def pause(session: Session, *, case_no: str, reason: str, evidence: str, at: datetime, config: Config,
-          calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
+          calendar: WorkingCalendar, now: datetime, actor: str, evidence_file_id: int | None = None) -> dict[str, Any]:
     """Stop the regulatory clock for appraisal, testing, evaluation or mediation (Art. 18, 23)."""
     row = load_case(session, case_no)
     _require_open(row, "中止计时")
     if problems := check_pause(reason, evidence):
         raise ActionError(problems)
+    _case_file(session, row, evidence_file_id, "evidence-file")
     _check_time("at", at, row, now)
     event = ClockEvent(ClockKind.PAUSE, at, reason)
     new = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now, extra=event)
     session.execute(CLOCK.insert().values(complaint_id=row.id, kind="pause", at=at, reason=reason,
-                                          evidence_ref=evidence, actor=actor, created_at=now))
+                                          evidence_ref=evidence, evidence_file_id=evidence_file_id, actor=actor,
+                                          created_at=now))
     _update(session, row.id, new, now)
     _audit(session, row, "clock_paused", actor, now, {"regulatory_due_at": row.regulatory_due_at.isoformat()},
-           {"at": at.isoformat(), "reason": reason, "evidence": evidence}, f"{reason}: {evidence}")
+           {"at": at.isoformat(), "reason": reason, "evidence": evidence,
+            **({"evidence_file_id": evidence_file_id} if evidence_file_id is not None else {})},
+           f"{reason}: {evidence}")
     reschedule(session, [row.id], config=config, calendar=calendar)
     return {"case_no": row.case_no, "paused_at": at, "reason": reason, **new}
 
@@ -258,24 +274,50 @@ def acknowledge(session: Session, *, case_no: str, config: Config, calendar: Wor
 
 def respond(session: Session, *, case_no: str, verified: str, basis: str, remedies: str, told_via: str,
             told_at: datetime, config: Config, calendar: WorkingCalendar, now: datetime,
-            actor: str) -> dict[str, Any]:
-    """The decision (Art. 19: 核实情况, 依据和理由, 救济途径) and how it was told (Art. 21)."""
+            actor: str, proof_file_id: int | None = None, outcome: str | None = None,
+            not_upheld_reason: str | None = None, redress_type: str | None = None,
+            redress_amount: Decimal | str | None = None) -> dict[str, Any]:
+    """The decision (Art. 19: 核实情况, 依据和理由, 救济途径) and how it was told (Art. 21); the
+    proof of notice may be an attached evidence file (`proof_file_id`). The outcome (投诉是否成立,
+    redress) is required; the timely flag is fixed by the first response (models/governance.py)."""
+    from domain.governance import callback_due_at, check_outcome
+    from models.governance import record_outcome
+
     row = load_case(session, case_no)
-    if problems := check_response(verified=verified, basis=basis, remedies=remedies, told_via=told_via):
-        raise ActionError(problems)
+    problems = check_response(verified=verified, basis=basis, remedies=remedies, told_via=told_via)
+    decision, outcome_problems = check_outcome(outcome=outcome, not_upheld_reason=not_upheld_reason,
+                                               redress_type=redress_type, redress_amount=redress_amount)
+    if problems or outcome_problems or decision is None:
+        raise ActionError(problems + outcome_problems)
+    _case_file(session, row, proof_file_id, "proof-file")
     _check_time("told-at", told_at, row, now)
+    # the regulatory due date in force now, an open pause counted to now
+    due_now = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now)["regulatory_due_at"]
     out = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
                       actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}")
     session.execute(RESPONSE.insert().values(complaint_id=row.id, verified=verified, basis=basis, remedies=remedies,
-                                             told_via=told_via, told_at=told_at, recorded_at=now, actor=actor))
+                                             told_via=told_via, told_at=told_at, recorded_at=now, actor=actor,
+                                             proof_file_id=proof_file_id))
+    out.update(record_outcome(session, complaint_id=row.id, case_no=row.case_no, decision=decision, told_at=told_at,
+                              due_at=due_now, callback_due=callback_due_at(told_at, calendar), now=now, actor=actor))
     return out
 
 
 def close(session: Session, *, case_no: str, config: Config, calendar: WorkingCalendar, now: datetime,
-          actor: str) -> dict[str, Any]:
+          actor: str, root_cause: str | None = None) -> dict[str, Any]:
+    """Close a responded case; its root cause (溯源, config/root_causes.yaml: code or name) is required."""
+    from domain.governance import check_root_cause
+    from models.governance import record_root_cause, root_causes
+
     row = load_case(session, case_no)
-    return _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
-                       now=now, config=config, calendar=calendar)
+    cause, problems = check_root_cause(root_cause, root_causes(config))
+    if problems or cause is None:
+        raise ActionError(problems)
+    out = _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
+                      now=now, config=config, calendar=calendar)
+    out.update(record_root_cause(session, complaint_id=row.id, case_no=row.case_no, cause=cause, now=now,
+                                 actor=actor))
+    return out
 
 
 def withdraw(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
@@ -323,16 +365,12 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
     _require_open(row, "指定承办人")
     if row.department is None or Status(row.status) is Status.RECEIVED:
         raise ActionError([refusal("case", "案件尚未分派部门，请等待系统分派后再指定承办人")])
-    person = config.org.people.get(handler)
-    if person is None:
-        raise ActionError([refusal("handler", f"组织架构中没有此人 {handler!r}")])
     found = config.org.find_department(row.department_branch or row.branch, row.department)
-    if found is None or handler not in found[1].handlers:
-        raise ActionError([refusal("handler", f"{handler!r} 不是部门 {row.department!r} 的承办人")])
-    if row.respondent and (handler in row.respondent or person.name in row.respondent):
-        raise ActionError([refusal("handler", f"{person.name} 是本投诉的被投诉对象，应当回避，不能承办（第十七条）")])
-    if handler == row.handler:
-        raise ActionError([refusal("handler", f"案件已由 {handler!r} 承办")])
+    if problems := check_assignment(handler=handler, people=config.org.people, department=row.department,
+                                    department_handlers=found[1].handlers if found else None,
+                                    respondent=row.respondent, current_handler=row.handler):
+        raise ActionError(problems)
+    assert found is not None  # check_assignment refuses a department the org chart lacks
     target = Status.ROUTED if Status(row.status) is Status.REOPENED else Status(row.status)
     if target is not Status(row.status):
         ensure_transition(Status(row.status), target)
