@@ -7,6 +7,7 @@ offset (a naive one is refused with 422 naming the field).
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -169,6 +170,18 @@ class RespondIn(_Body):
     remedies: Para  # 救济途径
     told_via: Literal["written", "sms", "email", "phone"]
     told_at: AwareDatetime | None = None
+    # The outcome (docs/governance.md): required — a response without it is refused (422) naming the field.
+    outcome: Annotated[str | None, Field(max_length=16, description="投诉是否成立：成立 / 部分成立 / 不成立 "
+                                                                   "(or upheld / partly_upheld / not_upheld); required")] = None
+    not_upheld_reason: Annotated[str | None, Field(max_length=2000, description="不成立理由 (required when 不成立)")] = None
+    redress_type: Annotated[str | None, Field(max_length=16, description="补偿方式：退还费用 / 赔偿 / 减免 / 更正 / 致歉 / 其他")] = None
+    redress_amount: Annotated[Decimal | str | None, Field(description="补偿金额 (CNY, at most two decimals, e.g. \"200.00\")")] = None
+
+
+class CloseIn(_Body):
+    """Closing needs the root cause (溯源): a code of config/root_causes.yaml or its Chinese name."""
+
+    root_cause: Annotated[str | None, Field(max_length=32, description="投诉根因：code (R01 …) or name (收费定价 …); required")] = None
 
 
 class ReviewIn(_Body):

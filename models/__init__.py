@@ -12,6 +12,7 @@ from models.escalation import (
     EscalationState,
     Extension,
 )
+from models.governance import Callback, CaseOutcome, Remediation  # noqa: F401 - outcomes, call-backs, 整改 (0010)
 from models.outbox import OutboxMessage, OutboxStatus
 from models.participants import CaseParticipant as CaseParticipant
 from models.queries_workbench import SavedView as SavedView

@@ -167,6 +167,24 @@ class ReportReady:
 
 
 @dataclass(frozen=True, slots=True)
+class RemediationOverdue:
+    """An overdue 整改 item went up the 一把手 chain one level (once per level; docs/governance.md)."""
+
+    kind: ClassVar[str] = "remediation_overdue"
+    ref: str  # ZG-2026-00001
+    title: str  # masked
+    level: int
+    level_title: str  # the level's Chinese name from config/escalation.yaml
+    late_by: str  # 已逾期 N 天
+    due_at: str
+    owner: str  # the owning department (and branch)
+    pattern: str  # 根因 × 业务类别 × 机构, in Chinese
+    case_no: str  # the case it was opened from, or ""
+    chain: tuple[ChainEntry, ...]
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
 class EarlyWarning:
     """A spike of complaints in an institution × category, for its 一把手 and the 消保办 (once per spike)."""
 
@@ -184,10 +202,10 @@ class EarlyWarning:
 
 
 Contract = Union[Routed, Escalated, EscalationDigest, ExtensionRequested, ExtensionApproved,  # noqa: UP007
-                 ReviewOpened, ReportReady, EarlyWarning]
+                 ReviewOpened, ReportReady, RemediationOverdue, EarlyWarning]
 CONTRACTS: Mapping[str, type[Any]] = {
     c.kind: c for c in (Routed, Escalated, EscalationDigest, ExtensionRequested, ExtensionApproved, ReviewOpened,
-                        ReportReady, EarlyWarning)
+                        ReportReady, RemediationOverdue, EarlyWarning)
 }
 KINDS: tuple[str, ...] = tuple(CONTRACTS)
 
@@ -205,6 +223,7 @@ _FIELD_NAMES = {
     "anchor_seq": "审计链锚点序号", "anchor_hash": "审计链锚点哈希",
     "institution": "机构", "window": "统计窗口", "observed": "实际件数", "expected": "基线预期", "jump": "升幅",
     "terms": "高频词",
+    "ref": "整改编号", "title": "整改事项", "pattern": "投诉模式",
 }
 
 
