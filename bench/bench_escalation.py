@@ -8,7 +8,12 @@ SQLite and PostgreSQL; prints the times, the 1M / 100k ratio (targets: 1M sweep 
 and the plan of the due-case query.
 
     .venv/bin/python bench/bench_escalation.py [--sizes 100000 1000000] [--due 10000] [--only sqlite|postgres]
-                                               [--pg-db-prefix complaints_bench_esc]
+                                               [--pg-db-prefix complaints_bench_esc] [--after-import]
+
+--after-import: the complaints are built with no schedule rows and no cursor (a bulk import that
+bypassed scheduling), and the bench times the first sweep after it (target < 2 s at 1M: it
+schedules at most `SCHEDULE_PER_SWEEP` of them), then the sweeps that follow until every case is
+scheduled and every due level has fired once.
 
 Each size's PostgreSQL database (PREFIX_N) is dropped and recreated: give two runs at the same time
 different prefixes.
@@ -61,7 +66,8 @@ def _deadline_for(received: datetime, calendar: WorkingCalendar, config: Config,
     return memo[received]
 
 
-def build(engine: Engine, n: int, due: int, config: Config, calendar: WorkingCalendar) -> None:
+def build(engine: Engine, n: int, due: int, config: Config, calendar: WorkingCalendar,
+          with_schedule: bool = True) -> None:
     """N acknowledged, routed 银行卡 cases; `due` of them received 13 days ago, so their L0
     (3 working days before the deadline) is due now; the rest received in the last 5 days."""
     memo: dict[datetime, tuple[Any, Any]] = {}
@@ -89,10 +95,11 @@ def build(engine: Engine, n: int, due: int, config: Config, calendar: WorkingCal
                   "next_level": memo[r["received_at"]][1].level} for r in rows]
         with engine.begin() as conn:
             conn.execute(COMPLAINT.insert(), rows)
-            conn.execute(SCHED.insert(), sched)
+            if with_schedule:
+                conn.execute(SCHED.insert(), sched)
     with engine.begin() as conn:
-        conn.execute(STATE.insert(), [{"key": CURSOR_KEY, "value": str(n)},
-                                      {"key": f"digest:{NOW.date().isoformat()}", "value": "bench"}])
+        state = [{"key": f"digest:{NOW.date().isoformat()}", "value": "bench"}]
+        conn.execute(STATE.insert(), state + ([{"key": CURSOR_KEY, "value": str(n)}] if with_schedule else []))
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('complaint', 'id'), :n)"), {"n": n})
             conn.execute(text("ANALYZE"))
@@ -150,6 +157,38 @@ def run(backend: str, n: int, due: int, tmp: Path, pg_prefix: str = "complaints_
         engine.dispose()
 
 
+def run_after_import(backend: str, n: int, due: int, tmp: Path, pg_prefix: str) -> float:
+    """The first sweep after an import that built no schedule, then the sweeps until it is whole."""
+    config = load_config(REPO_ROOT / "config")
+    calendar = WorkingCalendar(overrides=config.calendar_overrides)
+    engine = fresh_sqlite(tmp / f"esc-import-{n}.db") if backend == "sqlite" else fresh_postgres(f"{pg_prefix}_imp_{n}")
+    try:
+        _, t_build = timed(lambda: build(engine, n, due, config, calendar, with_schedule=False))
+        settle(engine)
+        first, t_first = timed(lambda: run_escalation(engine, config, now=NOW, calendar=calendar))
+        sweeps, total, fired, scheduled = 1, t_first, first.fired, first.scheduled
+        times = [t_first]
+        while True:
+            nxt, t = timed(lambda: run_escalation(engine, config, now=NOW, calendar=calendar))
+            if nxt.scheduled == 0 and nxt.fired == 0:
+                break
+            sweeps += 1
+            total += t
+            times.append(t)
+            fired += nxt.fired
+            scheduled += nxt.scheduled
+        with engine.connect() as conn:
+            in_schedule = conn.execute(select(func.count()).select_from(SCHED)).scalar_one()
+        assert fired == due and scheduled == n, (fired, scheduled)
+        print(f"  {backend:<9} {n:>9,} complaints imported with no schedule, {due:,} due: build {t_build:6.1f} s "
+              f"(not timed) | first sweep {t_first:.3f} s (scheduled {first.scheduled:,}, fired {first.fired:,}) | "
+              f"{sweeps} sweeps until all {n:,} were looked at ({in_schedule:,} in the schedule, {fired:,} fired): "
+              f"{total:.1f} s in all, slowest {max(times):.3f} s", flush=True)
+        return t_first
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -157,8 +196,17 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     parser.add_argument("--pg-db-prefix", default="complaints_bench_esc",
                         help="PostgreSQL databases are PREFIX_N, dropped and recreated (default: %(default)s)")
+    parser.add_argument("--after-import", action="store_true",
+                        help="time the first sweep after an import that built no schedule (see above)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-escalation-"))
+    if args.after_import:
+        print(f"first sweep after an import: sizes {args.sizes}, {args.due:,} cases due in each")
+        for backend in ("sqlite", "postgres"):
+            if not args.only or backend == args.only:
+                for n in args.sizes:
+                    run_after_import(backend, n, args.due, tmp, args.pg_db_prefix)
+        return
     print(f"escalation sweep benchmark: sizes {args.sizes}, {args.due:,} cases due in each")
     for backend in ("sqlite", "postgres"):
         if args.only and backend != args.only:

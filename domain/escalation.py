@@ -220,6 +220,9 @@ def decide(case: CaseClock, *, fired: Collection[int], now: datetime, policy: Es
     return due, _earliest([d for d in times if d.level not in done])
 
 
+_NONE_FIRED: frozenset[int] = frozenset()
+
+
 class SweepDecisions:
     """`decide` for the many cases of one sweep (one `now`, policy and calendar), memoised on what
     the policy reads of a case: the regulatory deadline, the acknowledgement deadline while not
@@ -259,11 +262,13 @@ class SweepDecisions:
         not), which is what a case's schedule row holds."""
         if paused or status not in _ESCALATING_VALUES:
             return None
-        done = frozenset(fired)
+        done = frozenset(fired) if fired else _NONE_FIRED
         key = (regulatory_due_at, None if acknowledged else ack_due_at, clock_started_at if urgent else None,
                urgent, vulnerable, done)
-        if key in self._next:
+        try:
             return self._next[key]
+        except KeyError:
+            pass
         case = CaseClock(status=Status(status), clock_started_at=clock_started_at,
                          regulatory_due_at=regulatory_due_at, ack_due_at=ack_due_at, acknowledged=acknowledged,
                          urgent=urgent, vulnerable=vulnerable, paused=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI, local_text
@@ -46,6 +46,7 @@ REASON_STORED = 200  # characters of the firing reason kept on the escalation ro
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+C = TypeVar("C", Escalated, EscalationDigest)
 
 
 class SweepCase(NamedTuple):
@@ -133,13 +134,13 @@ class AuditIntent(NamedTuple):
     detail: str
 
 
-class MessageIntent(NamedTuple):
+class MessageIntent(NamedTuple, Generic[C]):
     """One message to queue: its kind, recipient (a person id), de-duplication key and contract."""
 
     kind: str
     recipient: str
     key: str
-    context: Escalated | EscalationDigest
+    context: C
     complaint_id: int | None = None
     case_no: str | None = None
 
@@ -160,7 +161,7 @@ class Firing(NamedTuple):
 
     row: EscalationRow
     audit: AuditIntent
-    messages: tuple[MessageIntent, ...]
+    messages: tuple[MessageIntent[Escalated], ...]
     event: FiredEscalation
 
 
@@ -429,7 +430,7 @@ def overdue_page(case_link_base: str) -> str:
 
 
 def plan_digests(found: Iterable[OpenEscalation], *, pauses: Mapping[int, datetime], day: date,
-                 memo: SweepMemo) -> list[MessageIntent]:
+                 memo: SweepMemo) -> list[MessageIntent[EscalationDigest]]:
     """One digest per recipient of their still-unacknowledged escalations (in the order found:
     by case number and level), the first `DIGEST_CASES_SHOWN` listed and all counted."""
     per_person: dict[str, list[DigestCase]] = {}

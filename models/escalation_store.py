@@ -54,6 +54,7 @@ from models.sqlutil import (
     table_of,
     upsert_rows,
 )
+from notifications.contracts import Escalated
 from notifications.outbox import OutboxItem, enqueue
 
 # Re-exported for their callers: the fired level as events carry it, the overdue page's link, and
@@ -236,9 +237,11 @@ class _TimeText:
         return hit
 
 
-def _schedule_select(session: Session, now: datetime, grace_minutes: int) -> tuple[Any, Callable[[Any], ScheduleCase]]:
+def _schedule_select(session: Session, now: datetime,
+                     grace_minutes: int) -> tuple[Any, Callable[[Sequence[Any]], list[ScheduleCase]]]:
     """What scheduling reads of a case (tags and times as text, parsed once per distinct value),
-    and whether it is still inside the grace period (`young`)."""
+    and whether it is still inside the grace period (`young`, last); and a reader of such rows
+    that keeps the escalating cases."""
     times = _TimeText(_is_pg(session))
     tags_of: dict[Any, tuple[str, ...]] = {}
     cut = now - timedelta(minutes=grace_minutes)
@@ -250,22 +253,28 @@ def _schedule_select(session: Session, now: datetime, grace_minutes: int) -> tup
         COMPLAINT.c.acknowledged_at.is_not(None).label("acked"),
         type_coerce(COMPLAINT.c.created_at > cut, Boolean).label("young"),
     )
+    escalating = frozenset(ESCALATING)
 
-    def case_of(r: Any) -> ScheduleCase:
-        tags = tags_of.get(r.tags)
-        if tags is None:
-            tags = tags_of[r.tags] = tuple(orjson.loads(r.tags) or ()) if r.tags else ()
-        return ScheduleCase(r.id, r.status, r.severity, r.severity_requested, r.group_size, tags, r.source,
-                            bool(r.vulnerable), times(r.clock_started_at), times(r.regulatory_due_at),
-                            times(r.ack_due_at), bool(r.acked))
+    def cases_of(rows: Sequence[Any]) -> list[ScheduleCase]:
+        out: list[ScheduleCase] = []
+        for (cid, status, severity, requested, group_size, tags_json, source, vulnerable, started, due, ack_due,
+             acked, _young) in rows:
+            if status not in escalating:
+                continue
+            tags = tags_of.get(tags_json)
+            if tags is None:
+                tags = tags_of[tags_json] = tuple(orjson.loads(tags_json) or ()) if tags_json else ()
+            out.append(ScheduleCase(cid, status, severity, requested, group_size, tags, source, bool(vulnerable),
+                                    times(started), times(due), times(ack_due), bool(acked)))
+        return out
 
-    return stmt, case_of
+    return stmt, cases_of
 
 
-def _schedule_rows_of(session: Session, rows: Sequence[Any], case_of: Callable[[Any], ScheduleCase], lo: int,
-                      hi: int, memo: SweepMemo) -> None:
+def _schedule_rows_of(session: Session, rows: Sequence[Any], cases_of: Callable[[Sequence[Any]], list[ScheduleCase]],
+                      lo: int, hi: int, memo: SweepMemo) -> None:
     """Plan and store the schedule of `rows` (ids in lo < id <= hi), leaving existing rows alone."""
-    cases = [case_of(r) for r in rows if r.status in ESCALATING]
+    cases = cases_of(rows)
     if not cases:
         return
     keep, _ = plan_schedule(cases, fired=_fired_between(session, lo, hi), paused=_paused_between(session, lo, hi),
@@ -283,11 +292,11 @@ def recheck_young(session: Session, *, config: Config, memo: SweepMemo, now: dat
         return 0
     lo, hi = cursor
     grace = config.escalation.sweep.new_case_grace_minutes
-    stmt, case_of = _schedule_select(session, now, grace)
+    stmt, cases_of = _schedule_select(session, now, grace)
     missing = ~exists().where(SCHED.c.complaint_id == COMPLAINT.c.id)
     rows = session.execute(stmt.where(COMPLAINT.c.id > lo, COMPLAINT.c.id <= hi, COMPLAINT.c.status.in_(ESCALATING),
                                       missing).order_by(COMPLAINT.c.id)).all()
-    _schedule_rows_of(session, rows, case_of, lo, hi, memo)
+    _schedule_rows_of(session, rows, cases_of, lo, hi, memo)
     cut = now - timedelta(minutes=grace)
     window = and_(COMPLAINT.c.id > lo, COMPLAINT.c.id <= hi)
     first_young = session.execute(select(func.min(COMPLAINT.c.id)).where(window, COMPLAINT.c.created_at > cut)).scalar()
@@ -309,18 +318,18 @@ def schedule_page(session: Session, *, config: Config, memo: SweepMemo, now: dat
     again by `recheck_young` until they are old enough.
     """
     cursor = schedule_cursor(session)
-    stmt, case_of = _schedule_select(session, now, config.escalation.sweep.new_case_grace_minutes)
+    stmt, cases_of = _schedule_select(session, now, config.escalation.sweep.new_case_grace_minutes)
     rows = session.execute(stmt.where(COMPLAINT.c.id > cursor.walked).order_by(COMPLAINT.c.id).limit(page)).all()
     if not rows:
         return 0
-    hi = int(rows[-1].id)
-    _schedule_rows_of(session, rows, case_of, cursor.walked, hi, memo)
+    hi = int(rows[-1][0])
+    _schedule_rows_of(session, rows, cases_of, cursor.walked, hi, memo)
     scheduled = cursor.scheduled
     if scheduled == cursor.walked:  # nothing young below this page: the cursor may move with it
         for r in rows:
-            if r.young:
+            if r[-1]:  # young
                 break
-            scheduled = int(r.id)
+            scheduled = int(r[0])
     _save_cursor(session, cursor, ScheduleCursor(scheduled, hi))
     return len(rows)
 
@@ -386,7 +395,7 @@ def _audit_draft(a: AuditIntent) -> AuditDraft:
                       after=a.after, detail=a.detail)
 
 
-def _outbox(messages: Iterable[MessageIntent]) -> list[OutboxItem]:
+def _outbox(messages: Iterable[MessageIntent[Any]]) -> list[OutboxItem]:
     return [OutboxItem(m.kind, m.recipient, m.key, m.context, m.complaint_id, m.case_no) for m in messages]
 
 
@@ -406,7 +415,7 @@ def apply_sweep(session: Session, plan: SweepPlan, *, config: Config, now: datet
     created = insert_json_rows_returning(session, ESC, rows, conflict=("complaint_id", "level"),
                                          returning=("complaint_id", "level")) if rows else set()
     audits: list[AuditDraft] = []
-    messages: list[MessageIntent] = []
+    messages: list[MessageIntent[Escalated]] = []
     out: list[FiredEscalation] = []
     for key in sorted(created):
         f = plan.firings[(int(key[0]), int(key[1]))]
