@@ -105,9 +105,13 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
     app.state.ctx = Context(config or load_config(), engine)
 
     from api.pages import router as pages_router
+    from api.pages_workbench import router as workbench_pages_router
     from api.routes_api import router as api_router
+    from api.routes_workbench import router as workbench_api_router
 
     app.include_router(api_router)
+    app.include_router(workbench_api_router)  # lists, search, queue, views (issue 14)
+    app.include_router(workbench_pages_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]

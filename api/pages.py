@@ -358,23 +358,31 @@ def receipt(request: Request, case_no: str, ctx: Ctx, who: PageUser) -> Response
 def queue(request: Request, ctx: Ctx, who: PageUser) -> Response:
     service._need(who, "read_cases")
     now = utcnow()
-    overdue = service.list_visible(ctx, who, overdue=True, now=now, limit=100)
-    due_soon = service.list_visible(ctx, who, due_within=service.DUE_SOON, now=now, limit=100)
-    escalated = service.escalations_for(ctx, who) if access.allowed(who.user, "escalations") else []
-    mine = [c for c in service.list_visible(ctx, who, now=now, limit=300)
-            if c["status"] in {s.value for s in OPEN_STATUSES}]
+    # Every section counted and paged by its own keyset cursor (services/workbench_queue.py).
+    from api.pages_workbench import next_link
+    from services import workbench_queue as wq
+
+    cursors = {k: request.query_params.get(f"{k}_cursor") or None for k in ("escalated", "overdue", "soon", "open")}
+    try:
+        with ctx.unit(now=now) as uow:
+            sections = wq.queue(uow, who.user, cursors)
+    except wq.FilterError as exc:
+        raise Refused(422, "翻页位置无效", exc.problems) from None
+    links = {k: next_link(request, p.next_cursor, f"{k}_cursor") for k, p in sections.items()}
     outbox = None
     if who.user.role in OUTBOX_ROLES:  # the 消保办 lands here: dead letters are where it looks
         with ctx.session() as s:
             outbox = page_data.outbox_overview(s, now=now)
-    return render(request, "queue.html.j2", who=who, overdue=overdue, due_soon=due_soon, escalated=escalated,
-                  mine=mine, people=ctx.config.org.people, outbox=outbox)
+    return render(request, "queue.html.j2", who=who, sections=sections, links=links,
+                  people=ctx.config.org.people, outbox=outbox)
 
 
 @router.get("/overdue", response_class=HTMLResponse)
 def overdue_list(request: Request, ctx: Ctx, who: PageUser) -> Response:
-    cases = service.list_visible(ctx, who, overdue=True, limit=1000)
-    return render(request, "cases.html.j2", who=who, title="逾期未答复", cases=cases, people=ctx.config.org.people)
+    """Every overdue case in the caller's scope, a page at a time (the case list, filtered)."""
+    from api.pages_workbench import overdue_page
+
+    return overdue_page(request, ctx, who)
 
 
 def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unmask: bool = False,

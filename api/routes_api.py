@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
@@ -17,7 +16,6 @@ from api.schemas import (
     AtIn,
     AuditVerifyOut,
     CaseDetail,
-    CaseSummary,
     EscalationOut,
     ExtendIn,
     Me,
@@ -34,7 +32,6 @@ from api.schemas import (
 )
 from api.serialize import local
 from domain.field_names import refusal
-from domain.lifecycle import Status
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no or unknown credentials"},
@@ -85,16 +82,7 @@ async def post_complaint(request: Request, response: Response, ctx: Ctx, who: Ap
     return local(result.model_dump())
 
 
-@router.get("/complaints", response_model=list[CaseSummary], summary="cases the caller may see, filtered")
-def get_complaints(ctx: Ctx, who: ApiUser,
-                   status: Annotated[Status | None, Query()] = None,
-                   department: Annotated[str | None, Query(max_length=32)] = None,
-                   overdue: bool = False,
-                   due_within_days: Annotated[int | None, Query(ge=0, le=365)] = None,
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Any:
-    return local(service.list_visible(
-        ctx, who, status=status.value if status else None, department=department, overdue=overdue,
-        due_within=timedelta(days=due_within_days) if due_within_days is not None else None, limit=limit))
+# GET /complaints (filters, cursor): api/routes_workbench.py
 
 
 @router.get("/complaints/{case_no}", response_model=CaseDetail, summary="one case with its timeline")

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "complaints.cli_outbox",
     "complaints.cli_escalation",
     "complaints.cli_report",
+    "complaints.cli_search",
     "complaints.cli_up",
     "complaints.cli_users",
     "complaints.cli_web",

@@ -24,7 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, bindparam, func, literal, or_, text
+from sqlalchemy import ColumnElement, Integer, Text, and_, bindparam, cast, func, literal, or_, text
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 
@@ -151,7 +152,7 @@ _NOTE_COLUMN: dict[str, str | None] = {}
 
 def _note_column(session: Session) -> str | None:
     """The text column of the internal notes table (issue 14's notes), if that table exists here."""
-    url = str(session.get_bind().url)
+    url = str(session.get_bind().engine.url)
     if url not in _NOTE_COLUMN:
         from sqlalchemy import inspect
 
@@ -170,7 +171,7 @@ def _note_ids(session: Session, pattern: str) -> Any | None:
     if column is None:
         return None
     return text(f"SELECT complaint_id FROM case_note WHERE lower({column}) LIKE :np ESCAPE '\\'").bindparams(
-        bindparam("np", pattern, unique=True)).columns()
+        bindparam("np", pattern, unique=True)).columns(sql_column("complaint_id", Integer))
 
 
 def text_match(session: Session, q: str) -> ColumnElement[bool]:
@@ -184,7 +185,7 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
                                              COMPLAINT.c.respondent)
             if len(term) == 2:
                 hit: ColumnElement[bool] = func.complaint_bigrams(doc, type_=ARRAY(Text)).contains(
-                    array([term], type_=Text))
+                    cast(array([term]), ARRAY(Text)))
             else:
                 hit = doc.like(pattern, escape="\\")
         else:
@@ -195,7 +196,7 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
                 fts = text("SELECT rowid FROM complaint_fts WHERE lower(case_no) LIKE :m ESCAPE '\\' "
                            "OR facts LIKE :m ESCAPE '\\' OR request LIKE :m ESCAPE '\\' "
                            "OR lower(respondent) LIKE :m ESCAPE '\\'").bindparams(bindparam("m", pattern, unique=True))
-            hit = COMPLAINT.c.id.in_(fts.columns())
+            hit = COMPLAINT.c.id.in_(fts.columns(sql_column("rowid", Integer)))
         notes = _note_ids(session, pattern)
         clauses.append(or_(hit, COMPLAINT.c.id.in_(notes)) if notes is not None else hit)
     return and_(*clauses)

@@ -1,0 +1,222 @@
+"""The workbench on real SQLite and PostgreSQL, with cases made by the real submit and intake:
+a handler with more open cases than a page sees every one across pages, once each, while new
+cases arrive; sections are counted; reassignment and routing keep the participants; Chinese search
+finds every case holding a 2- or 4-character term and nothing else; a phone finds its case for the
+always-masked auditor (masked); search and lists keep to each user's scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from flows.intake import run_intake
+from models import case_actions
+from models.complaint import Complaint
+from models.db import session_scope
+from models.participants import PARTICIPANT
+from models.sqlutil import table_of
+from models.submission import submit
+from models.users import User
+from services import workbench_queue as wq
+from services.unit_of_work import Runtime
+from tests.factories import complaint
+
+T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Beijing
+COMPLAINT = table_of(Complaint)
+PAYMENTS = "支付结算"  # → 运营管理部, whose only handler is yang.xue
+
+
+def _user(role: str, person: str | None = None, branch: str | None = None, name: str = "u") -> User:
+    return User(id=1, username=name, display_name=name, role=role, person_id=person, branch=branch)
+
+
+def _file(engine: Engine, config: Config, items: list[dict[str, Any]], *, now: datetime = T0) -> list[str]:
+    """Submit and route as the desk and the intake flow do; the case numbers."""
+    results = submit(engine, [complaint(**i) for i in items], config=config, calendar=WorkingCalendar(), now=now)
+    run_intake(engine, config, now=now)
+    return [r.case_no for r in results]
+
+
+def _received(i: int) -> str:
+    # Four receipt days, so deadlines tie (the id decides) and differ.
+    return (datetime(2026, 11, 20, 9, 0, tzinfo=UTC) + timedelta(days=i % 4)).isoformat()
+
+
+def test_every_open_case_of_a_handler_across_pages_once_each_while_new_ones_arrive(
+        db_engine: Engine, config: Config) -> None:
+    first = _file(db_engine, config, [{"category": PAYMENTS, "received_at": _received(i)} for i in range(23)])
+    rt = Runtime(config, db_engine)
+    handler = _user("handler", "yang.xue")
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        with rt.unit(now=T0) as uow:
+            page = wq.queue(uow, handler, {"open": cursor}, limit=5)["open"]
+        seen += [c["case_no"] for c in page.items]
+        assert page.count is not None and page.count >= 23
+        dues = [c["due_at"] for c in page.items]
+        assert dues == sorted(dues)  # soonest deadline first
+        pages += 1
+        if pages <= 3:  # new complaints arrive between pages (earlier and later deadlines)
+            _file(db_engine, config, [{"category": PAYMENTS, "received_at": _received(pages + j)} for j in range(2)])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert set(first) <= set(seen)
+    assert len(seen) == len(set(seen))  # once each
+    assert pages >= 5
+    with rt.unit(now=T0) as uow:
+        assert wq.queue(uow, handler, {})["open"].count == 29  # 23 + 3 × 2, all open, all hers
+
+
+def test_history_newest_first_and_filters(db_engine: Engine, config: Config) -> None:
+    cases = _file(db_engine, config, [{"category": PAYMENTS, "received_at": _received(i), "source": "hotline"
+                                       if i % 2 else "desk"} for i in range(6)]
+                  + [{"category": "银行卡", "received_at": _received(1), "tags": ["judicial"]}])
+    rt = Runtime(config, db_engine)
+    cpo = _user("cpo", "zhao.li")
+    with rt.unit(now=T0) as uow:
+        all_cases = wq.list_cases(uow, cpo, wq.parse_filter({}))
+        got = [c["received_at"] for c in all_cases.items]
+        assert all_cases.sort == "newest" and got == sorted(got, reverse=True)
+        assert all_cases.count == 7
+        card = wq.list_cases(uow, cpo, wq.parse_filter({"department": ["card"]}))
+        assert [c["case_no"] for c in card.items] == [cases[-1]]
+        tagged = wq.list_cases(uow, cpo, wq.parse_filter({"tags": ["judicial"]}))
+        assert [c["case_no"] for c in tagged.items] == [cases[-1]]
+        phone = wq.list_cases(uow, cpo, wq.parse_filter({"source": ["hotline"], "handler": ["yang.xue"]}))
+        assert phone.count == 3
+        overdue_later = wq.list_cases(uow, cpo, wq.parse_filter({"overdue": ["true"]}))
+        assert overdue_later.count == 0
+    with rt.unit(now=T0 + timedelta(days=40)) as uow:
+        assert wq.list_cases(uow, cpo, wq.parse_filter({"overdue": ["true"]})).count == 7
+        view = wq.parse_filter(wq.view_params(uow, cpo, "我的逾期"))
+        assert wq.list_cases(uow, _user("handler", "yang.xue"), view).count == 6  # "mine": whoever runs it
+        assert wq.list_cases(uow, _user("supervisor", "feng.yu", branch="dl"), view).count == 1  # 信用卡部 head
+    with pytest.raises(wq.FilterError) as bad:
+        wq.parse_filter({"status": ["nope"], "due_within_days": ["x"], "colour": ["red"]})
+    text = " ".join(bad.value.problems)
+    assert "status（状态）" in text and "due_within_days（几日内到期）" in text and "colour" in text
+
+
+def test_a_paused_case_is_not_overdue_while_paused(db_engine: Engine, config: Config) -> None:
+    a, b = _file(db_engine, config, [{"category": PAYMENTS}, {"category": PAYMENTS}])
+    with session_scope(db_engine) as s:
+        case_actions.pause(s, case_no=a, reason="鉴定", evidence="JD-1", at=T0 + timedelta(hours=1), config=config,
+                           calendar=WorkingCalendar(), now=T0 + timedelta(hours=1), actor="yang.xue")
+    rt = Runtime(config, db_engine)
+    later = T0 + timedelta(days=40)
+    with rt.unit(now=later) as uow:
+        overdue = wq.list_cases(uow, _user("cpo", "zhao.li"), wq.parse_filter({"overdue": ["true"]}))
+        paused = wq.list_cases(uow, _user("cpo", "zhao.li"), wq.parse_filter({"paused": ["true"]}))
+    assert [c["case_no"] for c in overdue.items] == [b] and overdue.count == 1
+    assert [c["case_no"] for c in paused.items] == [a]
+
+
+def test_reassignment_moves_the_case_between_queues(db_engine: Engine, config: Config) -> None:
+    (case_no,) = _file(db_engine, config, [{"category": "银行卡"}])
+    with session_scope(db_engine) as s:
+        first = s.execute(select(COMPLAINT.c.handler).where(COMPLAINT.c.case_no == case_no)).scalar_one()
+    other = "chu.wei" if first == "chen.jing" else "chen.jing"
+    with session_scope(db_engine) as s:
+        case_actions.assign(s, case_no=case_no, handler=other, config=config, calendar=WorkingCalendar(), now=T0,
+                            actor="feng.yu")
+    rt = Runtime(config, db_engine)
+    with rt.unit(now=T0) as uow:
+        assert wq.queue(uow, _user("handler", first), {})["open"].count == 0
+        assert [c["case_no"] for c in wq.queue(uow, _user("handler", other), {})["open"].items] == [case_no]
+        # the department head is in the chain: the case is in his view from routing on
+        assert wq.queue(uow, _user("supervisor", "feng.yu"), {})["open"].count == 1
+        roles = {(r.person, r.role) for r in uow.session.execute(select(PARTICIPANT)).all()}
+    assert (other, "handler") in roles and (first, "handler") not in roles and ("feng.yu", "chain") in roles
+
+
+SEEDED = [
+    ("账户被冻结，无法转账", True, False),
+    ("银行以涉嫌电诈为由冻结了我的卡", True, False),
+    ("断卡行动中我的卡被限制", False, True),
+    ("因断卡要求被冻结账户", True, True),
+    ("冷冻结算业务收费", True, False),  # contains 冻结 as a substring: found
+    ("冻了一下又结束了", False, False),  # 冻 and 结 apart: not found
+    ("卡片断了，请补卡", False, False),  # 断 … 卡 apart: not found
+    ("年费扣收有误", False, False),
+]
+
+
+def test_chinese_search_recall_and_precision(db_engine: Engine, config: Config) -> None:
+    cases = _file(db_engine, config, [{"category": PAYMENTS, "facts": f, "request": "请处理"} for f, _, _ in SEEDED]
+                  + [{"category": PAYMENTS, "facts": "普通事实", "request": "请解除冻结"},
+                     {"category": PAYMENTS, "facts": "普通事实", "respondent": "断卡专班 ATM 网点"}])
+    frozen = {c for c, (_, f, _) in zip(cases, SEEDED, strict=False) if f} | {cases[-2]}
+    cut = {c for c, (_, _, d) in zip(cases, SEEDED, strict=False) if d} | {cases[-1]}
+    rt = Runtime(config, db_engine)
+    auditor = _user("auditor")
+
+    def found(**params: Any) -> set[str]:
+        with rt.unit(now=T0) as uow:
+            out: list[str] = []
+            cursor = None
+            while True:
+                page = wq.search(uow, auditor, wq.parse_filter(params), cursor=cursor, limit=2)
+                out += [c["case_no"] for c in page.items]
+                if not (cursor := page.next_cursor):
+                    break
+        assert len(out) == len(set(out))
+        return set(out)
+
+    assert found(q="冻结") == frozen
+    assert found(q="断卡") == cut
+    assert found(q="冻结 断卡") == frozen & cut
+    assert found(q="被冻结账") == {cases[3]}  # 4 characters ("账户被冻结，" is not)
+    assert found(q="atm") == {cases[-1]}  # respondent, either case
+    assert found(q=cases[2]) == {cases[2]}  # the case number
+    assert found(q="不存在的词") == set()
+    with pytest.raises(wq.FilterError) as short:
+        wq.parse_filter({"q": "冻"})
+    assert "q（搜索词）" in short.value.problems[0]
+
+
+def test_search_by_phone_and_id_for_the_masked_auditor_and_in_scope(db_engine: Engine, config: Config) -> None:
+    person = {"name": "李四", "phone": "13900001111", "id_number": "110101199003074477"}
+    mine, card_case = _file(db_engine, config, [
+        {"category": PAYMENTS, "complainant": person, "facts": "转账失败"},
+        {"category": "银行卡", "complainant": {"name": "王五", "phone": "13700002222"},
+         "facts": "卡号 6222 0212 3456 7890 128 被盗刷"}])
+    rt = Runtime(config, db_engine)
+    auditor = _user("auditor")
+    with rt.unit(now=T0) as uow:
+        by_phone = wq.search(uow, auditor, wq.parse_filter({"phone": "+86 139-0000-1111"})).items
+        by_id = wq.search(uow, auditor, wq.parse_filter({"id_number": "110101199003074477"})).items
+        by_card = wq.search(uow, auditor, wq.parse_filter({"card": "6222021234567890128"})).items
+        assert wq.search(uow, auditor, wq.parse_filter({"phone": "13900001112"})).items == []
+        # a handler of another department finds nothing by the same phone; hers does
+        assert wq.search(uow, _user("handler", "chen.jing"), wq.parse_filter({"phone": "13900001111"})).items == []
+        assert len(wq.search(uow, _user("handler", "yang.xue"), wq.parse_filter({"phone": "13900001111"})).items) == 1
+        stored = uow.session.execute(select(COMPLAINT.c.search_phone_key, COMPLAINT.c.complainant_phone)
+                                     .where(COMPLAINT.c.case_no == mine)).one()
+    assert [c["case_no"] for c in by_phone] == [mine] and [c["case_no"] for c in by_id] == [mine]
+    assert [c["case_no"] for c in by_card] == [card_case]
+    assert by_phone[0]["complainant"] == "李*" and "13900001111" not in str(by_phone)
+    assert stored.search_phone_key and "1111" not in stored.search_phone_key  # a keyed hash, not the number
+
+
+def test_visibility_of_lists_by_role(db_engine: Engine, config: Config) -> None:
+    cases = _file(db_engine, config, [{"category": PAYMENTS}, {"category": "银行卡"},
+                                      {"category": "人民币储蓄", "branch": "dl-zs"}])
+    rt = Runtime(config, db_engine)
+
+    def visible(user: User) -> set[str]:
+        with rt.unit(now=T0) as uow:
+            return {c["case_no"] for c in wq.list_cases(uow, user, wq.parse_filter({}), limit=50).items}
+
+    assert visible(_user("handler", "yang.xue")) == {cases[0]}
+    assert visible(_user("supervisor", "ma.lei", branch="dl-zs")) == {cases[2]}
+    assert visible(_user("auditor")) == set(cases)
+    assert visible(_user("desk", branch="dl-zs")) == {cases[2]}
+    assert visible(_user("handler", None)) == set()
