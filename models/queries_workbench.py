@@ -62,6 +62,9 @@ class SavedView(SQLModel, table=True):
     created_at: datetime
 
 
+SAVED = table_of(SavedView)
+
+
 class BadCursor(ValueError):
     """A cursor that this list did not hand out."""
 
