@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as flow_run_runtime
 from sqlalchemy import Engine
 
 from complaints.config import Config, load_config
@@ -127,6 +129,7 @@ def route_batch_task(engine: Engine, config: Config, *, batch_size: int, load: d
 
 
 HOLD_POLL_SECONDS = 0.5  # how often a holding run looks for new pending complaints
+ALIVE_SECONDS = 2.0  # how often a holding run says it is alive (prefect.yaml's takeover trigger)
 
 
 def _add(total: IntakeResult, part: IntakeResult) -> None:
@@ -139,22 +142,34 @@ def _add(total: IntakeResult, part: IntakeResult) -> None:
 
 def hold_and_route(engine: Engine, config: Config, *, until: datetime, batch_size: int | None = None,
                    event_batch_limit: int | None = None, on_batch: Any = None,
-                   poll: float = HOLD_POLL_SECONDS, clock: Any = None, sleep: Any = time.sleep) -> IntakeResult:
+                   poll: float = HOLD_POLL_SECONDS, clock: Any = None, sleep: Any = time.sleep,
+                   on_alive: Callable[[], object] | None = None, alive_every: float = ALIVE_SECONDS) -> IntakeResult:
     """Route what is pending, then keep routing what arrives until `until`, and once more after it.
 
     The run a trigger starts stands in for the events the trigger drops after firing (its
     `within` window, prefect.yaml): a complaint whose event fell in the window was committed
     before `until`, so the last pass after `until` sees it. Draining never stops while work is
     pending, whatever the time. Looking costs one indexed COUNT per `poll` seconds, no task run.
+    `on_alive` is called every `alive_every` seconds while holding (the flow emits
+    `complaint.intake.holding` so that another run takes over if this one dies).
     """
     now = clock or (lambda: datetime.now(UTC))
     total = IntakeResult()
+    beat = [now() - timedelta(seconds=alive_every)]
+
+    def alive() -> None:
+        if on_alive is not None and (now() - beat[0]).total_seconds() >= alive_every:
+            beat[0] = now()
+            on_alive()
+
     while True:
+        alive()
         _add(total, run_intake(engine, config, batch_size=batch_size, event_batch_limit=event_batch_limit,
                                on_batch=on_batch))
         if now() >= until:
             break
         while now() < until:
+            alive()
             sleep(poll)
             with session_scope(engine) as session:
                 if count_pending(session):
@@ -162,25 +177,49 @@ def hold_and_route(engine: Engine, config: Config, *, until: datetime, batch_siz
     return total
 
 
+def hold_deadline(event_occurred: datetime | None, hold_seconds: float, hold_until: float | None) -> datetime | None:
+    """Until when a run holds: `hold_seconds` after its triggering event, or the deadline of the run
+    it takes over (`hold_until`, epoch seconds), whichever is later; None: no hold."""
+    ends = []
+    if event_occurred is not None and hold_seconds > 0:
+        occurred = event_occurred if event_occurred.tzinfo else event_occurred.replace(tzinfo=UTC)
+        ends.append(occurred + timedelta(seconds=hold_seconds))
+    if hold_until:
+        ends.append(datetime.fromtimestamp(hold_until, UTC))
+    return max(ends) if ends else None
+
+
+def _announce_holding(until: datetime) -> Callable[[], object]:
+    run_id = flow_run_runtime.get_id() or "local"
+    resource = {"prefect.resource.id": f"complaint.intake-run.{run_id}"}
+    return lambda: emit("complaint.intake.holding", resource=resource, payload={"until": until.timestamp()})
+
+
 @flow(name="intake", log_prints=False)
 def intake(batch_size: int | None = None, event_batch_limit: int | None = None,
-           event_occurred: datetime | None = None, hold_seconds: float = 0.0) -> dict[str, Any]:
+           event_occurred: datetime | None = None, hold_seconds: float = 0.0,
+           hold_until: float | None = None) -> dict[str, Any]:
     """Route every pending complaint in batches (one task run per batch, none per complaint).
 
     Started by the `complaint.submitted` trigger, it also holds: it keeps routing new arrivals
     until `hold_seconds` after the triggering event (`event_occurred`), covering the events the
-    trigger ignores in its `within` window (docs/design.md, "Intake triggering").
+    trigger ignores in its `within` window (docs/design.md, "Intake triggering"). While holding it
+    emits `complaint.intake.holding` every few seconds and `complaint.intake.released` at the end:
+    if it dies (its worker killed), the takeover trigger starts a run that holds to its deadline.
     """
     logger = get_run_logger()
     config = load_config()
     engine = make_engine()
+    until = hold_deadline(event_occurred, hold_seconds, hold_until)
     try:
-        if event_occurred is not None and hold_seconds > 0:
-            if event_occurred.tzinfo is None:
-                event_occurred = event_occurred.replace(tzinfo=UTC)
-            result = hold_and_route(engine, config, until=event_occurred + timedelta(seconds=hold_seconds),
-                                    batch_size=batch_size, event_batch_limit=event_batch_limit,
-                                    on_batch=route_batch_task)
+        if until is not None:
+            announce = _announce_holding(until)
+            result = hold_and_route(engine, config, until=until, batch_size=batch_size,
+                                    event_batch_limit=event_batch_limit, on_batch=route_batch_task,
+                                    on_alive=announce)
+            run_id = flow_run_runtime.get_id() or "local"
+            emit("complaint.intake.released", resource={"prefect.resource.id": f"complaint.intake-run.{run_id}"},
+                 payload={"routed": result.routed})
         else:
             result = run_intake(engine, config, batch_size=batch_size, event_batch_limit=event_batch_limit,
                                 on_batch=route_batch_task)

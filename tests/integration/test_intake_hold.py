@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
-from flows.intake import hold_and_route
+from flows.intake import hold_and_route, hold_deadline
 from models.complaint import Complaint
 from models.sqlutil import table_of
 from models.submission import submit
@@ -53,7 +53,11 @@ def test_arrivals_during_the_hold_and_at_its_last_moment_are_routed(db_engine: E
         if clock.now == until:  # arrives just as the hold ends: only the last pass can see it
             add(1)
 
-    result = hold_and_route(db_engine, config, until=until, poll=0.5, clock=clock, sleep=sleep)
+    beats: list[datetime] = []
+    result = hold_and_route(db_engine, config, until=until, poll=0.5, clock=clock, sleep=sleep,
+                            on_alive=lambda: beats.append(clock.now), alive_every=2)
+    # alive every 2 s while holding, so the takeover trigger stays quiet until the run dies
+    assert beats[:5] == [START + timedelta(seconds=2 * i) for i in range(5)]
     assert result.routed == 6 and len(set(result.case_nos)) == 6
     assert _statuses(db_engine).get("received", 0) == 0
     assert polls[-1] == until and len(polls) == 20  # 10 s of 0.5 s polls, then done
@@ -69,3 +73,12 @@ def test_a_run_started_after_its_hold_routes_once_and_leaves(db_engine: Engine, 
 
     result = hold_and_route(db_engine, config, until=START - timedelta(seconds=1), clock=clock, sleep=sleep)
     assert result.routed == 4
+
+
+def test_hold_deadline_is_the_later_of_the_event_window_and_a_dead_runs_deadline() -> None:
+    """The trigger's run holds `hold_seconds` after its event; a takeover run to the dead run's deadline."""
+    assert hold_deadline(None, 0, None) is None
+    assert hold_deadline(START, 80, None) == START + timedelta(seconds=80)
+    later = (START + timedelta(seconds=200)).timestamp()
+    assert hold_deadline(START, 80, later) == START + timedelta(seconds=200)
+    assert hold_deadline(None, 0, later) == START + timedelta(seconds=200)

@@ -19,7 +19,8 @@ def _by_name() -> dict[str, dict[str, Any]]:
 def test_every_deployment_loads_as_a_runner_deployment() -> None:
     """Each entrypoint imports and becomes a deployment with its schedules and triggers."""
     deployments = {d.name: d for d in runner_deployments()}
-    assert set(deployments) == {"intake", "dispatch", "escalation", "weekly-report", "audit-anchor"}
+    assert set(deployments) == {"intake", "dispatch", "escalation", "weekly-report", "audit-anchor",
+                                "remediation-sweep"}
     assert deployments["intake"].triggers and deployments["dispatch"].triggers
     assert all(d.schedules for d in deployments.values())
 
@@ -36,12 +37,12 @@ def test_triggers_match_complaint_resources_only() -> None:
     specs = _by_name()
     intake = triggers_of("intake", specs["intake"]["triggers"])
     assert all(isinstance(t, DeploymentEventTrigger) for t in intake)
-    assert [t.expect for t in intake if isinstance(t, DeploymentEventTrigger)] == [{"complaint.submitted"}]
+    assert [t.expect for t in intake if isinstance(t, DeploymentEventTrigger)][0] == {"complaint.submitted"}
     for spec in specs.values():
         for trig in triggers_of(spec["name"], spec.get("triggers") or []):
             assert isinstance(trig, DeploymentEventTrigger)
             assert isinstance(trig.match, ResourceSpecification)
-            assert trig.match.root == {"prefect.resource.id": "complaint.*"}
+            assert trig.match.root["prefect.resource.id"] in ("complaint.*", "complaint.intake-run.*")
 
 
 def test_event_driven_deployments_collapse_bursts() -> None:
@@ -57,10 +58,13 @@ def test_event_driven_deployments_collapse_bursts() -> None:
 def test_intake_trigger_coalesces_and_its_run_holds_past_the_window() -> None:
     """The intake trigger fires once per `within` window and passes the event's time and a hold
     longer than the window to the run; a hold not longer than the window is refused."""
-    (trig,) = triggers_of("intake", _by_name()["intake"]["triggers"])
-    assert isinstance(trig, DeploymentEventTrigger)
+    trig, takeover = triggers_of("intake", _by_name()["intake"]["triggers"])
+    assert isinstance(trig, DeploymentEventTrigger) and isinstance(takeover, DeploymentEventTrigger)
+    assert takeover.posture == "Proactive" and takeover.after == {"complaint.intake.holding"}
+    assert takeover.expect == {"complaint.intake.holding", "complaint.intake.released"}
+    assert takeover.for_each == {"prefect.resource.id"} and takeover.within == timedelta(seconds=10)
     assert trig.within == timedelta(seconds=60) and trig.threshold == 1
-    assert trig.parameters == {"event_occurred": "{{ event.occurred }}", "hold_seconds": 80}
+    assert trig.parameters == {"event_occurred": "{{ event.occurred.isoformat() }}", "hold_seconds": 80}
     check_holds(load_specs())
     bad = [{"name": "intake", "triggers": [{"within": 60, "parameters": {"hold_seconds": 60}}]}]
     with pytest.raises(ValueError, match="hold_seconds"):
