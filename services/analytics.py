@@ -209,7 +209,8 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
                                note=code))
     ranked = sorted(store.counts_by(s, branches, mo, today, "branch", "outlet"), key=lambda r: (-int(r[2]), r[0], r[1]))
     outlets = [RankedOutlet(b, org.branches[b].name, o or "本级", int(n),
-                            cases_link(b, outlet=o, received_from=mo.isoformat(), received_to=today.isoformat()))
+                            cases_link(b, own="true", outlet=o, received_from=mo.isoformat(),
+                                       received_to=today.isoformat()))
                for b, o, n in ranked if int(n) > 0][:20]
     by_cat = sorted(store.counts_by(s, branches, mo, today, "category"), key=lambda r: (-int(r[1]), r[0]))
     categories = [Figure(TAXONOMY_NAMES["category"].get(c, "未分类") if c else "未分类", int(n),
@@ -244,6 +245,7 @@ class CaseFilter:
     overdue: bool = False
     paused: bool = False
     escalated_to: str | None = None
+    own: bool = False  # the institution itself only, not its sub-institutions (an outlet's figure)
 
 
 def drill(uow: UnitOfWork, f: CaseFilter, *, limit: int = 500) -> tuple[int, list[dict[str, Any]]]:
@@ -251,7 +253,7 @@ def drill(uow: UnitOfWork, f: CaseFilter, *, limit: int = 500) -> tuple[int, lis
     config = uow.config
     if f.institution not in config.org.branches:
         raise AnalyticsError(f"institution（机构）：组织架构中没有机构 {f.institution!r}")
-    branches = subtree(config, f.institution)
+    branches = [f.institution] if f.own else subtree(config, f.institution)
     s = uow.session
     status: list[str] | None = None
     if f.status == "open" or f.overdue or f.paused or f.escalated_to:
@@ -446,17 +448,21 @@ _STOP = frozenset("的了是在我和有不就也都而及与对为请已要求�
 
 
 def frequent_terms(texts: Sequence[str], n: int = 5) -> list[str]:
-    """The most frequent two-character terms of (already masked) texts, each counted once per text."""
+    """The most frequent terms of (already masked) texts, each counted once per text: the runs of Chinese
+    between punctuation, masks and common particles, two to six characters long (longer runs give their
+    two-character pieces)."""
     counts: Counter[str] = Counter()
     for text in texts:
         seen: set[str] = set()
         for run in _CJK_RUN.findall(text):
-            for i in range(len(run) - 1):
-                gram = run[i:i + 2]
-                if gram[0] not in _STOP and gram[1] not in _STOP:
-                    seen.add(gram)
+            for segment in re.split("[" + "".join(sorted(_STOP)) + "]", run):
+                if 2 <= len(segment) <= 6:
+                    seen.add(segment)
+                elif len(segment) > 6:
+                    seen.update(segment[i:i + 2] for i in range(len(segment) - 1))
         counts.update(seen)
-    return [f"{t}（{c}）" for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n] if c > 1]
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
+    return [f"{t}（{c}）" for t, c in ranked[:n] if c > 1]
 
 
 def build_matrix(rows: Sequence[tuple[date, str, str, str, int]], config: Config, first: date,
