@@ -32,6 +32,10 @@ ACTION_NAMES = {
     "clock_resumed": "恢复计时", "clock_restarted": "新事实重新计时", "extension_approved": "延期",
     "escalated": "督办升级", "escalation_acknowledged": "确认督办", "viewed_personal_data": "查看个人信息",
     "assigned": "指派",
+    "evidence_attached": "上传证据文件", "note_added": "添加备注", "contact_logged": "联系投诉人", "transferred": "转办",
+    "returned_to_triage": "退回消保办分拣", "exported": "导出列表",
+    "callback_recorded": "回访", "remediation_opened": "发起整改", "remediation_escalated": "整改逾期督办",
+    "remediation_closed": "整改销号",
 }
 NOTICE_NAMES = {"written": "书面", "sms": "短信", "email": "电子邮件", "phone": "电话"}
 TIER_NAMES = {"standard": "一般（15 日）", "complex": "复杂（延至 30 日）", "special": "特殊（延至 60 日）"}
@@ -61,6 +65,39 @@ def _when(value: Any) -> str:
 
 def _d(values: Any) -> Mapping[str, Any]:
     return values if isinstance(values, Mapping) else {}
+
+
+def _outcome_words(after: Mapping[str, Any]) -> str:
+    """投诉部分成立，退还费用 200.00 元 (docs/governance.md); '' for a response recorded without one."""
+    from domain.governance import OUTCOME_NAMES, REDRESS_NAMES, Outcome, Redress
+
+    try:
+        words = f"投诉{OUTCOME_NAMES[Outcome(str(after.get('outcome')))]}"
+    except ValueError:
+        return ""
+    if after.get("redress_type") in {r.value for r in Redress}:
+        words += f"，{REDRESS_NAMES[Redress(str(after['redress_type']))]}"
+        if after.get("redress_amount"):
+            words += f" {after['redress_amount']} 元"
+    return words
+
+
+def _callback_words(after: Mapping[str, Any]) -> str:
+    from domain.governance import CALLBACK_RESULT_NAMES, SATISFACTION_NAMES, CallbackResult, Satisfaction
+
+    words = f"回访（第 {after.get('attempts', '—')} 次）"
+    try:
+        result = CallbackResult(str(after.get("result")))
+        words += "：未接通" if result is CallbackResult.PENDING else f"：{CALLBACK_RESULT_NAMES[result]}"
+    except ValueError:
+        pass
+    if after.get("satisfaction") in {s.value for s in Satisfaction}:
+        words += f"，{SATISFACTION_NAMES[Satisfaction(str(after['satisfaction']))]}"
+    if after.get("followup") == "reopen":
+        words += "，转重新处理"
+    elif after.get("followup") == "review":
+        words += "，转核查"
+    return words
 
 
 def describe_event(ev: Mapping[str, Any], people: Mapping[str, Any] | None = None) -> str:
@@ -139,8 +176,13 @@ def describe_event(ev: Mapping[str, Any], people: Mapping[str, Any] | None = Non
         via = detail.removeprefix("told via ").strip()
         if via in NOTICE_NAMES:
             parts.append(f"告知方式：{NOTICE_NAMES[via]}")
+        parts.append(_outcome_words(after))
     elif action == "closed":
         parts.append("办结")
+        if detail:
+            parts.append(detail)
+    elif action == "callback_recorded":
+        parts.append(_callback_words(after))
     elif action == "withdrawn":
         parts.append("投诉人撤回投诉，当日终止处理")
     elif action == "reopened":
@@ -159,6 +201,11 @@ def describe_event(ev: Mapping[str, Any], people: Mapping[str, Any] | None = Non
             parts.append(detail)
     elif action == "escalation_acknowledged":
         parts.append(f"确认督办 L{after.get('level', '')}")
+    elif action in ("transferred", "returned_to_triage"):
+        parts.append(f"{ACTION_NAMES[action]}：{before.get('department') or '—'} → {after.get('department') or '—'}"
+                     + (f"（承办人 {who(after['handler'])}）" if after.get("handler") else "（由部门负责人指派）"))
+        if detail:
+            parts.append(f"理由：{detail}")
     elif action == "viewed_personal_data":
         via = detail.split(":", 1)[0].strip()
         parts.append(f"查看完整个人信息（{VIA_NAMES.get(via, '—')}，已记入审计）")

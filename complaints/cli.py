@@ -19,9 +19,11 @@ from complaints.config import ConfigError
 COMMAND_MODULES = (
     "complaints.cli_analytics",
     "complaints.cli_cases",
+    "complaints.cli_casework",
     "complaints.cli_demo",
     "complaints.cli_outbox",
     "complaints.cli_escalation",
+    "complaints.cli_governance",
     "complaints.cli_report",
     "complaints.cli_search",
     "complaints.cli_up",

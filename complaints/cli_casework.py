@@ -66,7 +66,7 @@ def cmd_contact(args: argparse.Namespace) -> int:
 def cmd_transfer(args: argparse.Namespace) -> int:
     actor = actor_of(args, permission="assign")
     return _run(lambda uow: workbench.transfer(uow, case_no=args.case_no, department=args.to, reason=args.reason,
-                                               branch=args.branch, handler=args.handler, actor=actor),
+                                               branch=args.branch, handler=args.to_handler, actor=actor),
                 now_arg(args.now) if args.now else None)
 
 
@@ -134,7 +134,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", required=True, help="department code, e.g. retail")
     p.add_argument("--reason", required=True)
     p.add_argument("--branch", help="the department's branch (default: the case's branch or its nearest parent)")
-    p.add_argument("--handler", help="a handler of that department (default: its head assigns)")
+    p.add_argument("--handler", dest="to_handler", help="a handler of that department (default: its head assigns)")
     p.set_defaults(handler=cmd_transfer)
 
     p = sub.add_parser("return", help="return a misrouted case to 消保办 triage (deadlines stay)")

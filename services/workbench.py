@@ -49,6 +49,18 @@ MAX_REASON = 500
 _FUTURE = timedelta(minutes=5)
 
 
+_LABELS = {"channel": "联系方式", "outcome": "联系结果", "summary": "联系内容摘要", "text": "备注内容",
+           "person": "联系人", "to": "转至部门", "reason": "理由", "description": "说明",
+           "evidence-file": "证据文件", "file": "文件", "at": "联系时间", "branch": "机构", "handler": "承办人"}
+
+
+def _no(field: str, message: str) -> str:
+    """A refusal naming the field as the CLI and the API spell it, with the workbench's label for it
+    (`channel（联系方式）：…`; the shared table's `channel` is the complaint's 办理渠道)."""
+    label = _LABELS.get(field)
+    return f"{field}（{label}）：{message}" if label else refusal(field, message)
+
+
 def _status_name(value: str) -> str:
     try:
         return STATUS_NAMES[Status(value)]
@@ -59,7 +71,7 @@ def _status_name(value: str) -> str:
 def _writable(row: Any, what: str) -> None:
     """Evidence, notes and contacts are read-only once the case is closed (办结、撤诉、合并)."""
     if Status(row.status) in READ_ONLY:
-        raise ActionError([refusal("case", f"案件已{_status_name(row.status)}，只读，不能{what}")])
+        raise ActionError([refusal("case", f"案件当前状态为“{_status_name(row.status)}”，已结案只读，不能{what}")])
 
 
 def _audit(uow: UnitOfWork, row: Any, action: str, actor: str, before: dict[str, Any] | None,
@@ -71,11 +83,11 @@ def _audit(uow: UnitOfWork, row: Any, action: str, actor: str, before: dict[str,
 def _text(field: str, value: str, *, limit: int, label: str) -> str:
     text = (value or "").strip()
     if not text:
-        raise ActionError([refusal(field, f"须填写{label}")])
+        raise ActionError([_no(field, f"须填写{label}")])
     if len(text) > limit:
-        raise ActionError([refusal(field, f"{label}过长：最多 {limit} 字，收到 {len(text)} 字")])
+        raise ActionError([_no(field, f"{label}过长：最多 {limit} 字，收到 {len(text)} 字")])
     if "\x00" in text:
-        raise ActionError([refusal(field, "不能含有 NUL 字符（\\x00）")])
+        raise ActionError([_no(field, "不能含有 NUL 字符（\\x00）")])
     return text
 
 
@@ -91,9 +103,9 @@ def content_type_of(filename: str, declared: str | None) -> str:
 def _file_name(filename: str) -> str:
     name = PurePath((filename or "").replace("\\", "/")).name.strip()
     if not name:
-        raise ActionError([refusal("file", "须给出文件名")])
+        raise ActionError([_no("file", "须给出文件名")])
     if "\x00" in name or any(ord(c) < 32 for c in name):
-        raise ActionError([refusal("file", "文件名不能含有控制字符")])
+        raise ActionError([_no("file", "文件名不能含有控制字符")])
     return name[:255]
 
 
@@ -106,15 +118,15 @@ def attach(uow: UnitOfWork, store: EvidenceStore, *, case_no: str, filename: str
     _writable(row, "上传证据文件")
     name = _file_name(filename)
     if not data:
-        raise ActionError([refusal("file", f"文件 {name} 是空的")])
+        raise ActionError([_no("file", f"文件 {name} 是空的")])
     if len(data) > limits.max_bytes:
-        raise ActionError([refusal("file", f"文件 {name} 有 {len(data)} 字节，超过上限 {limits.max_bytes} 字节")])
+        raise ActionError([_no("file", f"文件 {name} 有 {len(data)} 字节，超过上限 {limits.max_bytes} 字节")])
     ctype = content_type_of(name, content_type)
     if ctype not in limits.types:
-        raise ActionError([refusal("file", f"文件 {name} 的类型 {ctype} 不在允许的类型之中（{'、'.join(limits.types)}）")])
+        raise ActionError([_no("file", f"文件 {name} 的类型 {ctype} 不在允许的类型之中（{'、'.join(limits.types)}）")])
     note = (description or "").strip()
     if len(note) > 256 or "\x00" in note:
-        raise ActionError([refusal("description", "说明最多 256 字，且不能含有 NUL 字符")])
+        raise ActionError([_no("description", "说明最多 256 字，且不能含有 NUL 字符")])
     digest = hashlib.sha256(data).hexdigest()
     result = uow.session.execute(FILE.insert().values(
         complaint_id=row.id, sha256=digest, size=len(data), content_type=ctype, filename=name, description=note,
@@ -125,7 +137,7 @@ def attach(uow: UnitOfWork, store: EvidenceStore, *, case_no: str, filename: str
            note)
     stored = store.put(data)  # last: a refusal above stores no bytes; bytes without a row are harmless
     if stored != digest:  # pragma: no cover - the store names content by its digest
-        raise ActionError([refusal("file", "存储返回的摘要与文件内容不符")])
+        raise ActionError([_no("file", "存储返回的摘要与文件内容不符")])
     out = {"case_no": row.case_no, "file_id": file_id, "sha256": digest, "size": len(data), "content_type": ctype,
            "filename": name}
     uow.announce("complaint.evidence_attached", out)
@@ -147,13 +159,13 @@ def read_file(uow: UnitOfWork, store: EvidenceStore, *, case_no: str, file_id: i
     row = load_case(uow.session, case_no)
     found = file_row(uow.session, file_id)
     if found is None or found.complaint_id != row.id:
-        raise ActionError([refusal("file", f"案件 {case_no} 没有编号为 {file_id} 的证据文件")])
+        raise ActionError([_no("file", f"案件 {case_no} 没有编号为 {file_id} 的证据文件")])
     try:
         data = store.read(found.sha256)
     except FileNotFoundError:
-        raise ActionError([refusal("file", f"证据文件 {file_id} 在存储中已不存在，请联系系统管理员")]) from None
+        raise ActionError([_no("file", f"证据文件 {file_id} 在存储中已不存在，请联系系统管理员")]) from None
     if hashlib.sha256(data).hexdigest() != found.sha256:
-        raise ActionError([refusal("file", f"证据文件 {file_id} 的内容与登记的 SHA-256 不符（已被改动），不予下载")])
+        raise ActionError([_no("file", f"证据文件 {file_id} 的内容与登记的 SHA-256 不符（已被改动），不予下载")])
     append(uow.session, [AuditDraft(at=uow.now, actor=actor, action="viewed_personal_data", complaint_id=row.id,
                                     case_no=row.case_no, after={"file_id": file_id, "sha256": found.sha256},
                                     detail=f"{via}: evidence file {file_id} downloaded")])
@@ -184,21 +196,21 @@ def log_contact(uow: UnitOfWork, *, case_no: str, at: datetime | None, channel: 
     _writable(row, "登记联系记录")
     problems: list[str] = []
     if channel not in CONTACT_CHANNELS:
-        problems.append(refusal("channel", f"{channel!r} 不是可选值之一：" +
+        problems.append(_no("channel", f"{channel!r} 不是可选值之一：" +
                                 "、".join(f"{k}（{v}）" for k, v in CONTACT_CHANNELS.items())))
     if outcome not in CONTACT_OUTCOMES:
-        problems.append(refusal("outcome", f"{outcome!r} 不是可选值之一：" +
+        problems.append(_no("outcome", f"{outcome!r} 不是可选值之一：" +
                                 "、".join(f"{k}（{v}）" for k, v in CONTACT_OUTCOMES.items())))
     when = at or uow.now
     if when.utcoffset() is None:
-        problems.append(refusal("at", "须带时区（如 +08:00）"))
+        problems.append(_no("at", "须带时区（如 +08:00）"))
     elif when > uow.now + _FUTURE:
-        problems.append(refusal("at", "联系时间晚于当前时间，不能是将来的时间"))
+        problems.append(_no("at", "联系时间晚于当前时间，不能是将来的时间"))
     elif when < row.received_at:
-        problems.append(refusal("at", "联系时间早于收到投诉的时间"))
+        problems.append(_no("at", "联系时间早于收到投诉的时间"))
     who = (person or actor).strip()
     if not who or len(who) > 64:
-        problems.append(refusal("person", "须写明联系人（最多 64 字）"))
+        problems.append(_no("person", "须写明联系人（最多 64 字）"))
     try:
         body = _text("summary", summary, limit=MAX_NOTE, label="联系内容摘要")
     except ActionError as exc:
@@ -207,7 +219,7 @@ def log_contact(uow: UnitOfWork, *, case_no: str, at: datetime | None, channel: 
     if evidence_file_id is not None:
         found = file_row(uow.session, evidence_file_id)
         if found is None or found.complaint_id != row.id:
-            problems.append(refusal("evidence-file", f"案件 {case_no} 没有编号为 {evidence_file_id} 的证据文件"))
+            problems.append(_no("evidence-file", f"案件 {case_no} 没有编号为 {evidence_file_id} 的证据文件"))
     if problems:
         raise ActionError(problems)
     result = uow.session.execute(CONTACT.insert().values(
@@ -294,19 +306,19 @@ def transfer(uow: UnitOfWork, *, case_no: str, department: str, reason: str, act
     why = _text("reason", reason, limit=MAX_REASON, label="转办理由")
     org = uow.config.org
     if branch is not None and branch not in org.branches:
-        raise ActionError([refusal("branch", f"组织架构中没有机构 {branch!r}")])
+        raise ActionError([_no("branch", f"组织架构中没有机构 {branch!r}")])
     found = org.find_department(branch or row.branch, department)
     if found is None:
-        raise ActionError([refusal("to", f"{branch or row.branch} 及其上级机构没有部门 {department!r}")])
+        raise ActionError([_no("to", f"{branch or row.branch} 及其上级机构没有部门 {department!r}")])
     owning, dept = found
     if handler is not None:
         person = org.people.get(handler)
         if person is None or handler not in dept.handlers:
-            raise ActionError([refusal("handler", f"{handler!r} 不是部门 {dept.name}（{department}）的承办人")])
+            raise ActionError([_no("handler", f"{handler!r} 不是部门 {dept.name}（{department}）的承办人")])
         if row.respondent and (handler in row.respondent or person.name in row.respondent):
-            raise ActionError([refusal("handler", f"{person.name} 是本投诉的被投诉对象，应当回避，不能承办（第十七条）")])
+            raise ActionError([_no("handler", f"{person.name} 是本投诉的被投诉对象，应当回避，不能承办（第十七条）")])
     if (owning.code, dept.code) == (row.department_branch, row.department) and handler in (None, row.handler):
-        raise ActionError([refusal("to", f"案件已在 {dept.name}（{department}）办理")])
+        raise ActionError([_no("to", f"案件已在 {dept.name}（{department}）办理")])
     cp = org.cp_department(row.branch)
     triage = cp is not None and (cp[0].code, cp[1].code) == (owning.code, dept.code)
     return _move(uow, row, branch_code=owning.code, department=dept.code, handler=handler, triage=triage,
