@@ -46,6 +46,7 @@ from domain.sweep import (
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
+from models.participants import add_escalation
 from models.sqlutil import (
     id_chunks,
     id_in,
@@ -417,8 +418,10 @@ def apply_sweep(session: Session, plan: SweepPlan, *, config: Config, now: datet
     audits: list[AuditDraft] = []
     messages: list[MessageIntent[Escalated]] = []
     out: list[FiredEscalation] = []
-    for key in sorted(created):
-        f = plan.firings[(int(key[0]), int(key[1]))]
+    fired = [plan.firings[(int(c), int(lv))] for c, lv in sorted(created)]
+    add_escalation(session, [(f.row.complaint_id, r.person, f.row.level, r.seat) for f in fired
+                             for r in f.row.recipients])
+    for f in fired:
         audits.append(_audit_draft(f.audit))
         messages.extend(f.messages)
         out.append(f.event)

@@ -12,6 +12,7 @@ from flows.escalation import run_escalation
 from flows.intake import run_intake
 from models.escalation import Escalation, EscalationSchedule, EscalationState
 from models.escalation_store import CURSOR_KEY, WALKED_KEY
+from models.participants import ESCALATION, PARTICIPANT
 from models.sqlutil import table_of
 from models.submission import submit
 from tests.factories import complaint
@@ -58,6 +59,11 @@ def test_an_import_is_scheduled_in_bounded_steps_and_every_case_still_fires_once
     with db_engine.connect() as conn:
         per_case = conn.execute(select(ESC.c.case_no, func.count()).group_by(ESC.c.case_no)).all()
     assert sorted(c for c, _ in per_case) == sorted(r.case_no for r in results) and all(n == 1 for _, n in per_case)
+    with db_engine.connect() as conn:  # each level's recipient takes part in the case from then on
+        involved = conn.execute(select(PARTICIPANT.c.person, PARTICIPANT.c.level, func.count())
+                                .where(PARTICIPANT.c.role == ESCALATION)
+                                .group_by(PARTICIPANT.c.person, PARTICIPANT.c.level)).all()
+    assert [tuple(r) for r in involved] == [("feng.yu", 1, 25)]
 
 
 def test_young_complaints_are_looked_at_again_until_the_grace_period_is_over(db_engine: Engine,
