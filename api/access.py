@@ -36,6 +36,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "escalations": frozenset({"handler", "supervisor", "cpo", "admin"}),
     "reports": frozenset({"supervisor", "cpo", "auditor", "admin"}),
     "audit": frozenset({"cpo", "auditor", "admin"}),
+    "dashboard": frozenset({"supervisor", "cpo", "auditor", "admin"}),  # 一把手看板 (a supervisor: what they head)
 }
 
 

@@ -113,6 +113,10 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
     app.include_router(workbench_api_router)  # lists, search, queue, views (issue 14)
     app.include_router(workbench_pages_router)
     app.include_router(pages_router)
+    from api import pages_dashboard, routes_analytics  # 一把手看板, 监管报送 (issue 16)
+
+    app.include_router(routes_analytics.router)
+    app.include_router(pages_dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 

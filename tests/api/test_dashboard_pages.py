@@ -1,0 +1,92 @@
+"""The head's dashboard and the statistics pages over HTTP: who sees what, and every figure's link lists
+exactly the cases it counts (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook  # type: ignore[import-untyped]
+from sqlalchemy import Engine
+
+from complaints.config import Config
+from domain.calendar import WorkingCalendar
+from flows.intake import run_intake
+from models.submission import submit
+from tests.api.support import account, bearer, install_clock
+from tests.factories import complaint
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 4, 8, 10, 0, tzinfo=SH).astimezone(UTC)
+
+
+def _seed(engine: Engine, config: Config) -> None:
+    items = []
+    for i in range(24):
+        at = datetime(2026, 3, 20, 9, 0, tzinfo=SH) + timedelta(days=i, hours=i % 5)
+        items.append(complaint(received_at=at.isoformat(), branch=["dl", "dl-zs", "dl-xg"][i % 3],
+                               outlet=["中山广场网点", None][i % 2], category=["银行卡", "个人贷款"][i % 2]))
+    submit(engine, [x for x in items if x.received_at and x.received_at < NOW], config=config,
+           calendar=WorkingCalendar(), now=NOW - timedelta(hours=1))
+    run_intake(engine, config, now=NOW - timedelta(minutes=30))
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    install_clock(monkeypatch, lambda: NOW)
+
+
+def test_the_head_sees_their_institution_and_each_figure_lists_its_cases(client: TestClient, db_engine: Engine,
+                                                                           config: Config) -> None:
+    """The 支行行长 of 中山支行 opens /dashboard on it; the month's figure links to a list of that many cases;
+    the city branch's board is refused to them."""
+    _seed(db_engine, config)
+    head = bearer(account(db_engine, config, "ma-lei", "supervisor", person="ma.lei", branch="dl-zs"))
+    page = client.get("/dashboard", headers=head)
+    assert page.status_code == 200 and "中山支行" in page.text and "<svg" in page.text
+    data = client.get("/api/dashboard", headers=head).json()
+    assert data["institution"] == "dl-zs"
+    month = next(f for f in data["counts"] if f["label"] == "本月受理")
+    assert month["value"] > 0
+    listed = client.get(month["link"], headers=head)
+    assert listed.status_code == 200
+    assert int(re.search(r'id="total">(\d+)<', listed.text)[1]) == month["value"]  # type: ignore[index]
+    assert len(re.findall(r'href="/cases/DL-', listed.text)) == month["value"]
+    assert client.get(month["link"].replace("dl-zs", "dl"), headers=head).status_code == 403
+    assert client.get("/dashboard?institution=dl", headers=head).status_code == 403
+    desk = bearer(account(db_engine, config, "desk1", "desk", branch="dl-zs"))
+    assert client.get("/dashboard", headers=desk).status_code == 403
+
+
+def test_the_city_head_sees_the_sub_branches_and_statistics_drill_to_case_numbers(client: TestClient, db_engine: Engine,
+                                                                                 config: Config) -> None:
+    """The 行长 sees each sub-branch; March is frozen by the 消保办, its cells list their cases, CSV and XLSX download."""
+    _seed(db_engine, config)
+    head = bearer(account(db_engine, config, "wang-jun", "supervisor", person="wang.jun", branch="dl"))
+    board = client.get("/api/dashboard", headers=head).json()
+    assert {c["note"] for c in board["children"]} == {"dl-zs", "dl-xg", "dl-jz"}
+    assert client.get("/dashboard?institution=dl-xg", headers=head).status_code == 200
+    cpo = bearer(account(db_engine, config, "zhao", "cpo", person="zhao.li", branch="dl"))
+    frozen = client.post("/api/stats/2026-03/freeze", headers=cpo, json={})
+    assert frozen.status_code == 200 and frozen.json()["version"] == 1
+    assert client.post("/api/stats/2026-03/freeze", headers=head, json={}).status_code == 403
+    page = client.get("/stats/2026-03", headers=head)
+    assert page.status_code == 200 and "冻结版本 v1" in page.text
+    total = frozen.json()["total"]
+    cell = client.get("/api/stats/2026-03/cases?dimension=branch&value=dl-zs", headers=head).json()
+    assert cell["total"] == frozen.json()["branch"]["dl-zs"] and cell["total"] <= total
+    listed = client.get("/stats/2026-03/cases?dimension=branch&value=dl-zs", headers=head)
+    assert len(re.findall(r'href="/cases/DL-', listed.text)) == cell["total"]
+    csv = client.get("/stats/2026-03/download?format=csv", headers=head)
+    rows = list(__import__("csv").reader(csv.text.lstrip("\ufeff").splitlines()))
+    assert csv.status_code == 200 and rows[0][-2:] == ["件数", "受理编号"]
+    assert sum(int(r[-2]) for r in rows[1:]) == total
+    xlsx = client.get("/stats/2026-03/download?format=xlsx", headers=head)
+    wb = load_workbook(io.BytesIO(xlsx.content))
+    assert wb["汇总"]["B3"].value == total
+    bad = client.get("/api/stats/2026-13", headers=head)
+    assert bad.status_code == 422 and "统计月份" in bad.text
