@@ -20,7 +20,7 @@ def test_every_deployment_loads_as_a_runner_deployment() -> None:
     """Each entrypoint imports and becomes a deployment with its schedules and triggers."""
     deployments = {d.name: d for d in runner_deployments()}
     assert set(deployments) == {"intake", "dispatch", "escalation", "weekly-report", "audit-anchor",
-                                "remediation-sweep"}
+                                "remediation-sweep", "early-warning"}
     assert deployments["intake"].triggers and deployments["dispatch"].triggers
     assert all(d.schedules for d in deployments.values())
 
