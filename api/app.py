@@ -117,6 +117,11 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     app.include_router(routes_analytics.router)
     app.include_router(pages_dashboard.router)
+    # evidence files, notes, contacts, transfer and return, export, bulk actions (issue 14)
+    from api import pages_casework, routes_casework
+
+    app.include_router(routes_casework.router)
+    app.include_router(pages_casework.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
@@ -129,7 +134,8 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
         return error_page(request, status, detail, errors)
 
     # Added before the headers middleware so that its refusals carry the security headers too.
-    app.add_middleware(BodyLimits, limit=max_body_bytes(max_body), respond=limit_response)
+    app.add_middleware(BodyLimits, limit=max_body_bytes(max_body), respond=limit_response,
+                       uploads=app.state.ctx.config.policy.evidence.max_bytes + 64 * 1024)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -110,16 +110,20 @@ class BodyLimits:
     """ASGI middleware: the size limit on every body, the JSON limits on JSON bodies (and on every
     body sent to POST /api/complaints, which parses whatever it gets as JSON)."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, respond: Respond) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, respond: Respond, uploads: int | None = None) -> None:
         self.app, self.limit, self.respond = app, limit, respond
+        self.uploads = uploads  # an evidence upload (a path ending in /files) may carry this much (policy.yaml)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.limit
+        if self.uploads is not None and str(scope.get("path", "")).endswith("/files"):
+            limit = max(limit, self.uploads)
         declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-            await self._refuse(scope, receive, send, 413, *too_large(self.limit))
+        if declared is not None and declared > limit:
+            await self._refuse(scope, receive, send, 413, *too_large(limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -130,8 +134,8 @@ class BodyLimits:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, receive, send, 413, *too_large(self.limit))
+            if size > limit:
+                await self._refuse(scope, receive, send, 413, *too_large(limit))
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))

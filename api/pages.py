@@ -414,7 +414,11 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
     with ctx.session() as s:
         extras = page_data.case_extras(s, case, config=ctx.config, calendar=ctx.calendar, now=utcnow())
     review_org, review_person = page_data.review_owner(ctx.config)
-    return render(request, "case.html.j2", status=status, who=who, case=case, can_act=can_act, x=extras,
+    # evidence files, notes, contacts, transfer (issue 14)
+    from api.routes_casework import case_panel
+
+    wb = case_panel(ctx, who, row, unmask=case["personal_data"] == "unmasked")
+    return render(request, "case.html.j2", status=status, who=who, case=case, can_act=can_act, x=extras, wb=wb,
                   review_org=review_org, review_person=review_person,
                   actions={k: v for k, v in shown.items() if v and can_act}, titles={**{k: a.title for k, a in ACTIONS.items()}, "escalation": "确认督办"},
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,

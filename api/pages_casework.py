@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from api import routes_casework as rc
 from api.deps import Ctx, PageUser, Principal, check_csrf, no_nul_in_url
-from api.errors import Refused
+from api.service import Refused
 from domain.lifecycle import Status
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
@@ -43,8 +43,9 @@ async def _attempt(request: Request, ctx: Any, who: Principal, case_no: str, don
         if exc.status not in (409, 422):
             raise
         problem = "当前状态不允许此操作，未保存" if exc.status == 409 else "输入有误，未保存"
-        return await run_in_threadpool(lambda: _case_page(request, ctx, who, case_no, status=exc.status,
-                                                          errors=_lines(exc), problem=problem))
+        status, errors = exc.status, _lines(exc)
+        return await run_in_threadpool(lambda: _case_page(request, ctx, who, case_no, status=status,
+                                                          errors=errors, problem=problem))
     return RedirectResponse(f"/cases/{quote(case_no)}?done={quote(done)}", status_code=303)
 
 

@@ -21,8 +21,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import access, service
 from api.deps import ApiUser, Context, Ctx, Principal, no_nul_in_url
-from api.errors import Refused
 from api.serialize import local
+from api.service import Refused
 from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition, Status
 from models.case_actions import ActionError
@@ -176,8 +176,7 @@ def do_export(ctx: Context, who: Principal, *, fmt: str, status: str | None = No
     cases = service.list_visible(ctx, who, status=status, department=department, overdue=overdue,
                                  due_within=due_within, limit=EXPORT_LIMIT, now=now)
     org = ctx.config.org
-    names = {(b.code, code): d.name for b in org.branches.values() for code, d in b.departments.items()}
-    rows = workbench.export_rows(cases, people=org.people, now=now, department_names=names)
+    rows = workbench.export_rows(cases, people=org.people, now=now, department_name=workbench.department_namer(org))
     with ctx.unit(now=now) as uow:
         workbench.record_export(uow, actor=who.user.username, fmt=fmt, count=len(cases), unmasked=False,
                                 filters={"status": status, "department": department, "overdue": overdue,

@@ -86,7 +86,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         with app.unit(now=now) as uow:
             cases = list_cases(uow.session, now=now, status=args.status, department=args.department,
                                overdue=args.overdue, limit=args.limit)
-            rows = workbench.export_rows(cases, people=app.config.org.people, now=now)
+            rows = workbench.export_rows(cases, people=app.config.org.people, now=now,
+                                         department_name=workbench.department_namer(app.config.org))
             workbench.record_export(uow, actor=actor, fmt=args.format, count=len(cases), unmasked=False,
                                     filters={"status": args.status, "department": args.department,
                                              "overdue": args.overdue, "via": "cli"})

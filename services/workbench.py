@@ -364,17 +364,27 @@ def _local(at: Any) -> str:
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if isinstance(at, datetime) else ""
 
 
+def department_namer(org: Any) -> Callable[[str, str | None], str]:
+    """The department's Chinese name as the case's branch sees it (the branch's own, else its parent's)."""
+    def name(branch: str, department: str | None) -> str:
+        if not department:
+            return ""
+        found = org.find_department(branch, department) if branch in org.branches else None
+        return str(found[1].name) if found else department
+    return name
+
+
 def export_rows(cases: Sequence[Mapping[str, Any]], *, people: Mapping[str, Any], now: datetime,
-                department_names: Mapping[tuple[str | None, str | None], str] | None = None) -> list[list[Any]]:
+                department_name: Callable[[str, str | None], str] | None = None) -> list[list[Any]]:
     """The rows of an export (header first), from the list's case summaries (already masked by role)."""
-    names = department_names or {}
+    dept = department_name or (lambda branch, code: code or "")
     out: list[list[Any]] = [[label for _, label in EXPORT_COLUMNS]]
     for c in cases:
         handler = str(c.get("handler") or "")
         out.append([safe_cell(v) for v in (
             c["case_no"], c.get("status_name") or c.get("status"), c.get("severity_name") or c.get("severity"),
             c.get("category_name") or c.get("category") or "", c.get("branch"),
-            names.get((c.get("department_branch"), c.get("department")), c.get("department") or ""),
+            dept(str(c.get("department_branch") or c.get("branch") or ""), c.get("department")),
             people[handler].name if handler in people else handler, c.get("complainant"),
             _local(c.get("received_at")), _local(c.get("due_at")),
             "是" if c.get("status") in {s.value for s in _open()} and c.get("due_at") and c["due_at"] < now else "否",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from models.sqlutil import table_of
 from models.submission import submit
 from models.workbench import contacts_of, files_of, notes_of
 from services import workbench
-from services.unit_of_work import Runtime
+from services.unit_of_work import Runtime, UnitOfWork
 from tests.clirun import run_json
 from tests.factories import complaint
 
@@ -110,10 +111,12 @@ def test_limits_and_read_only_after_close(db_engine: Engine, config: Config, sto
     assert not [p for p in store.root.rglob("*") if p.is_file()]  # nothing stored
     with session_scope(db_engine) as s:
         case_actions.withdraw(s, case_no=case_no, at=LATER, config=config, calendar=CAL, now=LATER, actor="chen.jing")
-    for run in (lambda u: workbench.attach(u, store, case_no=case_no, filename="a.pdf", data=PDF, actor="x"),
-                lambda u: workbench.add_note(u, case_no=case_no, text="补充", actor="x"),
-                lambda u: workbench.log_contact(u, case_no=case_no, at=None, channel="phone", summary="回访",
-                                                outcome="reached", actor="x")):
+    runs: list[Callable[[UnitOfWork], Any]] = [
+        lambda u: workbench.attach(u, store, case_no=case_no, filename="a.pdf", data=PDF, actor="x"),
+        lambda u: workbench.add_note(u, case_no=case_no, text="补充", actor="x"),
+        lambda u: workbench.log_contact(u, case_no=case_no, at=None, channel="phone", summary="回访",
+                                        outcome="reached", actor="x")]
+    for run in runs:
         with rt.unit() as uow, pytest.raises(ActionError, match="案件当前状态为“已撤诉”，已结案只读"):
             run(uow)
 
