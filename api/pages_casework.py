@@ -9,7 +9,6 @@ redirects back with what was done.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +20,6 @@ from starlette.datastructures import UploadFile
 from api import routes_casework as rc
 from api.deps import Ctx, PageUser, Principal, check_csrf, no_nul_in_url
 from api.service import Refused
-from domain.lifecycle import Status
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 
@@ -119,16 +117,9 @@ async def return_case(request: Request, case_no: str, ctx: Ctx, who: PageUser) -
 
 
 @router.get("/export")
-def export(ctx: Ctx, who: PageUser, format: str = "csv", status: str | None = None, department: str | None = None,
-           overdue: bool = False, due_within_days: int | None = None) -> Response:
-    """The list as a file: the same filters as the list pages (status, department, overdue, due within)."""
-    if status and status not in {s.value for s in Status}:
-        raise Refused(422, "筛选条件无效", [f"状态：{status!r} 不是可选值之一"])
-    if due_within_days is not None and not 0 <= due_within_days <= 365:
-        raise Refused(422, "筛选条件无效", ["到期天数：须为 0 到 365 之间的整数"])
-    data, media, name = rc.do_export(ctx, who, fmt=format, status=status or None, department=department or None,
-                                     overdue=overdue, via="web",
-                                     due_within=timedelta(days=due_within_days) if due_within_days is not None else None)
+def export(request: Request, ctx: Ctx, who: PageUser, format: str = "csv") -> Response:
+    """The list as a file: the same filters as the list pages (/cases, /search, /overdue)."""
+    data, media, name = rc.do_export(ctx, who, fmt=format, params=rc.query_lists(request), via="web")
     return rc.attachment(data, media, name)
 
 

@@ -10,12 +10,11 @@ Transfer is the 消保办's (roles cpo, admin); return to triage is any role tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -167,21 +166,36 @@ def workbench_outcomes() -> dict[str, str]:
 # ---------------------------------------------------------------- export and bulk
 
 
-def do_export(ctx: Context, who: Principal, *, fmt: str, status: str | None = None, department: str | None = None,
-              overdue: bool = False, due_within: timedelta | None = None, via: str) -> tuple[bytes, str, str]:
-    """The list the caller sees (the list pages' filter, api/service.list_visible), masked, as a file; audited."""
+def do_export(ctx: Context, who: Principal, *, fmt: str, params: Mapping[str, Sequence[str]],
+              via: str) -> tuple[bytes, str, str]:
+    """The list the caller sees with the list pages' filters (services/workbench_queue.parse_filter, the
+    same query parameters as /cases and /search), masked, as a file of at most EXPORT_LIMIT cases; audited."""
+    from services import workbench_queue as wq
+
+    service._need(who, "read_cases")
     if fmt not in ("csv", "xlsx"):
         raise Refused(422, "导出格式无效", [refusal("format", f"{fmt!r} 不是可选值之一：csv、xlsx")])
-    now = ctx.now()
-    cases = service.list_visible(ctx, who, status=status, department=department, overdue=overdue,
-                                 due_within=due_within, limit=EXPORT_LIMIT, now=now)
+    wanted = {k: list(v) for k, v in params.items() if k not in ("format", "cursor", "view") and any(x.strip() for x in v)}
     org = ctx.config.org
-    rows = workbench.export_rows(cases, people=org.people, now=now, department_name=workbench.department_namer(org))
-    with ctx.unit(now=now) as uow:
+    with ctx.unit() as uow:
+        try:
+            f = wq.parse_filter(wanted)
+            cases: list[dict[str, Any]] = []
+            cursor: str | None = None
+            while len(cases) < EXPORT_LIMIT:
+                page = wq.list_cases(uow, who.user, f, cursor=cursor, limit=min(wq.MAX_PAGE, EXPORT_LIMIT - len(cases)),
+                                     with_count=False)
+                cases += page.items
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        except wq.FilterError as exc:
+            raise Refused(422, "筛选条件无效，未导出", exc.problems) from None
+        rows = workbench.export_rows(cases, people=org.people, now=uow.now,
+                                     department_name=workbench.department_namer(org))
         workbench.record_export(uow, actor=who.user.username, fmt=fmt, count=len(cases), unmasked=False,
-                                filters={"status": status, "department": department, "overdue": overdue,
-                                         "due_within_days": due_within.days if due_within else None, "via": via})
-    stamp = now.strftime("%Y%m%d-%H%M%S")
+                                filters={**{k: v[0] if len(v) == 1 else v for k, v in wanted.items()}, "via": via})
+        stamp = uow.now.strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         return workbench.to_csv(rows), "text/csv; charset=utf-8", f"cases-{stamp}.csv"
     return (workbench.to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -380,17 +394,19 @@ def post_return(case_no: CaseNo, body: ReturnIn, ctx: Ctx, who: ApiUser) -> Any:
     return local(do_return(ctx, who, case_no, reason=body.reason))
 
 
-@router.get("/export/complaints", summary="the caller's list as CSV or XLSX (masked, formula-safe, audited)",
-            response_class=Response)
-def export(ctx: Ctx, who: ApiUser, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
-           status: Annotated[Status | None, Query()] = None,
-           department: Annotated[str | None, Query(max_length=32)] = None, overdue: bool = False,
-           due_within_days: Annotated[int | None, Query(ge=0, le=365)] = None) -> Response:
-    data, media, name = do_export(ctx, who, fmt=format, status=status.value if status else None,
-                                  department=department, overdue=overdue,
-                                  due_within=timedelta(days=due_within_days) if due_within_days is not None else None,
-                                  via="api")
+@router.get("/export/complaints", response_class=Response,
+            summary="the caller's list as CSV or XLSX (the filters of GET /api/cases; masked, formula-safe, audited)")
+def export(request: Request, ctx: Ctx, who: ApiUser,
+           format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
+    data, media, name = do_export(ctx, who, fmt=format, params=query_lists(request), via="api")
     return attachment(data, media, name)
+
+
+def query_lists(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        out.setdefault(key, []).append(value)
+    return out
 
 
 @router.post("/bulk/{action}", summary="assign, transfer or acknowledge escalations on a selection")

@@ -221,6 +221,12 @@ def test_export_csv_and_xlsx_masked_formula_safe_and_audited(app: FastAPI, db_en
     assert [e["format"] for e in exported] == ["csv", "xlsx"] and exported[0]["count"] == 2
     assert exported[1]["filters"]["status"] == "routed"
     assert auditor.get("/export?format=pdf").status_code == 422
+    listing = auditor.get("/cases?department=retail")  # the list page's own filter goes into its export links
+    assert 'href="/export?department=retail&amp;format=csv"' in listing.text
+    only = auditor.get("/export?department=retail&format=csv").content.decode("utf-8-sig").strip().splitlines()
+    assert len(only) == 1 and only[0].startswith("受理编号")  # both cases are 信用卡部's
+    bad = auditor.get("/export?format=csv&colour=red")
+    assert bad.status_code == 422 and "colour" in _text(bad.text)
 
 
 def test_bulk_transfer_reports_each_case(app: FastAPI, db_engine: Engine, config: Config) -> None:
