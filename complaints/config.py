@@ -187,7 +187,7 @@ class AuthSpec(_Strict):
 
 
 class EvidenceSpec(_Strict):
-    """Evidence files on a case (issue 14): the largest file and the types taken (docs/workbench.md)."""
+    """Evidence files on a case (issue 14): the largest file and the types taken (docs/casework.md)."""
 
     max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     types: list[str] = ["application/pdf", "image/jpeg", "image/png", "audio/mpeg", "audio/wav", "audio/mp4",

@@ -5,7 +5,7 @@ keeps each file once under `<root>/<aa>/<bb>/<sha256>` (written to a temporary n
 read-only); the root is COMPLAINTS_EVIDENCE_DIR, default var/evidence. Several machines share one
 store by pointing the variable at a shared mount; an S3-compatible store (an object per digest,
 `PUT` if absent, `GET` to rehash) is the extension point: implement the same three methods and
-return it from `evidence_store` (docs/workbench.md).
+return it from `evidence_store` (docs/casework.md).
 """
 
 from __future__ import annotations
