@@ -87,7 +87,7 @@ def remediation_page(request: Request, ctx: Ctx, who: PageUser, status: str | No
     need(who, "read_cases")
     items = run(ctx, lambda uow: governance.list_remediation(uow, status=status or None,
                                                              branches=branches_of(ctx, who)))
-    return _render(request, "remediation.html.j2", who, items=items, status=status or "",
+    return _render(request, "remediation.html.j2", who, items=items, filter_status=status or "",
                    may_manage=access.allowed(who.user, MANAGE), root_causes=governance.root_cause_choices(ctx.config),
                    categories=CATEGORIES, branches=ctx.config.org.branches, departments=_departments(ctx),
                    default_due=(local_date(ctx.now()) + timedelta(days=30)).isoformat())

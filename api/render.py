@@ -83,7 +83,12 @@ def _outcome_words(after: Mapping[str, Any]) -> str:
 
 
 def _callback_words(after: Mapping[str, Any]) -> str:
-    from domain.governance import CALLBACK_RESULT_NAMES, SATISFACTION_NAMES, CallbackResult, Satisfaction
+    from domain.governance import (
+        CALLBACK_RESULT_NAMES,
+        SATISFACTION_NAMES,
+        CallbackResult,
+        Satisfaction,
+    )
 
     words = f"回访（第 {after.get('attempts', '—')} 次）"
     try:

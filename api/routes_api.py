@@ -16,6 +16,7 @@ from api.schemas import (
     AtIn,
     AuditVerifyOut,
     CaseDetail,
+    CloseIn,
     EscalationOut,
     ExtendIn,
     Me,
@@ -135,10 +136,8 @@ def respond(case_no: CaseNo, body: RespondIn, ctx: Ctx, who: ApiUser) -> Any:
 
 
 @router.post("/complaints/{case_no}/close", response_model=ActionOut, summary="close a responded case")
-def close(case_no: CaseNo, ctx: Ctx, who: ApiUser) -> Any:
-    from api.schemas import NoBody
-
-    return _action("close")(case_no, ctx, who, NoBody())
+def close(case_no: CaseNo, ctx: Ctx, who: ApiUser, body: Annotated[CloseIn | None, Body()] = None) -> Any:
+    return _action("close")(case_no, ctx, who, body or CloseIn())
 
 
 @router.post("/complaints/{case_no}/withdraw", response_model=ActionOut, summary="the complainant withdrew")

@@ -313,12 +313,13 @@ def _story(args: argparse.Namespace, config: Config, engine: Any, sinks: Sinks, 
         answer = {"verified": "经核实，该卡年费系按收费标准扣收，但开卡时未充分提示年费减免条件。",
                   "basis": "依据《商业银行服务价格管理办法》及本行信用卡章程第十二条，对未充分提示部分予以纠正。",
                   "remedies": "如对处理结果有异议，可在收到本决定之日起30日内向上级机构书面申请核查，或申请调解、仲裁、诉讼。",
-                  "told_via": "phone"}
+                  "told_via": "phone", "outcome": "部分成立", "not_upheld_reason": "年费系按收费标准扣收，未充分提示部分予以纠正",
+                  "redress_type": "退还费用", "redress_amount": "200.00"}
         resp = h.post(f"/complaints/{focus['case_no']}/respond", json=answer)
     if ok.status_code != 200 or resp.status_code != 200:
         raise UsageError(f"the handler's actions were refused: {ok.text[:300]} {resp.text[:300]}")
     name = config.org.people[handler].name
-    print(f"\n二、经办人 {name}（{handler}）确认受理并答复 {focus['case_no']}（核实情况、依据和理由、救济途径，电话告知）。"
+    print(f"\n二、经办人 {name}（{handler}）确认受理并答复 {focus['case_no']}（核实情况、依据和理由、救济途径，电话告知；投诉部分成立，退还年费 200.00 元）。"
           f"\n   处理决定书：{web}/cases/{focus['case_no']}/letter")
 
     # 3. the clock moves: escalation up the chain, once per level

@@ -130,8 +130,8 @@ ROW_COLUMNS: tuple[str, ...] = (
 NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated",
                             "exported",
                             # governance (models/governance.py): rows of case_outcome, callback, remediation
-                            "outcome_recorded", "root_cause_recorded", "callback_recorded", "remediation_opened",
-                            "remediation_escalated", "remediation_closed"})
+                            "callback_recorded", "remediation_opened", "remediation_escalated",
+                            "remediation_closed"})
 
 
 _DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",

@@ -257,10 +257,13 @@ def new_facts(session: Session, *, case_no: str, at: datetime, config: Config, c
 
 
 def _transition(session: Session, row: Any, target: Status, *, values: dict[str, Any], action: str, actor: str,
-                now: datetime, config: Config, calendar: WorkingCalendar, detail: str = "") -> dict[str, Any]:
+                now: datetime, config: Config, calendar: WorkingCalendar, detail: str = "",
+                recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`recorded`: what the event also records beside the row (the outcome, the root cause)."""
     ensure_transition(Status(row.status), target)
     _update(session, row.id, {"status": target.value, **values}, now)
-    _audit(session, row, action, actor, now, {"status": row.status}, {"status": target.value, **_iso(values)}, detail)
+    _audit(session, row, action, actor, now, {"status": row.status},
+           {"status": target.value, **_iso(values), **(recorded or {})}, detail)
     reschedule(session, [row.id], config=config, calendar=calendar)
     return {"case_no": row.case_no, "status": target.value, "previous_status": row.status, **values}
 
@@ -281,7 +284,7 @@ def respond(session: Session, *, case_no: str, verified: str, basis: str, remedi
     proof of notice may be an attached evidence file (`proof_file_id`). The outcome (投诉是否成立,
     redress) is required; the timely flag is fixed by the first response (models/governance.py)."""
     from domain.governance import callback_due_at, check_outcome
-    from models.governance import record_outcome
+    from models.governance import outcome_audit, record_outcome
 
     row = load_case(session, case_no)
     problems = check_response(verified=verified, basis=basis, remedies=remedies, told_via=told_via)
@@ -293,13 +296,17 @@ def respond(session: Session, *, case_no: str, verified: str, basis: str, remedi
     _check_time("told-at", told_at, row, now)
     # the regulatory due date in force now, an open pause counted to now
     due_now = _recompute(session, row, tier=Tier(row.tier), calendar=calendar, now=now)["regulatory_due_at"]
+    callback_due = callback_due_at(told_at, calendar)
+    recorded = outcome_audit(session, complaint_id=row.id, decision=decision, told_at=told_at, due_at=due_now,
+                             callback_due=callback_due)
     out = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
-                      actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}")
+                      actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}",
+                      recorded=recorded)
     session.execute(RESPONSE.insert().values(complaint_id=row.id, verified=verified, basis=basis, remedies=remedies,
                                              told_via=told_via, told_at=told_at, recorded_at=now, actor=actor,
                                              proof_file_id=proof_file_id))
     out.update(record_outcome(session, complaint_id=row.id, case_no=row.case_no, decision=decision, told_at=told_at,
-                              due_at=due_now, callback_due=callback_due_at(told_at, calendar), now=now, actor=actor))
+                              due_at=due_now, callback_due=callback_due, now=now, actor=actor))
     return out
 
 
@@ -310,13 +317,14 @@ def close(session: Session, *, case_no: str, config: Config, calendar: WorkingCa
     from models.governance import record_root_cause, root_causes
 
     row = load_case(session, case_no)
+    ensure_transition(Status(row.status), Status.CLOSED)  # a case that cannot close says so first (409)
     cause, problems = check_root_cause(root_cause, root_causes(config))
     if problems or cause is None:
         raise ActionError(problems)
     out = _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
-                      now=now, config=config, calendar=calendar)
-    out.update(record_root_cause(session, complaint_id=row.id, case_no=row.case_no, cause=cause, now=now,
-                                 actor=actor))
+                      now=now, config=config, calendar=calendar, detail=f"投诉根因：{cause.name}",
+                      recorded={"root_cause": cause.code, "root_cause_jrt": cause.jrt})
+    out.update(record_root_cause(session, complaint_id=row.id, case_no=row.case_no, cause=cause, now=now))
     return out
 
 

@@ -179,11 +179,25 @@ def outcome_of(session: Session, complaint_id: int) -> Any:
     return session.execute(select(OUTCOME).where(OUTCOME.c.complaint_id == complaint_id)).first()
 
 
+def outcome_audit(session: Session, *, complaint_id: int, decision: OutcomeDecision, told_at: datetime,
+                  due_at: datetime, callback_due: datetime) -> dict[str, Any]:
+    """What the `responded` audit event records of the outcome (before `record_outcome` writes it)."""
+    existing = outcome_of(session, complaint_id)
+    timely = bool(existing.timely) if existing is not None and existing.timely is not None \
+        else is_timely(told_at, due_at)
+    amount = decision.redress_amount
+    return {"outcome": decision.outcome.value, "not_upheld_reason": decision.not_upheld_reason,
+            "redress_type": decision.redress_type.value if decision.redress_type else None,
+            "redress_amount": str(amount) if amount is not None else None, "timely": timely,
+            "callback_due_at": callback_due.isoformat()}
+
+
 def record_outcome(session: Session, *, complaint_id: int, case_no: str, decision: OutcomeDecision,
                    told_at: datetime, due_at: datetime, callback_due: datetime, now: datetime,
                    actor: str) -> dict[str, Any]:
     """The outcome of a response, and its call-back round. The timely flag is the first response's:
-    a later response (after a reopen) updates the outcome, never `timely`."""
+    a later response (after a reopen) updates the outcome, never `timely`. The `responded` event
+    carries it (`outcome_audit`)."""
     values = {"outcome": decision.outcome.value, "not_upheld_reason": decision.not_upheld_reason,
               "redress_type": decision.redress_type.value if decision.redress_type else None,
               "redress_amount_fen": to_fen(decision.redress_amount), "responded_at": told_at, "updated_at": now}
@@ -210,27 +224,20 @@ def record_outcome(session: Session, *, complaint_id: int, case_no: str, decisio
                                              due_at=callback_due, attempts=0, result=CallbackResult.PENDING.value,
                                              created_at=now, updated_at=now, actor=actor))
     amount = decision.redress_amount
-    after = {"outcome": decision.outcome.value, "not_upheld_reason": decision.not_upheld_reason,
-             "redress_type": values["redress_type"], "redress_amount": str(amount) if amount is not None else None,
-             "timely": timely, "callback_due_at": callback_due.isoformat()}
-    _audit(session, action="outcome_recorded", actor=actor, now=now, complaint_id=complaint_id, case_no=case_no,
-           after=after, detail=OUTCOME_NAMES[decision.outcome])
     return {"outcome": decision.outcome.value, "redress_type": values["redress_type"],
             "redress_amount": str(amount) if amount is not None else None, "timely": timely,
             "callback_due_at": callback_due}
 
 
-def record_root_cause(session: Session, *, complaint_id: int, case_no: str, cause: RootCause, now: datetime,
-                      actor: str) -> dict[str, Any]:
+def record_root_cause(session: Session, *, complaint_id: int, case_no: str, cause: RootCause,
+                      now: datetime) -> dict[str, Any]:
+    """The root cause of a closed case (the `closed` audit event carries it)."""
     values = {"root_cause": cause.code, "root_cause_jrt": cause.jrt, "root_cause_at": now, "updated_at": now}
     existing = outcome_of(session, complaint_id)
     if existing is None:  # responded before migration 0010
         session.execute(OUTCOME.insert().values(complaint_id=complaint_id, case_no=case_no, **values))
     else:
         session.execute(OUTCOME.update().where(OUTCOME.c.complaint_id == complaint_id).values(**values))
-    _audit(session, action="root_cause_recorded", actor=actor, now=now, complaint_id=complaint_id, case_no=case_no,
-           before={"root_cause": existing.root_cause if existing is not None else None},
-           after={"root_cause": cause.code, "root_cause_jrt": cause.jrt}, detail=cause.name)
     return {"root_cause": cause.code, "root_cause_name": cause.name, "root_cause_jrt": cause.jrt}
 
 

@@ -18,7 +18,7 @@ from tests.api.support import account, bearer, routed_case
 
 AUDIT = table_of(AuditEvent)
 RESPONSE = {"verified": "经核实，年费系按合同收取", "basis": "《信用卡领用合约》第五条", "remedies": "可申请核查、调解、仲裁、诉讼",
-            "told_via": "phone"}
+            "told_via": "phone", "outcome": "不成立", "not_upheld_reason": "年费系按合同收取"}
 
 
 def test_handler_acknowledges_and_responds_and_the_timeline_shows_it(client: TestClient, db_engine: Engine,

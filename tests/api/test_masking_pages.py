@@ -50,7 +50,8 @@ def test_case_page_masks_free_text_for_the_auditor_and_by_default(app: FastAPI, 
                 customer_told_via="phone", customer_told_at=told)
     clock.advance(days=1)
     handler.act(case_no, "respond", verified="经核实，刘桂兰（电话138.1234.5678）的年费按合约收取",
-                basis="《信用卡领用合约》第五条", remedies="可向上级机构申请核查，或申请调解、仲裁、诉讼", told_via="phone")
+                basis="《信用卡领用合约》第五条", remedies="可向上级机构申请核查，或申请调解、仲裁、诉讼", told_via="phone",
+                outcome="不成立", not_upheld_reason="年费按合约收取")
 
     pages: dict[str, Any] = {"auditor": auditor.get(f"/cases/{case_no}"), "handler": handler.get(f"/cases/{case_no}")}
     for who, r in pages.items():

@@ -187,9 +187,11 @@ def test_every_action_through_the_web_then_every_role_opens_the_case(
     clock.advance(days=1)
     handler.act(case_no, "respond", verified="经核实，年费按领用合约收取，但未提前短信提醒",
                 basis="《信用卡领用合约》第五条；我行收费公示", remedies="可向上级机构申请核查，或申请调解、仲裁、诉讼",
-                told_via="phone")
+                told_via="phone", outcome="部分成立", not_upheld_reason="年费按合约收取，但未提前提醒",
+                redress_type="退还费用", redress_amount="200.00")
     text = check("已答复", "处理决定（已答复投诉人）", "经核实，年费按领用合约收取", "《信用卡领用合约》第五条",
-                 "可向上级机构申请核查", "打印处理决定书", _local(clock.now))
+                 "可向上级机构申请核查", "打印处理决定书", _local(clock.now), "投诉是否成立", "部分成立",
+                 "退还费用 200.00 元", "答复是否及时", "及时", "待回访")
     assert "告知方式：电话" in text
 
     for role in viewers:
@@ -198,7 +200,8 @@ def test_every_action_through_the_web_then_every_role_opens_the_case(
         letter = re.sub(r"\s", "", _text(r.text))  # the letter's words, spacing dropped
         for e in ("某银行大连分行", "消费投诉处理决定书", case_no, "2026年11月26日", "经核实，年费按领用合约收取",
                   "《信用卡领用合约》第五条", "某银行辽宁省分行消费者权益保护部", "30日内", "调解", "仲裁", "诉讼",
-                  "以电话方式告知投诉人", clock.now.strftime("%Y年%m月%d日")):
+                  "以电话方式告知投诉人", clock.now.strftime("%Y年%m月%d日"), "您的投诉部分成立",
+                  "退还费用人民币200.00元"):
             assert e in letter, (role, e, letter)
         assert '<link rel="stylesheet" href="/static/app.css">' in r.text and 'id="print"' in r.text
         # the letter goes to the customer: the full name for roles that may unmask, masked for the auditor
@@ -216,8 +219,8 @@ def test_every_action_through_the_web_then_every_role_opens_the_case(
     check("核查中", "核查期限", "刘洋", "某银行辽宁省分行消费者权益保护部", _local(clock.now + timedelta(days=30))[:10],
           "投诉人申请核查")
 
-    handler.act(case_no, "close")
-    check("已办结", "办结")
+    handler.act(case_no, "close", root_cause="R02")
+    check("已办结", "办结", "投诉根因（溯源）", "收费定价（R02，JR/T 0169：定价收费）")
 
     handler.act(case_no, "reopen", reason="投诉人补充了新的扣费凭证")
     check("已重开", "重新处理", "投诉人补充了新的扣费凭证")

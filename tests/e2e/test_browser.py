@@ -104,6 +104,7 @@ def test_desk_files_handler_acknowledges_and_responds(engine: Engine, config: Co
         page.fill("#form-respond textarea[name=verified]", "经核实，年费按合约收取")
         page.fill("#form-respond textarea[name=basis]", "《信用卡领用合约》第五条")
         page.select_option("#form-respond select[name=told_via]", "phone")
+        page.select_option("#form-respond select[name=outcome]", "upheld")
         page.click("#act-respond")
         page.wait_for_url(f"{base}/cases/{case_no}?done=respond")
         assert page.inner_text("#case-status") == "已答复"
@@ -172,9 +173,17 @@ def test_paused_extended_case_and_letter_render_in_chromium(engine: Engine, conf
         page.fill("#form-respond textarea[name=verified]", "经核实，年费按《信用卡领用合约》收取，我行未按约定提前短信提醒。")
         page.fill("#form-respond textarea[name=basis]", "《信用卡领用合约》第五条；我行服务价格公示。经协商，同意退还本年度年费 200 元。")
         page.select_option("#form-respond select[name=told_via]", "written")
+        page.select_option("#form-respond select[name=outcome]", "partly_upheld")
+        page.fill("#form-respond textarea[name=not_upheld_reason]", "年费按合约收取，但我行未按约定提前提醒。")
+        page.select_option("#form-respond select[name=redress_type]", "refund")
+        page.fill("#form-respond input[name=redress_amount]", "200.00")
         page.click("#act-respond")
         page.wait_for_url(f"{base}/cases/{case_no}?done=respond")
         assert "经核实" in page.inner_text("#case-response")
+        assert page.inner_text("#gov-outcome") == "部分成立"
+        assert page.inner_text("#gov-redress") == "退还费用 200.00 元"
+        assert page.inner_text("#gov-timely").startswith("及时")
+        assert "待回访" in page.inner_text("#callbacks")
         page.screenshot(path=str(shots / "case_responded.png"), full_page=True)
         page.click("#letter-link")
         page.wait_for_url(f"{base}/cases/{case_no}/letter")
@@ -182,6 +191,8 @@ def test_paused_extended_case_and_letter_render_in_chromium(engine: Engine, conf
         assert page.inner_text("#letter-name") == "张三"
         assert "某银行辽宁省分行消费者权益保护部" in page.inner_text("#letter-review")
         assert "书面" in page.inner_text("#letter-told")
+        assert "部分成立" in page.inner_text("#letter-outcome")
+        assert "退还费用 人民币 200.00 元" in page.inner_text("#letter-redress")
         page.screenshot(path=str(shots / "letter.png"), full_page=True)
         page.emulate_media(media="print")
         assert page.locator("header.top").is_hidden() and page.locator("#print").is_hidden()

@@ -81,7 +81,7 @@ def test_reopen_a_responded_case_and_only_then(db_engine: Engine, config: Config
     with pytest.raises(IllegalTransition, match="status（状态）：“已分派”的案件不能转为“已重开”"):
         _act(db_engine, config, "reopen", case_no=case_no, reason="补充材料")
     _act(db_engine, config, "respond", case_no=case_no, verified="已核实", basis="合同第5条",
-         remedies="可申请核查、调解、仲裁、诉讼", told_via="phone", told_at=NOW + timedelta(minutes=30))
+         remedies="可申请核查、调解、仲裁、诉讼", told_via="phone", told_at=NOW + timedelta(minutes=30), outcome="成立")
     out = _act(db_engine, config, "reopen", case_no=case_no, reason="客户不认可答复，补充了账单")
     assert out["status"] == "reopened"
     with session_scope(db_engine) as s:

@@ -85,7 +85,7 @@ def test_whole_life_each_level_once_and_stop_on_response(db_engine: Engine, conf
     assert sweep(db_engine, config, "2026-12-12 00:20") == {}
     act(db_engine, case_actions.respond, case_no=case_no, verified="已核实年费扣收情况", basis="按合同约定",
         remedies="可申请核查、调解、仲裁或诉讼", told_via="phone", told_at=at("2026-12-13 10:00"),
-        config=config, now=at("2026-12-13 10:00"))
+        config=config, now=at("2026-12-13 10:00"), outcome="成立")
     assert sweep(db_engine, config, "2026-12-20 10:00") == {}
     assert levels(db_engine, case_no) == [0, 1, 2]
     d = detail(db_engine, case_no)
@@ -251,7 +251,7 @@ def test_review_only_within_thirty_days_of_the_decision(db_engine: Engine, confi
     case_no = make_case(db_engine, config)
     told = at("2026-12-01 10:00")
     act(db_engine, case_actions.respond, case_no=case_no, verified="v", basis="b", remedies="r", told_via="email",
-        told_at=told, config=config, now=told)
+        told_at=told, config=config, now=told, outcome="成立")
     with pytest.raises(case_actions.ActionError, match="requested-at（申请时间）：在答复决定后第 31 日提出"):
         act(db_engine, case_actions.review, case_no=case_no, requested_at=at("2027-01-01 10:00"), config=config,
             now=at("2027-01-02 10:00"))

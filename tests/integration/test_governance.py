@@ -21,10 +21,18 @@ from models.audit_chain import verify
 from models.case_views import case_detail
 from models.db import session_scope
 from models.escalation import CaseResponse
-from models.governance import CALLBACK, OUTCOME, REMEDIATION, callback_rates, outcome_counts, pattern_counts
+from models.governance import (
+    CALLBACK,
+    OUTCOME,
+    REMEDIATION,
+    callback_rates,
+    outcome_counts,
+    pattern_counts,
+)
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
 from models.submission import submit
+from notifications.render import Item, Renderer
 from services import governance
 from services.unit_of_work import Runtime
 from tests.factories import complaint
@@ -272,10 +280,15 @@ def test_remediation_escalates_once_per_level_and_closes_only_with_evidence(db_e
     assert [e["level"] for e in sweep(20)["escalations"]] == [3]
     assert sweep(25)["fired"] == 0
     with db_engine.connect() as c:
-        rows = c.execute(select(OUTBOX.c.dedupe_key, OUTBOX.c.recipient)
-                         .where(OUTBOX.c.kind == "remediation_overdue")).all()
+        rows = c.execute(select(OUTBOX.c.dedupe_key, OUTBOX.c.recipient, OUTBOX.c.kind, OUTBOX.c.context,
+                                OUTBOX.c.message_id).where(OUTBOX.c.kind == "remediation_overdue")).all()
+    top = next(r for r in rows if r.context["level"] == 3)
+    message = Renderer().render(Item(top.kind, top.context, top.message_id), html=True)
+    assert message.subject.startswith(f"【整改督办】{ref} 行长（一把手）督办（已逾期 10 天）")
+    assert "收费定价 × 银行卡 × 大连分行" in message.text and f"/remediation/{ref}" in message.text
+    assert message.html is not None and f"来源案件</th><td>{case_no}" in message.html
     recipients: dict[int, set[str]] = {}
-    for key, person in rows:
+    for key, person, *_ in rows:
         assert key.startswith(f"{ref}:remediation_overdue:")
         recipients.setdefault(int(key.split(":")[2]), set()).add(person)
     assert sorted(recipients) == [1, 2, 3]

@@ -210,7 +210,8 @@ def test_review_opened_message(db_engine: Engine, config: Config) -> None:
     case_no = make_case(db_engine, config)
     told = at("2026-12-05 10:00")
     act(db_engine, case_actions.respond, case_no=case_no, verified="已核实年费扣收情况", basis="按合同约定",
-        remedies="可申请核查、调解、仲裁或诉讼", told_via="phone", told_at=told, config=config, now=told)
+        remedies="可申请核查、调解、仲裁或诉讼", told_via="phone", told_at=told, config=config, now=told,
+        outcome="成立")
     act(db_engine, case_actions.review, case_no=case_no, requested_at=at("2026-12-20 10:00"), config=config,
         now=at("2026-12-21 10:00"))
     rows = outbox(db_engine, "review_opened", case_no)

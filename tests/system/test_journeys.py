@@ -338,7 +338,11 @@ def test_handler_pauses_resumes_extends_and_responds_with_the_page_working_throu
                             f.locator("textarea[name=reason]").fill("需调取开卡录音核实告知情况")))
     act("respond", lambda f: (f.locator("textarea[name=verified]").fill("经核实，开卡时未充分提示年费收取条件。"),
                              f.locator("textarea[name=basis]").fill("依据本行信用卡章程第十二条，退还年费 200 元。"),
-                             f.locator("select[name=told_via]").select_option("phone")))
+                             f.locator("select[name=told_via]").select_option("phone"),
+                             f.locator("select[name=outcome]").select_option("partly_upheld"),
+                             f.locator("textarea[name=not_upheld_reason]").fill("年费按章程收取，未充分提示部分予以纠正"),
+                             f.locator("select[name=redress_type]").select_option("refund"),
+                             f.locator("input[name=redress_amount]").fill("200.00")))
     assert page.inner_text("#case-status") == "已答复"
     assert "经核实" in page.inner_text("#case-response")
 
