@@ -40,6 +40,7 @@ from models.escalation import Escalation
 from models.sqlutil import table_of
 
 OVERLAP = timedelta(minutes=15)
+DASHBOARD_STALENESS = timedelta(seconds=60)  # the dashboard's counts are at most this old
 STATE_KEY = "daily_counts_refreshed_at"
 
 
@@ -163,9 +164,9 @@ def rebuild(session: Session, *, now: datetime) -> int:
     cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE), func.coalesce(C.c.channel, NONE),
             func.coalesce(C.c.cause, NONE)]
     sel = select(day, C.c.branch, *cols, func.count()).where(C.c.status != "merged").group_by(day, C.c.branch, *cols)
-    result = session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause", "n"], sel))
+    session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause", "n"], sel))
     _set_state(session, now)
-    return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    return int(session.execute(select(func.count()).select_from(D)).scalar_one())
 
 
 def _state(session: Session, *, lock: bool) -> datetime | None:
@@ -185,9 +186,18 @@ def _set_state(session: Session, at: datetime) -> None:
         session.execute(ST.update().where(ST.c.key == STATE_KEY).values(at=at))
 
 
-def refresh(session: Session, *, now: datetime, days: Iterable[date] = ()) -> dict[str, int]:
+def refresh(session: Session, *, now: datetime, days: Iterable[date] = (),
+            unless_within: timedelta | None = None) -> dict[str, int]:
     """Bring the daily counts up to the complaint rows: the days of rows changed since the last refresh
-    (less `OVERLAP`), plus `days`. Concurrent refreshes queue on the state row (PostgreSQL)."""
+    (less `OVERLAP`), plus `days`. Concurrent refreshes queue on the state row (PostgreSQL).
+
+    `unless_within`: nothing is done when the last refresh is more recent than that (the dashboard reads
+    counts at most that old, instead of recomputing the same recent days on every view)."""
+    extra = set(days)
+    if unless_within is not None and not extra:
+        last = _state(session, lock=False)
+        if last is not None and now - last < unless_within:
+            return {"days": 0, "rows": 0}
     since = _state(session, lock=True)
     if since is None:
         rows = rebuild(session, now=now)
@@ -195,7 +205,7 @@ def refresh(session: Session, *, now: datetime, days: Iterable[date] = ()) -> di
     day = local_day(session)
     changed = {_as_date(d) for (d,) in session.execute(
         select(day).where(C.c.updated_at >= since - OVERLAP).group_by(day))}
-    changed |= set(days)
+    changed |= extra
     rows = _recompute(session, sorted(changed)) if changed else 0
     _set_state(session, now)
     return {"days": len(changed), "rows": rows}

@@ -165,7 +165,7 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     if institution not in config.org.branches:
         raise AnalyticsError(f"institution（机构）：组织架构中没有机构 {institution!r}（可选：{'、'.join(config.org.branches)}）")
     spec = analytics or load_analytics(config)
-    store.refresh(uow.session, now=uow.now)
+    store.refresh(uow.session, now=uow.now, unless_within=store.DASHBOARD_STALENESS)
     s = uow.session
     branches = subtree(config, institution)
     today = st.local_date(uow.now)
