@@ -127,8 +127,12 @@ def test_paused_extended_case_and_letter_render_in_chromium(engine: Engine, conf
     from tests.factories import complaint
 
     now = datetime(2026, 11, 27, 10, 0, tzinfo=SHANGHAI)
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", lambda: now)
+    from services import unit_of_work
+
+    monkeypatch.setattr(unit_of_work, "utcnow", lambda: now)  # the web's clock (services/unit_of_work.py)
+    for module in (deps, service, pages):  # where older code read it
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", lambda: now)
     result = submit(engine, [complaint(vulnerable=True, vulnerable_note="老年客户，需电话回访", outlet="dl-zs",
                                        respondent="信用卡中心客服专员")],
                     config=config, calendar=WorkingCalendar(), now=now)[0]
