@@ -74,16 +74,19 @@ def can_see(user: User, case: Any, config: Config) -> bool:
     return False
 
 
-def scope(user: User, config: Config) -> ColumnElement[bool]:
-    """SQL filter for the cases the user may list (a superset for chains, checked again by can_see)."""
+def scope(user: User, config: Config, *, open_only: bool = False) -> ColumnElement[bool]:
+    """SQL filter for the cases the user may list (a superset for chains, checked again by can_see).
+    `open_only`: the caller lists open cases only (the participants' open rows are read)."""
     role = user.role
     if role in ("cpo", "auditor", "admin"):
         return true()
+    if role == "supervisor" and user.branch and subtree(config, user.branch) == set(config.org.branches):
+        return true()  # the head office's supervisor: every branch
     clauses: list[ColumnElement[bool]] = []
     if user.person_id:  # handler, chain, watcher, escalation recipient: an indexed relation (models/participants.py)
         from models.participants import involves
 
-        clauses.append(involves(user.person_id))
+        clauses.append(involves(user.person_id, open_only=open_only))
     if role == "desk" and user.branch:
         clauses.append(COMPLAINT.c.branch == user.branch)
     if role == "supervisor" and user.branch:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, PrimaryKeyConstraint, exists, select
+from sqlalchemy import ColumnElement, Index, PrimaryKeyConstraint, exists, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -29,6 +29,8 @@ class CaseParticipant(SQLModel, table=True):
         PrimaryKeyConstraint("complaint_id", "person", "role", "level"),
         Index("ix_case_participant_person", "person", "complaint_id"),
         Index("ix_case_participant_person_role", "person", "role", "complaint_id", "level"),
+        Index("ix_case_participant_open", "person", "complaint_id", postgresql_where=text("open"),
+              sqlite_where=text("open")),
     )
 
     complaint_id: int = Field(foreign_key="complaint.id")
@@ -36,6 +38,9 @@ class CaseParticipant(SQLModel, table=True):
     role: str = Field(max_length=16)  # handler / chain / watcher / escalation
     level: int = 0  # the escalation level (0 for the other roles)
     seat: str | None = Field(default=None, max_length=32)  # the chain seat (department_head …)
+    # The case is open (its status one of OPEN_STATUSES): kept by database triggers (migration 0009),
+    # so a queue reads only the open work of a person, whatever moved the case.
+    open: bool = False
 
 
 PARTICIPANT = table_of(CaseParticipant)
@@ -85,10 +90,13 @@ def add_escalation(session: Session, recipients: Iterable[tuple[int, str, int, s
     bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
 
 
-def involves(person: str, *, roles: Sequence[str] | None = None) -> ColumnElement[bool]:
-    """complaint rows where `person` takes part (in one of `roles`; default: any role)."""
+def involves(person: str, *, roles: Sequence[str] | None = None, open_only: bool = False) -> ColumnElement[bool]:
+    """complaint rows where `person` takes part (in one of `roles`; default: any role); `open_only`:
+    only open cases (the same rows when the query also asks for open statuses, read by a smaller index)."""
     stmt = select(PARTICIPANT.c.complaint_id).where(PARTICIPANT.c.complaint_id == COMPLAINT.c.id,
                                                     PARTICIPANT.c.person == person)
+    if open_only:
+        stmt = stmt.where(PARTICIPANT.c.open.is_(True))
     if roles:
         stmt = stmt.where(PARTICIPANT.c.role.in_(list(roles)))
     return exists(stmt)

@@ -44,7 +44,7 @@ from models.sqlutil import table_of
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)
 ESC = table_of(Escalation)
-OPEN = tuple(s.value for s in OPEN_STATUSES)
+OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))  # as migration 0009's partial indexes list them
 DUE, NEWEST = "due", "newest"
 PAGE_SIZE = 50
 
@@ -105,7 +105,9 @@ class CaseFilter:
         return DUE if open_work else NEWEST
 
     def is_open_work(self) -> bool:
-        return self.open_only or self.overdue or self.due_within is not None or bool(self.paused)
+        """Only open cases can match (the queue's sections, overdue, open statuses asked for)."""
+        return (self.open_only or self.overdue or self.due_within is not None or bool(self.paused)
+                or (bool(self.status) and set(self.status) <= set(OPEN)))
 
     def as_params(self) -> dict[str, str]:
         """The filter as query parameters (what a saved view stores)."""
@@ -178,8 +180,8 @@ def conditions(session: Session, f: CaseFilter, *, now: datetime, person: str | 
         out.append(c.regulatory_due_at < f.due_to)
     if f.overdue:
         out.append(c.regulatory_due_at < now)
-    if f.due_within is not None:
-        out.append(c.regulatory_due_at < now + f.due_within)
+    if f.due_within is not None:  # not overdue by the stored deadline, unless paused (decided in `page`)
+        out += [c.regulatory_due_at < now + f.due_within, or_(c.regulatory_due_at >= now, paused_now())]
     if f.paused is not None:
         out.append(paused_now() if f.paused else ~paused_now())
     if f.triage is not None:
@@ -187,7 +189,7 @@ def conditions(session: Session, f: CaseFilter, *, now: datetime, person: str | 
     if f.escalated_level is not None:
         out.append(exists(select(ESC.c.id).where(ESC.c.complaint_id == c.id, ESC.c.level >= f.escalated_level)))
     if f.mine:
-        out.append(involves(person) if person else c.id.is_(None))
+        out.append(involves(person, open_only=f.is_open_work()) if person else c.id.is_(None))
     if f.q:
         out.append(text_match(session, f.q))
     keys = key_match(phone=f.phone, id_number=f.id_number, card=f.card)
@@ -251,7 +253,9 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
     sort = f.sort_order()
     window = _window(f, now)
     after = decode_cursor(cursor, sort) if cursor else None
-    stmt = select(COMPLAINT).where(*where)
+    # Whether each row's clock is paused now comes with the row: only paused rows need their
+    # deadline recomputed (one more query, and only when the page holds any).
+    stmt = select(COMPLAINT, paused_now().label("paused_now")).where(*where)
     items: list[dict[str, Any]] = []
     batch = limit + 1 if window is None else max(2 * limit, 100)
     more = False
@@ -259,7 +263,8 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
     while True:
         q = stmt.where(_after(sort, *after)) if after else stmt
         rows = session.execute(_ordered(q, sort).limit(batch)).all()
-        current = current_deadlines(session, rows, now=now)
+        paused = [r for r in rows if r.paused_now]
+        current = current_deadlines(session, paused, now=now) if paused else {}
         for row in rows:
             cur = current.get(row.id)
             if window is not None and cur is not None and not _inside(cur.due_at, window):
@@ -283,15 +288,39 @@ def _sort_key(row: Any, sort: str) -> datetime:
 
 def count(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime) -> int:
     """How many cases match; for a deadline window, paused cases are counted by their current deadline."""
-    n = int(session.execute(select(func.count()).select_from(COMPLAINT).where(*where)).scalar_one())
     window = _window(f, now)
     if window is None:
-        return n
-    # Paused cases whose stored deadline is in the window but whose current one is not drop out;
-    # a paused case's current deadline is never earlier than its stored one, so none comes in.
-    rows = session.execute(select(COMPLAINT).where(*where, paused_now())).all()
-    current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
-    return n - sum(1 for r in rows if r.id in current and not _inside(current[r.id].due_at, window))
+        return int(session.execute(select(func.count()).select_from(COMPLAINT).where(*where)).scalar_one())
+    return window_counts(session, where, now=now, windows=[window])[0]
+
+
+def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now: datetime,
+                  windows: Sequence[tuple[datetime | None, datetime | None] | None]) -> list[int]:
+    """How many cases of `where` fall in each deadline window (None: all of them), in one query.
+
+    Cases not paused count by their stored deadline; paused ones (read only when there are any) by
+    their current deadline, the open pause counted.
+    """
+    c = COMPLAINT.c
+
+    def inside(w: tuple[datetime | None, datetime | None]) -> ColumnElement[bool]:
+        lo, hi = w
+        parts = ([c.regulatory_due_at >= lo] if lo else []) + ([c.regulatory_due_at < hi] if hi else [])
+        return and_(*parts)
+
+    paused = paused_now()
+    cols = [func.count() if w is None else func.count().filter(and_(inside(w), ~paused)) for w in windows]
+    cols.append(func.count().filter(paused))
+    *counts, n_paused = session.execute(select(*cols).select_from(COMPLAINT).where(*where)).one()
+    out = [int(n) for n in counts]
+    if n_paused:  # paused cases by their current deadline
+        rows = session.execute(select(COMPLAINT).where(*where, paused)).all()
+        current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
+        for i, w in enumerate(windows):
+            if w is not None:
+                out[i] += sum(1 for r in rows if _inside(current[r.id].due_at if r.id in current
+                                                         else r.regulatory_due_at, w))
+    return out
 
 
 def escalations_page(session: Session, person: str, *, cursor: str | None = None,

@@ -22,7 +22,6 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Text, and_, bindparam, cast, func, literal, or_, text
 from sqlalchemy import column as sql_column
@@ -165,13 +164,15 @@ def _note_column(session: Session) -> str | None:
     return _NOTE_COLUMN[url]
 
 
-def _note_ids(session: Session, pattern: str) -> Any | None:
-    """Cases whose internal notes contain the pattern, when the notes table exists."""
+def _note_ids(session: Session, pattern: str) -> list[int] | None:
+    """Cases whose internal notes contain the pattern, when the notes table exists (read first, so
+    the case query keeps its indexes: `id IN (…)` beside the text index, never an OR with a subquery)."""
     column = _note_column(session)
     if column is None:
         return None
-    return text(f"SELECT complaint_id FROM case_note WHERE lower({column}) LIKE :np ESCAPE '\\'").bindparams(
-        bindparam("np", pattern, unique=True)).columns(sql_column("complaint_id", Integer))
+    ids = session.execute(text(f"SELECT DISTINCT complaint_id FROM case_note WHERE lower({column}) LIKE :np "
+                               "ESCAPE '\\' LIMIT 10000"), {"np": pattern}).scalars().all()
+    return [int(i) for i in ids]
 
 
 def text_match(session: Session, q: str) -> ColumnElement[bool]:
@@ -183,11 +184,10 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
         if postgres:
             doc = func.complaint_search_text(COMPLAINT.c.case_no, COMPLAINT.c.facts, COMPLAINT.c.request,
                                              COMPLAINT.c.respondent)
-            if len(term) == 2:
-                hit: ColumnElement[bool] = func.complaint_bigrams(doc, type_=ARRAY(Text)).contains(
-                    cast(array([term]), ARRAY(Text)))
-            else:
-                hit = doc.like(pattern, escape="\\")
+            hit: ColumnElement[bool] = doc.like(pattern, escape="\\")  # 3+ characters: the pg_trgm GIN index
+            if len(term) == 2:  # the bigram GIN index finds the rows; LIKE is the cheap per-row check
+                hit = and_(func.complaint_bigrams(doc, type_=ARRAY(Text)).contains(cast(array([term]), ARRAY(Text))),
+                           hit)
         else:
             if len(term) >= 3:
                 phrase = '"' + term.replace('"', '""') + '"'
@@ -198,7 +198,7 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
                            "OR lower(respondent) LIKE :m ESCAPE '\\'").bindparams(bindparam("m", pattern, unique=True))
             hit = COMPLAINT.c.id.in_(fts.columns(sql_column("rowid", Integer)))
         notes = _note_ids(session, pattern)
-        clauses.append(or_(hit, COMPLAINT.c.id.in_(notes)) if notes is not None else hit)
+        clauses.append(or_(hit, COMPLAINT.c.id.in_(notes)) if notes else hit)
     return and_(*clauses)
 
 

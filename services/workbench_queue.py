@@ -32,13 +32,14 @@ from models.queries_workbench import (
     count,
     escalations_page,
     page,
+    window_counts,
 )
 from models.search import MIN_TERM, short_terms, terms_of
 from models.users import User
 from services.unit_of_work import UnitOfWork
 
 DUE_SOON = timedelta(days=3)
-MAX_PAGE = 200
+MAX_PAGE = 1000  # the API's old limit
 LABELS = {
     "status": "状态", "department": "承办部门", "handler": "承办人", "branch": "受理机构", "outlet": "网点",
     "category": "业务类别", "severity": "严重程度", "tags": "敏感标签", "source": "投诉来源",
@@ -179,7 +180,8 @@ def _limit(limit: int) -> int:
 
 
 def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> list[ColumnElement[bool]]:
-    return [access.scope(user, uow.config), *conditions(uow.session, f, now=uow.now, person=user.person_id)]
+    return [access.scope(user, uow.config, open_only=f.is_open_work()),
+            *conditions(uow.session, f, now=uow.now, person=user.person_id)]
 
 
 def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE,
@@ -230,8 +232,14 @@ def queue(uow: UnitOfWork, user: User, cursors: Mapping[str, str | None], *,
                                                 limit=limit)
         except BadCursor:
             raise FilterError([problem("cursor", "无效，请从第一页重新查看")]) from None
-    for s in queue_sections(user):
-        out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit)
+    sections = queue_sections(user)
+    for s in sections:
+        out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit, with_count=False)
+    # The three sections are windows of my open cases: counted together in one query.
+    base = _where(uow, user, CaseFilter(open_only=True))
+    soon = (uow.now, uow.now + DUE_SOON)
+    overdue, due_soon, open_ = window_counts(uow.session, base, now=uow.now, windows=[(None, uow.now), soon, None])
+    out["overdue"].count, out["soon"].count, out["open"].count = overdue, due_soon, open_
     return out
 
 
@@ -263,12 +271,18 @@ def views(uow: UnitOfWork, user: User) -> list[dict[str, Any]]:
 def save_view(uow: UnitOfWork, user: User, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Save (or replace) the user's named view of the current filter (checked first)."""
     name = name.strip()
+    problems: list[str] = []
     if not name or len(name) > 64:
-        raise FilterError([problem("name", "须为 1 至 64 个字")])
-    if name in builtin_views(uow.now):
-        raise FilterError([problem("name", f"“{name}”是内置视图的名称，请换一个")])
-    clean = {k: v for k, v in params.items() if k in LABELS and k not in ("cursor", "view", "name", "limit") and v}
-    parse_filter(clean)
+        problems.append(problem("name", "须为 1 至 64 个字"))
+    elif name in builtin_views(uow.now):
+        problems.append(problem("name", f"“{name}”是内置视图的名称，请换一个"))
+    clean = {k: v for k, v in params.items() if k not in ("cursor", "view", "name", "limit", "csrf") and v}
+    try:
+        parse_filter(clean)
+    except FilterError as exc:
+        problems += exc.problems
+    if problems:
+        raise FilterError(problems)
     query = urlencode(sorted((k, v if isinstance(v, str) else ",".join(v)) for k, v in clean.items()))
     uow.session.execute(SAVED.delete().where(SAVED.c.username == user.username, SAVED.c.name == name))
     uow.session.execute(SAVED.insert().values(username=user.username, name=name, filters=query, created_at=uow.now))

@@ -23,7 +23,8 @@ down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_OPEN = "('routed', 'acknowledged', 'reopened', 'under_review')"
+# The open statuses (domain.lifecycle.OPEN_STATUSES), as the partial indexes and triggers name them.
+_OPEN = "('acknowledged', 'in_progress', 'received', 'reopened', 'routed', 'under_review')"
 _KEY_COLUMNS = ("search_phone_key", "search_agent_phone_key", "search_id_key", "search_agent_id_key",
                 "search_card_key")
 
@@ -36,9 +37,11 @@ def _participants_up() -> None:
         sa.Column('role', sa.String(length=16), nullable=False),
         sa.Column('level', sa.Integer(), nullable=False, server_default='0'),
         sa.Column('seat', sa.String(length=32), nullable=True),
+        sa.Column('open', sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint('complaint_id', 'person', 'role', 'level'),
     )
     op.create_index('ix_case_participant_person', 'case_participant', ['person', 'complaint_id'])
+    op.execute("CREATE INDEX ix_case_participant_open ON case_participant (person, complaint_id) WHERE open")
     op.create_index('ix_case_participant_person_role', 'case_participant', ['person', 'role', 'complaint_id', 'level'])
     op.create_table(
         'saved_view',
@@ -53,11 +56,56 @@ def _participants_up() -> None:
     op.execute(f"CREATE INDEX ix_complaint_open_due_id ON complaint (regulatory_due_at, id) WHERE status IN {_OPEN}")
     op.execute(f"CREATE INDEX ix_complaint_open_handler_due ON complaint (handler, regulatory_due_at, id) "
                f"WHERE status IN {_OPEN}")
+    op.execute(f"CREATE INDEX ix_complaint_open_branch_due ON complaint (branch, regulatory_due_at, id) "
+               f"WHERE status IN {_OPEN}")
     op.create_index('ix_complaint_received_id', 'complaint', ['received_at', 'id'])
+    _open_triggers()
     op.create_index('ix_complaint_department_received', 'complaint', ['department', 'received_at', 'id'])
     op.create_index('ix_complaint_branch_received', 'complaint', ['branch', 'received_at', 'id'])
     op.create_index('ix_complaint_handler_received', 'complaint', ['handler', 'received_at', 'id'])
     _backfill_participants()
+
+
+def _open_triggers() -> None:
+    """case_participant.open mirrors the case's status (open work is what a queue lists), kept by the
+    database: set when a row is inserted and whenever the case's status changes."""
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(f"""
+            CREATE FUNCTION case_participant_set_open() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.open := coalesce((SELECT status IN {_OPEN} FROM complaint WHERE id = NEW.complaint_id), false);
+                RETURN NEW;
+            END $$""")
+        op.execute(f"""
+            CREATE FUNCTION complaint_participants_open() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE case_participant SET open = (NEW.status IN {_OPEN})
+                WHERE complaint_id = NEW.id AND open IS DISTINCT FROM (NEW.status IN {_OPEN});
+                RETURN NULL;
+            END $$""")
+        op.execute("CREATE TRIGGER case_participant_open BEFORE INSERT ON case_participant "
+                   "FOR EACH ROW EXECUTE FUNCTION case_participant_set_open()")
+        op.execute("CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint FOR EACH ROW "
+                   "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION complaint_participants_open()")
+    else:
+        op.execute(f"""CREATE TRIGGER case_participant_open AFTER INSERT ON case_participant BEGIN
+            UPDATE case_participant SET open = coalesce((SELECT status IN {_OPEN} FROM complaint
+                                                         WHERE id = new.complaint_id), 0)
+            WHERE rowid = new.rowid; END""")
+        op.execute(f"""CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint
+            WHEN old.status IS NOT new.status BEGIN
+            UPDATE case_participant SET open = (new.status IN {_OPEN}) WHERE complaint_id = new.id; END""")
+
+
+def _drop_open_triggers() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS complaint_participants_open ON complaint")
+        op.execute("DROP TRIGGER IF EXISTS case_participant_open ON case_participant")
+        op.execute("DROP FUNCTION IF EXISTS complaint_participants_open()")
+        op.execute("DROP FUNCTION IF EXISTS case_participant_set_open()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS complaint_participants_open")
+        op.execute("DROP TRIGGER IF EXISTS case_participant_open")
 
 
 def _backfill_participants() -> None:
@@ -87,8 +135,10 @@ def _backfill_participants() -> None:
 
 
 def _participants_down() -> None:
+    _drop_open_triggers()
     for name in ('ix_complaint_handler_received', 'ix_complaint_branch_received', 'ix_complaint_department_received',
-                 'ix_complaint_received_id', 'ix_complaint_open_handler_due', 'ix_complaint_open_due_id'):
+                 'ix_complaint_received_id', 'ix_complaint_open_branch_due', 'ix_complaint_open_handler_due',
+                 'ix_complaint_open_due_id'):
         op.execute(f"DROP INDEX IF EXISTS {name}")
     op.drop_table('saved_view')
     op.drop_table('case_participant')
@@ -109,7 +159,7 @@ def _search_up() -> None:
             AS $$ SELECT lower(coalesce(case_no, '') || ' ' || coalesce(facts, '') || ' ' || coalesce(request, '')
                                || ' ' || coalesce(respondent, '')) $$""")
         op.execute("""
-            CREATE FUNCTION complaint_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            CREATE FUNCTION complaint_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE COST 10000
             AS $$ SELECT coalesce(array_agg(DISTINCT substr(t, i, 2)), '{}')
                   FROM generate_series(1, length(t) - 1) AS i $$""")
         op.execute("CREATE INDEX ix_complaint_search_trgm ON complaint USING gin "

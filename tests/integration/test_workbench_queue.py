@@ -119,6 +119,24 @@ def test_a_paused_case_is_not_overdue_while_paused(db_engine: Engine, config: Co
     assert [c["case_no"] for c in paused.items] == [a]
 
 
+def test_queue_sections_by_the_current_deadline(db_engine: Engine, config: Config) -> None:
+    """Overdue, due within 3 days and open: a paused case counts by its deadline with the pause."""
+    late, soon, paused = _file(db_engine, config, [
+        {"category": PAYMENTS, "received_at": (T0 - timedelta(days=30)).isoformat()},
+        {"category": PAYMENTS, "received_at": (T0 - timedelta(days=13)).isoformat()},
+        {"category": PAYMENTS, "received_at": (T0 - timedelta(days=30)).isoformat()}], now=T0 - timedelta(days=30))
+    at = T0 - timedelta(days=17)  # its stored deadline has passed; paused since, the current one is in 2-3 days
+    with session_scope(db_engine) as s:
+        case_actions.pause(s, case_no=paused, reason="鉴定", evidence="JD-2", at=at, config=config,
+                           calendar=WorkingCalendar(), now=at, actor="yang.xue")
+    rt = Runtime(config, db_engine)
+    with rt.unit(now=T0) as uow:
+        q = wq.queue(uow, _user("handler", "yang.xue"), {})
+    assert [c["case_no"] for c in q["overdue"].items] == [late] and q["overdue"].count == 1
+    assert {c["case_no"] for c in q["soon"].items} == {soon, paused} and q["soon"].count == 2
+    assert q["open"].count == 3 and len(q["open"].items) == 3
+
+
 def test_reassignment_moves_the_case_between_queues(db_engine: Engine, config: Config) -> None:
     (case_no,) = _file(db_engine, config, [{"category": "银行卡"}])
     with session_scope(db_engine) as s:
@@ -135,6 +153,13 @@ def test_reassignment_moves_the_case_between_queues(db_engine: Engine, config: C
         assert wq.queue(uow, _user("supervisor", "feng.yu"), {})["open"].count == 1
         roles = {(r.person, r.role) for r in uow.session.execute(select(PARTICIPANT)).all()}
     assert (other, "handler") in roles and (first, "handler") not in roles and ("feng.yu", "chain") in roles
+    with session_scope(db_engine) as s:  # a case no longer open leaves every queue (the participants' open flag)
+        case_actions.withdraw(s, case_no=case_no, at=T0, config=config, calendar=WorkingCalendar(), now=T0,
+                              actor=other)
+    with rt.unit(now=T0) as uow:
+        assert wq.queue(uow, _user("handler", other), {})["open"].count == 0
+        assert wq.list_cases(uow, _user("handler", other), wq.parse_filter({})).count == 1  # history keeps it
+        assert not any(r.open for r in uow.session.execute(select(PARTICIPANT)).all())
 
 
 SEEDED = [
@@ -220,3 +245,21 @@ def test_visibility_of_lists_by_role(db_engine: Engine, config: Config) -> None:
     assert visible(_user("auditor")) == set(cases)
     assert visible(_user("desk", branch="dl-zs")) == {cases[2]}
     assert visible(_user("handler", None)) == set()
+
+
+def test_the_migrations_open_statuses_are_the_lifecycles() -> None:
+    """Migration 0009's partial indexes and triggers name the open statuses as text: they must stay
+    OPEN_STATUSES (else the queue's indexes stop matching its queries)."""
+    import importlib.util
+    from pathlib import Path
+
+    from domain.lifecycle import OPEN_STATUSES
+    from models.queries_workbench import OPEN
+
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0009_workbench.py"
+    spec = importlib.util.spec_from_file_location("m0009", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._OPEN == "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
+    assert set(OPEN) == {s.value for s in OPEN_STATUSES}
