@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from complaints.config import load_config  # noqa: E402
+from domain.intake import RoutedMemo  # noqa: E402
 from domain.masking import mask_free_text  # noqa: E402
 from models.routing_store import routed_context  # noqa: E402
 from notifications.contracts import RENDERER_KEYS, from_plain, to_plain  # noqa: E402
@@ -71,7 +72,7 @@ class UnmaskedRenderer(Renderer):
 
 def produce(config: Any, data: list[tuple[str, str]]) -> tuple[list[Item], float]:
     """The routed contexts as intake builds them; returns them and the seconds spent masking."""
-    memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+    memo: RoutedMemo = {}
     items = []
     for i, (name, request) in enumerate(data):
         ctx = routed_context(case_no=f"DL-2026-{i:06d}", role="handler", category="B01", severity="ordinary",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Generic, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI, local_text
@@ -34,19 +34,19 @@ from domain.escalation import (
     lateness_days,
     resolve_recipients,
 )
+from domain.intake import UNTRIAGED
+from domain.intents import AuditIntent, MessageIntent
 from domain.masking import mask_free_text, mask_name
 from domain.org import ChainMember, OrgChart
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
 from domain.wording import lateness_text, vulnerable_text
 from notifications.contracts import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
 
-UNTRIAGED = "待分拣"
 DIGEST_CASES_SHOWN = 200  # a digest lists at most this many cases (its count says how many in all)
 REASON_STORED = 200  # characters of the firing reason kept on the escalation row
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-C = TypeVar("C", Escalated, EscalationDigest)
 
 
 class SweepCase(NamedTuple):
@@ -120,29 +120,6 @@ class EscalationRow(NamedTuple):
     fired_at: datetime
     reason: str
     recipients: tuple[StoredRecipient, ...]
-
-
-class AuditIntent(NamedTuple):
-    """An audit event to append (the store gives it its place in the chain)."""
-
-    at: datetime
-    actor: str
-    action: str
-    complaint_id: int | None
-    case_no: str | None
-    after: dict[str, object]
-    detail: str
-
-
-class MessageIntent(NamedTuple, Generic[C]):
-    """One message to queue: its kind, recipient (a person id), de-duplication key and contract."""
-
-    kind: str
-    recipient: str
-    key: str
-    context: C
-    complaint_id: int | None = None
-    case_no: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from prefect.runtime import flow_run as flow_run_runtime
 from sqlalchemy import Engine
 
 from complaints.config import Config, load_config
-from domain.intake import plan_batch
+from domain.intake import plan_batch, plan_messages
 from flows.events import emit
 from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
@@ -54,7 +54,8 @@ def route_one_batch(engine: Engine, config: Config, *, batch_size: int, load: di
             return []
         with plan_lock or nullcontext():
             plans = plan_batch(cases, org=config.org, table=config.routing, load=load)
-        return apply_plans(session, plans, raw, config=config, now=now or datetime.now(UTC))
+        messages = plan_messages(plans, raw, org=config.org, case_link_base=config.policy.case_link_base)
+        return apply_plans(session, plans, messages, config=config, now=now or datetime.now(UTC))
 
 
 def emit_routed(routed: list[RoutedCase]) -> int:

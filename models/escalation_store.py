@@ -25,11 +25,10 @@ from domain.calendar import WorkingCalendar
 from domain.deadlines import local_date, local_text
 from domain.escalation import ESCALATING_STATUSES, CaseClock, due_levels, is_urgent
 from domain.field_names import refusal
+from domain.intents import AuditIntent, MessageIntent
 from domain.lifecycle import Status
 from domain.sweep import (
-    AuditIntent,
     FiredEscalation,
-    MessageIntent,
     OpenEscalation,
     ScheduleCase,
     ScheduleEntry,

@@ -1,27 +1,36 @@
-"""Load pending complaints and apply intake's routing plans: state, audit and outbox together."""
+"""Load pending complaints and write intake's plans: state, audit and outbox together.
+
+What a case becomes and who is told in which words is decided in `domain.intake` (`plan_batch`,
+`plan_messages`); here the claimed rows are read and the plans written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from complaints.config import Config
-from domain.deadlines import local_text
-from domain.intake import PendingCase, RoutingPlan
+from domain.intake import (
+    MessageFields,
+    PendingCase,
+    RoutedMemo,
+    RoutingPlan,
+    routed_message,
+    routing_reasons,
+)
+from domain.intents import MessageIntent
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
-from domain.masking import mask_free_text, mask_name
-from domain.taxonomy import SEVERITY_NAMES, TAG_NAMES, Dimension, SensitiveTag, Severity, name_of
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
 from models.participants import replace_work
 from models.sqlutil import table_of, update_rows_by_id
-from notifications.contracts import NO_HANDLER, Routed
+from notifications.contracts import Routed
 from notifications.outbox import OutboxItem, enqueue
 
 COMPLAINT = table_of(Complaint)
@@ -33,17 +42,6 @@ _PENDING_COLS = [
     COMPLAINT.c.agent_name, COMPLAINT.c.complainant_legal_rep,  # read only to mask them inside the request
 ]
 _PENDING_TIMES = (COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at, COMPLAINT.c.ack_due_at)
-
-
-class _MessageFields(NamedTuple):
-    """What the routed message needs of a claimed case (its times only to show them)."""
-
-    complainant_name: str
-    request: str
-    other_names: tuple[str, ...]  # the agent's and legal representative's, masked in the request
-    received_at: datetime
-    regulatory_due_at: datetime
-    ack_due_at: datetime
 
 
 def _sqlite_time(text_value: str) -> datetime:
@@ -68,7 +66,7 @@ def count_pending(session: Session) -> int:
     return int(session.execute(select(func.count()).where(COMPLAINT.c.status == Status.RECEIVED.value)).scalar_one())
 
 
-def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict[int, _MessageFields]]:
+def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict[int, MessageFields]]:
     """The oldest pending complaints, locked for this transaction (others skip them on PostgreSQL).
 
     Read without SQLAlchemy's per-value result processing (a quarter of intake's Python time at
@@ -84,7 +82,7 @@ def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict
     tag_memo: dict[Any, tuple[str, ...]] = {}
     time_of: Any = (lambda v: v) if postgres else _sqlite_time
     cases: list[PendingCase] = []
-    fields: dict[int, _MessageFields] = {}
+    fields: dict[int, MessageFields] = {}
     for (id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested, group_size, tags_json,
          branch, respondent, name, request, agent_name, legal_rep, received_at, due_at, ack_due_at) in rows:
         tags = tag_memo.get(tags_json) if isinstance(tags_json, str) else None
@@ -96,7 +94,7 @@ def claim_pending(session: Session, limit: int) -> tuple[list[PendingCase], dict
         cases.append(PendingCase(id_, case_no, source, channel_raw, category_raw, cause_raw, severity_requested,
                                  group_size, tags, branch, respondent))
         others = tuple(n for n in (agent_name, legal_rep) if n)
-        fields[id_] = _MessageFields(name, request, others, time_of(received_at), time_of(due_at),
+        fields[id_] = MessageFields(name, request, others, time_of(received_at), time_of(due_at),
                                      time_of(ack_due_at))
     return cases, fields
 
@@ -112,76 +110,45 @@ def open_load(session: Session) -> dict[str, int]:
     return {h: int(n) for h, n in session.execute(stmt).all()}
 
 
-def routed_context(*, case_no: str, role: str, category: str | None, severity: str, tags: list[str],
-                   triage: bool, reasons: list[str], department_branch: str, department: str,
+def routed_context(*, case_no: str, role: str, category: str | None, severity: str, tags: Sequence[str],
+                   triage: bool, reasons: Sequence[str], department_branch: str, department: str,
                    handler: str | None, complainant_name: str, request: str, received_at: datetime,
                    regulatory_due_at: datetime, ack_due_at: datetime, config: Config,
-                   memo: dict[tuple[Any, ...], dict[str, Any]] | None = None,
-                   other_names: Sequence[str | None] = ()) -> Routed:
-    """What the `routed` message says (masked): intake and a later (re)assignment use it alike.
-
-    `memo` (one dict per batch) remembers the part that depends only on the route. The request
-    is masked with the complainant's and `other_names` (agent, legal representative) named.
-    """
-    key = (category, severity, tuple(tags), department_branch, department, handler)
-    part = memo.get(key) if memo is not None else None
-    if part is None:
-        org = config.org
-        part = {
-            "category": name_of(Dimension.CATEGORY, category) if category else "待分拣",
-            "severity": SEVERITY_NAMES[Severity(severity)],
-            "tags": tuple(TAG_NAMES[SensitiveTag(t)] for t in sorted(tags)),
-            "department": org.branches[department_branch].departments[department].name,
-            "handler": org.people[handler].name if handler else NO_HANDLER,
-        }
-        if memo is not None:
-            memo[key] = part
-    return Routed(
-        case_no=case_no, role=role, **part, triage=triage, reasons=tuple(reasons),
-        complainant=mask_name(complainant_name),
-        request=mask_free_text(request, names=(complainant_name, *other_names))[:200],
-        received_at=local_text(received_at), due_at=local_text(regulatory_due_at), ack_due_at=local_text(ack_due_at),
-        link=f"{config.policy.case_link_base}{case_no}",
-    )
+                   memo: RoutedMemo | None = None, other_names: Sequence[str | None] = ()) -> Routed:
+    """`domain.intake.routed_message` with this configuration's org chart and case links (a
+    reassignment's message, `models.case_actions.assign`)."""
+    return routed_message(
+        case_no=case_no, role=role, category=category, severity=severity, tags=tags, triage=triage,
+        reasons=reasons, department_branch=department_branch, department=department, handler=handler,
+        complainant_name=complainant_name, request=request, received_at=received_at,
+        regulatory_due_at=regulatory_due_at, ack_due_at=ack_due_at, org=config.org,
+        case_link_base=config.policy.case_link_base, memo=memo, other_names=other_names)
 
 
-def _context(plan: RoutingPlan, raw: Any, config: Config, reasons: list[str],
-             memo: dict[tuple[Any, ...], dict[str, Any]], role: str) -> Routed:
-    cls, route = plan.classification, plan.route
-    return routed_context(
-        case_no=plan.case.case_no, role=role, category=cls.category, severity=cls.severity.value,
-        tags=[t.value for t in cls.tags], triage=route.triage, reasons=reasons,
-        department_branch=route.department_branch, department=route.department, handler=route.handler,
-        complainant_name=raw.complainant_name, request=raw.request, received_at=raw.received_at,
-        regulatory_due_at=raw.regulatory_due_at, ack_due_at=raw.ack_due_at, config=config, memo=memo,
-        other_names=raw.other_names,
-    )
-
-
-def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mapping[int, Any], *, config: Config,
-                now: datetime, actor: str = "intake") -> list[RoutedCase]:
-    """Write every plan in the caller's transaction; returns what the events should say."""
+def apply_plans(session: Session, plans: Sequence[RoutingPlan], messages: Sequence[MessageIntent[Routed]], *,
+                config: Config, now: datetime, actor: str = "intake") -> list[RoutedCase]:
+    """Write every plan and its messages (`domain.intake.plan_messages`) in the caller's
+    transaction; returns what the events should say."""
     if not plans:
         return []
     params: list[dict[str, Any]] = []
     audits: list[AuditDraft] = []
-    outbox: list[OutboxItem] = []
     routed: list[RoutedCase] = []
     target = ensure_transition(Status.RECEIVED, Status.ROUTED).value
     received = Status.RECEIVED.value
+    people = config.org.people
     # The same few chains recur in a batch (the org chart hands out one tuple per distinct chain;
     # keyed by identity, as hashing the tuple of dataclasses costs more than building the list).
     chains: dict[int, list[dict[str, Any]]] = {}
-    parts: dict[tuple[Any, ...], dict[str, Any]] = {}
     for plan in plans:
         cls, route, case = plan.classification, plan.route, plan.case
         chain = chains.get(id(route.chain))
         if chain is None:
             chain = chains[id(route.chain)] = [
                 {"level": m.level.value, "title": m.title, "person": m.person_id,
-                 "name": config.org.people[m.person_id].name, "acting": m.acting}
+                 "name": people[m.person_id].name, "acting": m.acting}
                 for m in route.chain]
-        reasons = list(cls.triage_reasons + route.reasons + cls.data_gaps)
+        reasons = routing_reasons(plan)
         severity = cls.severity.value
         params.append({
             "id": case.id, "status": target, "channel": cls.channel, "category": cls.category,
@@ -197,25 +164,11 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], raw_rows: Mappin
                    "severity": severity, "category": cls.category, "triage": route.triage},
             detail="; ".join(reasons)[:500],
         ))
-        # One message context per case, built for its first recipient; the others differ only in their role.
-        key = f"{case.case_no}:routed"
-        if route.handler is not None:
-            base = _context(plan, raw_rows[case.id], config, reasons, parts, "handler")
-            outbox.append(OutboxItem("routed", route.handler, key, base, case.id, case.case_no))
-        else:  # nobody to hand it to: the department head assigns it
-            base = _context(plan, raw_rows[case.id], config, reasons, parts, "department_head")
-            head = next((m.person_id for m in route.chain if m.level.value == "department_head"), None)
-            if head is not None:
-                outbox.append(OutboxItem("routed", head, key, base, case.id, case.case_no))
-        if route.watchers:
-            watcher_context = replace(base, role="watcher")
-            for watcher in route.watchers:
-                outbox.append(OutboxItem("routed", watcher, key, watcher_context, case.id, case.case_no))
         routed.append(RoutedCase(case.case_no, route.department, route.department_branch, route.handler,
                                  route.watchers, severity, route.triage))
     # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
     update_rows_by_id(session, COMPLAINT, params)
     replace_work(session, [(p["id"], p["handler"], p["chain"], p["watchers"]) for p in params])
-    enqueue(session, outbox, org=config.org, now=now)
+    enqueue(session, [OutboxItem._make(m) for m in messages], org=config.org, now=now)
     append(session, audits)  # last: the audit head stays locked until commit (parallel batches queue here)
     return routed
