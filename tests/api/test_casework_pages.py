@@ -245,3 +245,36 @@ def test_bulk_transfer_reports_each_case(app: FastAPI, db_engine: Engine, config
     r = handler.client.post("/bulk", data={"csrf": handler.csrf, "action": "transfer", "department": "card",
                                            "reason": "x", "case_no": [a["case_no"]]}, follow_redirects=False)
     assert r.status_code == 403
+
+
+def test_api_bulk_acknowledges_escalations_and_assigns(app: FastAPI, db_engine: Engine, config: Config) -> None:
+    from datetime import timedelta
+
+    from domain.calendar import WorkingCalendar
+    from flows.escalation import run_escalation
+
+    a, b = routed_case(db_engine, config, category="银行卡"), routed_case(db_engine, config, category="银行卡")
+    run_escalation(db_engine, config, now=a["due_at"] + timedelta(days=2), calendar=WorkingCalendar())
+    head = account(db_engine, config, "head", "supervisor", person="feng.yu")
+    client = TestClient(app)
+    nos = [a["case_no"], b["case_no"]]
+    mine = {e["case_no"] for e in client.get("/api/escalations/mine", headers=bearer(head)).json()}
+    assert set(nos) <= mine
+    r = client.post("/api/bulk/acknowledge-escalations", headers=bearer(head),
+                    json={"case_nos": [*nos, "DL-2099-000001"]})
+    assert r.status_code == 200, r.text
+    results = {x["case_no"]: x for x in r.json()}
+    assert all(results[n]["ok"] for n in nos)
+    assert not results["DL-2099-000001"]["ok"] and "没有案件" in results["DL-2099-000001"]["message"]
+    again = client.post("/api/bulk/acknowledge-escalations", headers=bearer(head), json={"case_nos": nos[:1]}).json()
+    assert not again[0]["ok"] and "没有发给您的未确认督办" in again[0]["message"]
+    left = {e["case_no"] for e in client.get("/api/escalations/mine", headers=bearer(head)).json()}
+    assert not set(nos) & left
+    other = {n: ("chu.wei" if c["handler"] == "chen.jing" else "chen.jing") for n, c in zip(nos, (a, b), strict=True)}
+    r = client.post("/api/bulk/assign", headers=bearer(head), json={"case_nos": nos, "handler": "chu.wei"})
+    got = {x["case_no"]: x for x in r.json()}
+    for n in nos:  # one of them may already be chu.wei's: refused for that case alone
+        assert got[n]["ok"] == (other[n] == "chu.wei"), got[n]
+    with session_scope(db_engine) as s:
+        handlers = {h for (h,) in s.execute(select(COMPLAINT.c.handler).where(COMPLAINT.c.case_no.in_(nos)))}
+    assert handlers == {"chu.wei"}
