@@ -32,6 +32,13 @@ def branches_of(ctx: Context, who: Principal) -> set[str] | None:
     return set()
 
 
+def callback_scope(ctx: Context, who: Principal) -> dict[str, Any]:
+    """Whose 待回访 the user sees: a handler its own cases, the others their institutions (or all)."""
+    if who.user.role == "handler":
+        return {"branches": None, "handler": who.user.person_id or ""}
+    return {"branches": branches_of(ctx, who), "handler": None}
+
+
 def run(ctx: Context, fn: Callable[[UnitOfWork], T], *, case_no: str | None = None,
         who: Principal | None = None) -> T:
     """`fn` in one transaction (the case checked visible first); ActionError → 422 (409 for a case's state)."""

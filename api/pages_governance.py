@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import access
 from api.deps import Context, Ctx, PageUser, Principal, check_csrf
-from api.governance_access import MANAGE, branches_of, need, run
+from api.governance_access import MANAGE, branches_of, callback_scope, need, run
 from domain.deadlines import local_date
 from domain.governance import (
     FOLLOWUP_NAMES,
@@ -72,7 +72,7 @@ async def case_callback(request: Request, case_no: str, ctx: Ctx, who: PageUser)
 @router.get("/callbacks", response_class=HTMLResponse)
 def callbacks_page(request: Request, ctx: Ctx, who: PageUser) -> Response:
     need(who, "read_cases")
-    rows = run(ctx, lambda uow: governance.pending_callbacks(uow, branches=branches_of(ctx, who)))
+    rows = run(ctx, lambda uow: governance.pending_callbacks(uow, **callback_scope(ctx, who)))
     return _render(request, "callbacks.html.j2", who, rows=rows, people=ctx.config.org.people,
                    branches=ctx.config.org.branches)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import ApiUser, Ctx, no_nul_in_url
-from api.governance_access import MANAGE, branches_of, need, plain, run
+from api.governance_access import MANAGE, branches_of, callback_scope, need, plain, run
 from api.serialize import local
 from api.service import refuse_nul
 from models.governance import callback_rates
@@ -58,7 +58,7 @@ def callback(case_no: CaseNo, body: CallbackIn, ctx: Ctx, who: ApiUser) -> Any:
 @router.get("/callbacks", summary="待回访: open call-back rounds, the earliest due first")
 def callbacks(ctx: Ctx, who: ApiUser) -> Any:
     need(who, "read_cases")
-    return local(run(ctx, lambda uow: governance.pending_callbacks(uow, branches=branches_of(ctx, who))))
+    return local(run(ctx, lambda uow: governance.pending_callbacks(uow, **callback_scope(ctx, who))))
 
 
 @router.get("/governance/callback-rates", summary="回访率 and 满意度 per institution over rounds due in [start, end)")

@@ -310,13 +310,16 @@ def record_attempt(session: Session, *, row: Any, step: CallbackStep, now: datet
 
 
 def pending_callbacks(session: Session, *, now: datetime, branches: set[str] | None = None,
-                      limit: int = 500) -> list[dict[str, Any]]:
-    """待回访: open rounds, the earliest due first, with the case's branch and handler."""
+                      handler: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """待回访: open rounds, the earliest due first, with the case's branch and handler (optionally only
+    the institutions `branches`, or only the cases of `handler`)."""
     stmt = (select(CALLBACK, COMPLAINT.c.branch, COMPLAINT.c.handler, COMPLAINT.c.status)
             .join(COMPLAINT, COMPLAINT.c.id == CALLBACK.c.complaint_id)
             .where(CALLBACK.c.result == CallbackResult.PENDING.value))
     if branches is not None:
         stmt = stmt.where(COMPLAINT.c.branch.in_(sorted(branches)))
+    if handler is not None:
+        stmt = stmt.where(COMPLAINT.c.handler == handler)
     rows = session.execute(stmt.order_by(CALLBACK.c.due_at, CALLBACK.c.id).limit(limit)).all()
     return [{**callback_dict(r), "branch": r.branch, "handler": r.handler, "status": r.status,
              "overdue": r.due_at < now} for r in rows]

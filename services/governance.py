@@ -69,8 +69,10 @@ def record_callback(uow: UnitOfWork, *, case_no: str, result: str, satisfaction:
     return out
 
 
-def pending_callbacks(uow: UnitOfWork, *, branches: set[str] | None = None) -> list[dict[str, Any]]:
-    return store.pending_callbacks(uow.session, now=uow.now, branches=branches)
+def pending_callbacks(uow: UnitOfWork, *, branches: set[str] | None = None,
+                      handler: str | None = None) -> list[dict[str, Any]]:
+    """待回访 (the institutions `branches`, or one handler's cases; None: all)."""
+    return store.pending_callbacks(uow.session, now=uow.now, branches=branches, handler=handler)
 
 
 # ---------------------------------------------------------------- remediation
@@ -164,7 +166,8 @@ def list_remediation(uow: UnitOfWork, *, status: str | None = None,
     if status not in (None, "open", "closed"):
         raise ActionError([refuse("status", f"{status!r} 不是可选值之一：open（整改中）、closed（已销号）")])
     items = store.list_remediations(uow.session, status=status, branches=branches)
-    return [{**i, "overdue": i["status"] == "open" and i["due_at"] < uow.now} for i in items]
+    return [{**i, "title": mask_free_text(i["title"]), "overdue": i["status"] == "open" and i["due_at"] < uow.now}
+            for i in items]
 
 
 def pattern_text(config: Config, *, root_cause: str, category: str | None, branch: str) -> str:
@@ -180,7 +183,7 @@ def report(uow: UnitOfWork, ref: str) -> dict[str, Any]:
     row = store.remediation_row(uow.session, ref)
     if row is None:
         raise ActionError([refuse("remediation", f"没有整改事项 {ref!r}")])
-    item = store.remediation_dict(row)
+    item = {**store.remediation_dict(row), "title": mask_free_text(row.title)}  # personal data masked
     branches = branch_and_below(uow.config, row.branch)
     before, _ = store.pattern_counts(uow.session, root_cause=row.root_cause, category=row.category,
                                      branches=branches, at=row.opened_at)
@@ -245,7 +248,8 @@ def case_governance(session: Session, config: Config, complaint_id: int) -> dict
     names = {c.code: c.name for c in store.root_causes(config).causes}
     return {"outcome": store.outcome_view(session, complaint_id, names=names),
             "callbacks": store.callbacks_of(session, complaint_id),
-            "remediations": store.list_remediations(session, complaint_id=complaint_id)}
+            "remediations": [{**i, "title": mask_free_text(i["title"])}
+                             for i in store.list_remediations(session, complaint_id=complaint_id)]}
 
 
 def root_cause_choices(config: Config) -> list[dict[str, str]]:

@@ -85,6 +85,9 @@ def test_the_json_api(app: FastAPI, db_engine: Engine, config: Config) -> None:
         assert r.status_code == 422 and r.json()["errors"][0].startswith("satisfaction（满意度）："), r.text
         pending = client.get("/api/callbacks", headers=bearer(cpo)).json()
         assert [p["case_no"] for p in pending] == [no]
+        other = account(db_engine, config, "h2", "handler", person="wu.fang")  # not this case's handler
+        assert [p["case_no"] for p in client.get("/api/callbacks", headers=bearer(handler)).json()] == [no]
+        assert client.get("/api/callbacks", headers=bearer(other)).json() == []
         r = client.post(f"/api/complaints/{no}/callback", json={"result": "reached", "satisfaction": "满意"},
                         headers=bearer(handler))
         assert r.status_code == 200 and r.json()["callback"]["satisfaction"] == "satisfied", r.text

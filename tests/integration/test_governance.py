@@ -262,8 +262,9 @@ def test_remediation_escalates_once_per_level_and_closes_only_with_evidence(db_e
         with pytest.raises(case_actions.ActionError, match=r"due（整改期限）：2026-11-01 早于今天"):
             governance.add_remediation(uow, title="年费提醒短信", due="2026-11-01", actor="zhao.li", from_case=case_no)
     with rt.unit(now=NOW + timedelta(hours=3)) as uow:
-        item = governance.add_remediation(uow, title="信用卡年费扣收前短信提醒", due="2026-12-10", actor="zhao.li",
-                                          from_case=case_no)
+        item = governance.add_remediation(uow, title="信用卡年费扣收前短信提醒（客户13812345678反映）", due="2026-12-10",
+                                          actor="zhao.li", from_case=case_no)
+    assert "13812345678" not in item["title"] and "138****5678" in item["title"]  # masked wherever shown
     ref = item["ref"]
     assert (item["root_cause"], item["category"], item["branch"], item["source"]) == ("R02", "B03", "dl", "case")
     assert item["before_90_days"] == 1 and item["pattern"] == "收费定价 × 银行卡 × 大连分行"
