@@ -1,7 +1,10 @@
 """Analytics tables and SQL: daily counts, early-warning alerts, frozen regulator statistics.
 
 `analytics_daily_count` holds the complaints received per local day (Asia/Shanghai) × institution
-(branch code) × outlet × JR/T 0169 category × channel × cause ("" where unknown). It is kept by
+(branch code) × outlet × JR/T 0169 category ("" where unknown): what the dashboard and the early warning
+read. Channel and cause are not in it: at that grain 1,000,000 cases made 908,447 rows (one per case,
+no aggregation left; docs/benchmarks.md); the statistics, which need every case number, read the rows.
+It is kept by
 `refresh`, which recomputes whole days from the complaint rows: the days of every complaint whose
 row changed (`updated_at`) since the last refresh, less an overlap for transactions still running
 then. Recomputing a day from the rows (instead of adding one per submit) stays right whatever moved
@@ -52,8 +55,6 @@ class DailyCount(SQLModel, table=True):
     branch: str = Field(primary_key=True, max_length=32)
     outlet: str = Field(primary_key=True, max_length=64)
     category: str = Field(primary_key=True, max_length=16)
-    channel: str = Field(primary_key=True, max_length=16)
-    cause: str = Field(primary_key=True, max_length=16)
     n: int
 
 
@@ -130,8 +131,7 @@ def _recompute(session: Session, days: Sequence[date]) -> int:
     """Delete and rebuild the counts of `days` from the complaint rows; returns the rows written."""
     written = 0
     day = local_day(session).label("day")
-    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE), func.coalesce(C.c.channel, NONE),
-            func.coalesce(C.c.cause, NONE)]
+    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE)]
     for i in range(0, len(days), 31):
         chunk = sorted(days[i:i + 31])
         session.execute(delete(D).where(D.c.day.in_(chunk)))
@@ -151,8 +151,7 @@ def _recompute(session: Session, days: Sequence[date]) -> int:
                           C.c.received_at < local_midnight(last + timedelta(days=1)),
                           C.c.status != "merged")
                    .group_by(day, C.c.branch, *cols))
-            result = session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause",
-                                                            "n"], sel))
+            result = session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "n"], sel))
             written += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
     return written
 
@@ -161,10 +160,9 @@ def rebuild(session: Session, *, now: datetime) -> int:
     """Recompute every day (the first refresh, or after a bulk load)."""
     session.execute(delete(D))
     day = local_day(session).label("day")
-    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE), func.coalesce(C.c.channel, NONE),
-            func.coalesce(C.c.cause, NONE)]
+    cols = [func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.category, NONE)]
     sel = select(day, C.c.branch, *cols, func.count()).where(C.c.status != "merged").group_by(day, C.c.branch, *cols)
-    session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "channel", "cause", "n"], sel))
+    session.execute(insert(D).from_select(["day", "branch", "outlet", "category", "n"], sel))
     _set_state(session, now)
     return int(session.execute(select(func.count()).select_from(D)).scalar_one())
 
@@ -244,10 +242,8 @@ def monthly_series(session: Session, branches: Sequence[str], months: Sequence[d
 
 
 def cell_matrix(session: Session, first: date, last: date) -> list[tuple[date, str, str, str, int]]:
-    """(day, branch, outlet, category, n) for the early warning, summed over channel and cause."""
-    stmt = (select(D.c.day, D.c.branch, D.c.outlet, D.c.category, func.sum(D.c.n))
-            .where(D.c.day >= first, D.c.day <= last)
-            .group_by(D.c.day, D.c.branch, D.c.outlet, D.c.category))
+    """(day, branch, outlet, category, n) for the early warning."""
+    stmt = select(D.c.day, D.c.branch, D.c.outlet, D.c.category, D.c.n).where(D.c.day >= first, D.c.day <= last)
     return [(_as_date(d), b, o, c, int(n)) for d, b, o, c, n in session.execute(stmt)]
 
 

@@ -1,4 +1,4 @@
-"""analytics: daily counts per institution x category, early-warning alerts, regulator statistics (issue 16)
+"""analytics: daily counts per institution x outlet x category, early-warning alerts, regulator statistics (issue 16)
 
 Revision ID: 0012
 Revises: 0011
@@ -26,10 +26,8 @@ def upgrade() -> None:
         sa.Column('branch', _S(length=32), nullable=False),
         sa.Column('outlet', _S(length=64), nullable=False),
         sa.Column('category', _S(length=16), nullable=False),
-        sa.Column('channel', _S(length=16), nullable=False),
-        sa.Column('cause', _S(length=16), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('day', 'branch', 'outlet', 'category', 'channel', 'cause'),
+        sa.PrimaryKeyConstraint('day', 'branch', 'outlet', 'category'),
     )
     op.create_index('ix_analytics_daily_count_branch_day', 'analytics_daily_count', ['branch', 'day'])
     op.create_table(
