@@ -44,7 +44,20 @@ async def _attempt(request: Request, ctx: Any, who: Principal, case_no: str, don
         status, errors = exc.status, _lines(exc)
         return await run_in_threadpool(lambda: _case_page(request, ctx, who, case_no, status=status,
                                                           errors=errors, problem=problem))
+    if not await run_in_threadpool(_still_visible, ctx, who, case_no):  # returned or transferred away from me
+        return RedirectResponse(f"/queue?done={quote(done + '：' + case_no)}", status_code=303)
     return RedirectResponse(f"/cases/{quote(case_no)}?done={quote(done)}", status_code=303)
+
+
+def _still_visible(ctx: Any, who: Principal, case_no: str) -> bool:
+    from api import access, service
+
+    with ctx.session() as s:
+        try:
+            row = service.visible_row(s, ctx, who, case_no)
+        except Refused:
+            return False
+    return access.can_see(who.user, row, ctx.config)
 
 
 def _get(form: Any, name: str) -> str:

@@ -15,7 +15,7 @@ import csv
 import hashlib
 import io
 import mimetypes
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,12 +27,10 @@ from sqlalchemy import select
 from domain.deadlines import SHANGHAI
 from domain.escalation import case_chain
 from domain.field_names import refusal
-from domain.lifecycle import STATUS_NAMES, Status
-from domain.masking import mask_free_text
+from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status
 from domain.org import ChainLevel
 from models.audit_chain import AuditDraft, append
 from models.case_actions import ActionError, load_case
-from models.case_views import case_names
 from models.complaint import Complaint
 from models.escalation_store import reschedule
 from models.evidence_store import EvidenceStore
@@ -47,6 +45,7 @@ READ_ONLY = frozenset({Status.CLOSED, Status.WITHDRAWN, Status.MERGED})
 MAX_NOTE = 4000
 MAX_REASON = 500
 _FUTURE = timedelta(minutes=5)
+_OPEN = frozenset(s.value for s in OPEN_STATUSES)
 
 
 _LABELS = {"channel": "联系方式", "outcome": "联系结果", "summary": "联系内容摘要", "text": "备注内容",
@@ -289,8 +288,6 @@ def _move(uow: UnitOfWork, row: Any, *, branch_code: str, department: str, handl
 
 
 def _open_for_move(row: Any, what: str) -> None:
-    from domain.lifecycle import OPEN_STATUSES
-
     if Status(row.status) not in OPEN_STATUSES:
         raise ActionError([refusal("case", f"案件当前状态为“{_status_name(row.status)}”，不能{what}")])
     if row.department is None or Status(row.status) is Status.RECEIVED:
@@ -387,15 +384,9 @@ def export_rows(cases: Sequence[Mapping[str, Any]], *, people: Mapping[str, Any]
             dept(str(c.get("department_branch") or c.get("branch") or ""), c.get("department")),
             people[handler].name if handler in people else handler, c.get("complainant"),
             _local(c.get("received_at")), _local(c.get("due_at")),
-            "是" if c.get("status") in {s.value for s in _open()} and c.get("due_at") and c["due_at"] < now else "否",
+            "是" if c.get("status") in _OPEN and c.get("due_at") and c["due_at"] < now else "否",
         )])
     return out
-
-
-def _open() -> frozenset[Status]:
-    from domain.lifecycle import OPEN_STATUSES
-
-    return OPEN_STATUSES
 
 
 def to_csv(rows: Sequence[Sequence[Any]]) -> bytes:
@@ -467,12 +458,3 @@ def bulk(unit: Callable[[], AbstractContextManager[UnitOfWork]], case_nos: Seque
         else:
             results.append(BulkResult(case_no, True, done))
     return results
-
-
-def masked_text(row: Any, text: str) -> str:
-    return mask_free_text(text, names=case_names(row))
-
-
-def iter_chunks(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i:i + size]

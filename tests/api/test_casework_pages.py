@@ -171,6 +171,9 @@ def test_transfer_by_the_cp_office_and_return_by_the_handler(app: FastAPI, db_en
     assert 'id="form-return"' in handler.get(f"/cases/{no}").text
     r = handler.post(f"/cases/{no}/return", {"reason": "借记卡业务，误派"})
     assert r.status_code == 303, r.text[:2000]
+    assert r.headers["location"].startswith("/queue?done=")  # no longer the handler's case: back to the queue
+    assert handler.get(f"/cases/{no}").status_code == 404
+    assert handler.get(r.headers["location"]).status_code == 200
     cpo = Browser(app, db_engine, config, "u-cpo", "cpo", "zhao.li")
     page = cpo.get(f"/cases/{no}")
     assert 'id="form-transfer"' in page.text and 'id="form-return"' not in page.text  # already in triage
