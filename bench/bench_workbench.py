@@ -12,7 +12,7 @@ its own transaction; "queue" is the whole /queue (escalations, overdue, due in 3
 each counted, first page of 50).
 
     .venv/bin/python bench/bench_workbench.py [--sizes 100000 1000000] [--only postgres|sqlite]
-                                              [--requests 50] [--pg-db-prefix complaints_bench_wb] [--keep]
+                                              [--requests 50] [--pg-db-prefix complaints_bench_wb] [--keep] [--reuse]
 
 Targets: p95 < 100 ms at 1M for each, 1M p95 ≤ 2 × the 100k p95, 4 concurrent handlers ≥ 20 queue pages/s.
 """
@@ -40,7 +40,7 @@ from complaints.config import REPO_ROOT, Config, load_config  # noqa: E402
 from domain.calendar import WorkingCalendar  # noqa: E402
 from domain.deadlines import NfraRegime, Tier, compute_deadlines  # noqa: E402
 from domain.escalation import case_chain  # noqa: E402
-from models.complaint import Complaint  # noqa: E402
+from models.complaint import ClockEventRow, Complaint  # noqa: E402
 from models.participants import PARTICIPANT, work_rows  # noqa: E402
 from models.search import search_keys  # noqa: E402
 from models.sqlutil import table_of  # noqa: E402
@@ -50,6 +50,7 @@ from services.unit_of_work import Runtime  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Asia/Shanghai
 COMPLAINT = table_of(Complaint)
+CLOCK = table_of(ClockEventRow)
 PAGE = 20_000
 CATEGORY_OF = {"retail": "B01", "credit": "B02", "card": "B03", "payments": "B04", "it": "B06", "wealth": "B09",
                "cpo": "B14", "outlet": "B01"}
@@ -97,6 +98,7 @@ def build(engine: Engine, n: int, config: Config) -> None:
     for start in range(0, n, PAGE):
         rows: list[dict[str, Any]] = []
         parts: list[dict[str, Any]] = []
+        clock: list[dict[str, Any]] = []
         for i in range(start, min(n, start + PAGE)):
             # received spread evenly over two years, newest last (ids grow with time); deadlines per day
             received = NOW - timedelta(hours=span_hours * (n - i) // n + 1)
@@ -131,13 +133,25 @@ def build(engine: Engine, n: int, config: Config) -> None:
             })
             is_open = closed is None
             parts += [{**r, "open": is_open} for r in work_rows(i + 1, handler, chain, [])]
+            if rng.random() < 0.01:  # 1 % paused once (鉴定): resumed, except some open ones paused now
+                at = received + timedelta(days=2)
+                clock.append({"complaint_id": i + 1, "kind": "pause", "at": at, "reason": "鉴定", "evidence_ref": "JD",
+                              "actor": handler, "created_at": at})
+                if not (is_open and rng.random() < 0.5):
+                    clock.append({"complaint_id": i + 1, "kind": "resume", "at": at + timedelta(days=3),
+                                  "reason": "", "evidence_ref": None, "actor": handler,
+                                  "created_at": at + timedelta(days=3)})
         if pg:
             _copy(engine, "complaint", rows)
             _copy(engine, "case_participant", parts)
+            if clock:
+                _copy(engine, "clock_event", clock)
         else:
             with engine.begin() as conn:
                 conn.execute(COMPLAINT.insert(), rows)
                 conn.execute(PARTICIPANT.insert(), parts)
+                if clock:
+                    conn.execute(CLOCK.insert(), clock)
     with engine.begin() as conn:
         if pg:
             conn.execute(text("ALTER TABLE case_participant ENABLE TRIGGER case_participant_open"))
@@ -159,7 +173,7 @@ def _copy(engine: Engine, table: str, rows: list[dict[str, Any]]) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row([r[c] for c in cols])
         raw.commit()
@@ -211,12 +225,21 @@ def concurrent_queue(rt: Runtime, handlers: list[str], seconds: float = 5.0) -> 
     return sum(done) / (time.perf_counter() - start)
 
 
-def run(backend: str, n: int, requests: int, tmp: Path, prefix: str, keep: bool) -> dict[str, tuple[float, float]]:
+def run(backend: str, n: int, requests: int, tmp: Path, prefix: str, keep: bool,
+        reuse: bool = False) -> dict[str, tuple[float, float]]:
     config = load_config(REPO_ROOT / "config")
     name = f"{prefix}_{n}"
-    engine = fresh_sqlite(tmp / f"wb-{n}.db") if backend == "sqlite" else fresh_postgres(name)
+    if reuse and backend == "postgres":  # measure again on a database a --keep run left
+        from models.db import make_engine, migrate
+
+        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        migrate(engine)
+        t_build = 0.0
+    else:
+        engine = fresh_sqlite(tmp / f"wb-{n}.db") if backend == "sqlite" else fresh_postgres(name)
     try:
-        _, t_build = timed(lambda: build(engine, n, config))
+        if not reuse:
+            _, t_build = timed(lambda: build(engine, n, config))
         rt = Runtime(config, engine)
         handler, supervisor = _user("handler", "chen.jing"), _user("supervisor", "feng.yu", "dl")
         cpo = _user("cpo", "zhao.li")
@@ -251,7 +274,7 @@ def run(backend: str, n: int, requests: int, tmp: Path, prefix: str, keep: bool)
         return out
     finally:
         engine.dispose()
-        if backend == "postgres" and not keep:
+        if backend == "postgres" and not (keep or reuse):
             drop_postgres(name)
 
 
@@ -262,11 +285,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--pg-db-prefix", default="complaints_bench_wb")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
+    ap.add_argument("--reuse", action="store_true", help="measure on the databases a --keep run left (no build)")
     args = ap.parse_args()
     results: dict[int, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workbench-") as tmp:
         for n in args.sizes:
-            results[n] = run(args.only, n, args.requests, Path(tmp), args.pg_db_prefix, args.keep)
+            results[n] = run(args.only, n, args.requests, Path(tmp), args.pg_db_prefix, args.keep, args.reuse)
     if len(results) >= 2:
         small, big = sorted(results)[0], sorted(results)[-1]
         print(f"\np95 ratio {big:,} / {small:,}:")

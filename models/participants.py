@@ -30,7 +30,7 @@ class CaseParticipant(SQLModel, table=True):
         Index("ix_case_participant_person", "person", "complaint_id"),
         Index("ix_case_participant_person_role", "person", "role", "complaint_id", "level"),
         Index("ix_case_participant_open", "person", "complaint_id", postgresql_where=text("open"),
-              sqlite_where=text("open")),
+              sqlite_where=text("open = 1")),
     )
 
     complaint_id: int = Field(foreign_key="complaint.id")
@@ -96,7 +96,7 @@ def involves(person: str, *, roles: Sequence[str] | None = None, open_only: bool
     stmt = select(PARTICIPANT.c.complaint_id).where(PARTICIPANT.c.complaint_id == COMPLAINT.c.id,
                                                     PARTICIPANT.c.person == person)
     if open_only:
-        stmt = stmt.where(PARTICIPANT.c.open.is_(True))
+        stmt = stmt.where(PARTICIPANT.c.open)  # as the partial index says it (PostgreSQL: `open`, SQLite: `open = 1`)
     if roles:
         stmt = stmt.where(PARTICIPANT.c.role.in_(list(roles)))
     return exists(stmt)

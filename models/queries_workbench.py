@@ -63,6 +63,12 @@ class SavedView(SQLModel, table=True):
 
 
 SAVED = table_of(SavedView)
+# What a list row shows (models/case_views.summary) and its current deadline needs: not the texts,
+# the chain or the personal data.
+_LIST_COLUMNS = [COMPLAINT.c[name] for name in (
+    "id", "case_no", "status", "source", "channel", "category", "cause", "severity", "tags", "triage", "branch",
+    "department", "handler", "complainant_name", "received_at", "regulatory_due_at", "ack_due_at", "tier",
+    "vulnerable")]
 
 
 class BadCursor(ValueError):
@@ -143,11 +149,13 @@ class Page:
 
 def paused_now() -> ColumnElement[bool]:
     """Open cases whose latest pause has not been resumed (a restart keeps a pause open)."""
+    # Not correlated with the case row: the database reads the (few) open pauses once per query and
+    # looks each row up in them, instead of probing the clock events row by row.
     p, r = CLOCK.alias("p"), CLOCK.alias("r")
-    resumed = exists(select(r.c.id).where(r.c.complaint_id == COMPLAINT.c.id, r.c.kind == "resume",
+    resumed = exists(select(r.c.id).where(r.c.complaint_id == p.c.complaint_id, r.c.kind == "resume",
                                           or_(r.c.at > p.c.at, and_(r.c.at == p.c.at, r.c.id > p.c.id))))
-    return and_(COMPLAINT.c.status.in_(OPEN), exists(select(p.c.id).where(
-        p.c.complaint_id == COMPLAINT.c.id, p.c.kind == "pause", ~resumed)))
+    return and_(COMPLAINT.c.status.in_(OPEN),
+                COMPLAINT.c.id.in_(select(p.c.complaint_id).where(p.c.kind == "pause", ~resumed)))
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
@@ -181,7 +189,10 @@ def conditions(session: Session, f: CaseFilter, *, now: datetime, person: str | 
     if f.overdue:
         out.append(c.regulatory_due_at < now)
     if f.due_within is not None:  # not overdue by the stored deadline, unless paused (decided in `page`)
-        out += [c.regulatory_due_at < now + f.due_within, or_(c.regulatory_due_at >= now, paused_now())]
+        # The (few) cases paused now are read first, so the deadline range keeps its index.
+        paused_ids = list(session.execute(select(COMPLAINT.c.id).where(paused_now())).scalars())
+        out += [c.regulatory_due_at < now + f.due_within,
+                or_(c.regulatory_due_at >= now, c.id.in_(paused_ids)) if paused_ids else c.regulatory_due_at >= now]
     if f.paused is not None:
         out.append(paused_now() if f.paused else ~paused_now())
     if f.triage is not None:
@@ -255,7 +266,7 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
     after = decode_cursor(cursor, sort) if cursor else None
     # Whether each row's clock is paused now comes with the row: only paused rows need their
     # deadline recomputed (one more query, and only when the page holds any).
-    stmt = select(COMPLAINT, paused_now().label("paused_now")).where(*where)
+    stmt = select(*_LIST_COLUMNS, paused_now().label("paused_now")).where(*where)
     items: list[dict[str, Any]] = []
     batch = limit + 1 if window is None else max(2 * limit, 100)
     more = False

@@ -41,7 +41,9 @@ def _participants_up() -> None:
         sa.PrimaryKeyConstraint('complaint_id', 'person', 'role', 'level'),
     )
     op.create_index('ix_case_participant_person', 'case_participant', ['person', 'complaint_id'])
-    op.execute("CREATE INDEX ix_case_participant_open ON case_participant (person, complaint_id) WHERE open")
+    # Written as the queries write it (SQLAlchemy renders a boolean column `open` / `open = 1`).
+    op.execute("CREATE INDEX ix_case_participant_open ON case_participant (person, complaint_id) WHERE "
+               + ("open" if op.get_bind().dialect.name == 'postgresql' else "open = 1"))
     op.create_index('ix_case_participant_person_role', 'case_participant', ['person', 'role', 'complaint_id', 'level'])
     op.create_table(
         'saved_view',
@@ -159,7 +161,7 @@ def _search_up() -> None:
             AS $$ SELECT lower(coalesce(case_no, '') || ' ' || coalesce(facts, '') || ' ' || coalesce(request, '')
                                || ' ' || coalesce(respondent, '')) $$""")
         op.execute("""
-            CREATE FUNCTION complaint_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE COST 10000
+            CREATE FUNCTION complaint_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE COST 100
             AS $$ SELECT coalesce(array_agg(DISTINCT substr(t, i, 2)), '{}')
                   FROM generate_series(1, length(t) - 1) AS i $$""")
         op.execute("CREATE INDEX ix_complaint_search_trgm ON complaint USING gin "
