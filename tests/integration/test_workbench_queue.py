@@ -263,3 +263,20 @@ def test_the_migrations_open_statuses_are_the_lifecycles() -> None:
     spec.loader.exec_module(module)
     assert module._OPEN == "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
     assert set(OPEN) == {s.value for s in OPEN_STATUSES}
+
+
+def test_complaints_search_command(cli_db: Engine, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    """`complaints search TEXT --phone P` prints the matching cases as JSON, masked; a bad input exits 2."""
+    from tests.clirun import run_json
+
+    person = {"name": "赵六", "phone": "13600003333"}
+    frozen, other = _file(cli_db, config, [{"category": PAYMENTS, "facts": "账户被冻结", "complainant": person},
+                                           {"category": PAYMENTS, "facts": "账户被冻结"}])
+    code, out, _ = run_json(capsys, "search", "冻结")
+    assert code == 0 and {c["case_no"] for c in out} == {frozen, other}
+    code, out, _ = run_json(capsys, "search", "冻结", "--phone", "136 0000 3333")
+    assert code == 0 and [c["case_no"] for c in out] == [frozen] and out[0]["complainant"] == "赵*"
+    code, out, err = run_json(capsys, "search", "冻")
+    assert code == 2 and out is None and "TEXT（搜索词）" in err
+    code, _, err = run_json(capsys, "search")
+    assert code == 2 and "请输入搜索词" in err
