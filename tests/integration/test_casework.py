@@ -32,7 +32,7 @@ from models.evidence_store import DirectoryStore
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
 from models.submission import submit
-from models.workbench import contacts_of, files_of, notes_of
+from models.workbench import FILE, contacts_of, files_of, notes_of
 from services import workbench
 from services.unit_of_work import Runtime, UnitOfWork
 from tests.clirun import run_json
@@ -287,4 +287,16 @@ def test_cli_attach_note_contact_transfer_return_export(cli_db: Engine, config: 
         actions = [a for (a,) in s.execute(select(AUDIT.c.action).order_by(AUDIT.c.seq))]
     assert {"evidence_attached", "note_added", "contact_logged", "returned_to_triage", "transferred",
             "exported"} <= set(actions)
-    assert verify_with_anchors(cli_db, full=True).files_checked == 1
+    code, out, err = run_json(capsys, "audit", "verify", "--full")
+    assert code == 0 and out["files_checked"] == 1, err
+    path = store.path(out_sha := next(iter(_digests(cli_db))))
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes() + b" ")  # one byte more on disk
+    code, out, err = run_json(capsys, "audit", "verify", "--full")
+    assert code == 1 and not out["ok"] and out["broken_case"] == case_no, err
+    assert "内容已被改动" in err and out_sha[:12] in err
+
+
+def _digests(engine: Engine) -> list[str]:
+    with session_scope(engine) as s:
+        return [d for (d,) in s.execute(select(FILE.c.sha256))]
