@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "complaints.cli_governance",
     "complaints.cli_report",
     "complaints.cli_search",
+    "complaints.cli_status",
     "complaints.cli_up",
     "complaints.cli_users",
     "complaints.cli_web",

@@ -66,6 +66,9 @@ def server_env(host: str, port: int) -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_UI_API_URL": api_url,
         "PREFECT_UI_URL": f"http://{host}:{port}",
+        # a run that finds its deployment's slots taken (intake's ENQUEUE) retries in 2 s, not 30 s
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS":
+            os.environ.get("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", "2"),
     })
     return env
 
@@ -224,6 +227,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                   f"PREFECT_API_URL={api_url}，分派即刻开始）；Ctrl-C 停止。", file=sys.stderr)
             runner = Runner(pause_on_shutdown=False)
             runner_thread = _start_runner(runner, deployments, stop)
+            _start_status(api_url, args.status_seconds, stop)
             code = _watch(stop, server, runner_thread)
     finally:
         _shutdown(runner, runner_thread, web, server)
@@ -265,6 +269,27 @@ def _start_runner(runner: Any, deployments: list[Any], stop: threading.Event) ->
     thread = threading.Thread(target=run, name="prefect-runner", daemon=True)
     thread.start()
     return thread
+
+
+def _start_status(api_url: str, every: float, stop: threading.Event) -> None:
+    """Every `every` seconds (0: never) a line with each deployment's last run, and a warning when
+    a probe event does not reach the server (complaints/cli_status.py); the first after 20 s."""
+    if every <= 0:
+        return
+    from complaints.cli_status import report_once
+
+    context = contextvars.copy_context()
+
+    def loop() -> None:
+        wait = min(20.0, every)
+        while not stop.wait(wait):
+            try:
+                context.run(report_once, api_url, probe_wait=min(15.0, every))
+            except Exception as exc:  # noqa: BLE001 - a status line is never worth stopping for
+                print(f"complaints: 警告：状态检查失败：{type(exc).__name__}: {exc}", file=sys.stderr)
+            wait = every
+
+    threading.Thread(target=loop, name="complaints-status", daemon=True).start()
 
 
 def _watch(stop: threading.Event, server: subprocess.Popen[bytes] | None, runner_thread: threading.Thread) -> int:
@@ -310,6 +335,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--web-port", type=int_arg("网页端口（--web-port）", minimum=1, maximum=65535), default=8000,
                    help="port of the web pages and HTTP API")
     p.add_argument("--no-web", action="store_true", help="do not start the web pages and HTTP API")
+    p.add_argument("--status-seconds", type=float_arg("状态间隔秒数（--status-seconds）", above=-1, maximum=86400),
+                   default=60.0, help="print each deployment's last run and probe the events every N s (0: off)")
     p.add_argument("--interval", action="append", default=[], metavar="NAME=SECONDS",
                    help="replace a deployment's interval schedule, e.g. --interval intake=30")
     p.set_defaults(handler=cmd_up)

@@ -1,0 +1,158 @@
+"""Where each deployment's last run stands, and whether events reach the Prefect server.
+
+`complaints status` prints it once (exit 1 when a last run failed or crashed, or events do not
+arrive); `complaints up` prints the same every `--status-seconds` (docs/deploy.md). Read through
+the server's REST API (PREFECT_API_URL); the probe is a real event sent the way the application
+sends its events (prefect.events.emit_event), then looked for through the events API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from complaints.cli import UsageError, float_arg
+
+# Prefect's state types (and the Late state's name) in the words the operators use
+STATE_WORDS = {"RUNNING": "运行中", "PENDING": "启动中", "SCHEDULED": "待运行", "COMPLETED": "已完成",
+               "FAILED": "失败", "CRASHED": "崩溃", "CANCELLED": "已取消", "CANCELLING": "取消中",
+               "PAUSED": "已暂停"}
+BAD = frozenset({"FAILED", "CRASHED"})
+PROBE_EVENT = "complaints.probe"
+
+
+@dataclass(frozen=True)
+class LastRun:
+    deployment: str
+    state_type: str | None  # None: no run yet
+    state_name: str | None
+    at: datetime | None  # when it started, or was due
+
+    @property
+    def late(self) -> bool:
+        return self.state_name == "Late"
+
+    @property
+    def bad(self) -> bool:
+        return self.state_type in BAD
+
+    def words(self) -> str:
+        if self.state_type is None:
+            return f"{self.deployment} 尚无运行"
+        word = "延迟" if self.late else STATE_WORDS.get(self.state_type, self.state_name or self.state_type)
+        when = f"（{self.at.astimezone(_SHANGHAI).strftime('%H:%M:%S')}）" if self.at else ""
+        return f"{self.deployment} {word}{when}"
+
+
+def _shanghai() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+_SHANGHAI = _shanghai()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def last_runs(api_url: str, *, now: datetime | None = None, timeout: float = 10) -> list[LastRun]:
+    """Each deployment's last run that is due (a run scheduled for later does not count)."""
+    now = now or datetime.now(UTC)
+    with httpx.Client(base_url=api_url, timeout=timeout) as client:
+        deployments = client.post("/deployments/filter", json={"limit": 200}).raise_for_status().json()
+        out = []
+        for d in sorted(deployments, key=lambda d: str(d["name"])):
+            body = {"deployments": {"id": {"any_": [d["id"]]}},
+                    "flow_runs": {"expected_start_time": {"before_": now.isoformat()}},
+                    "sort": "EXPECTED_START_TIME_DESC", "limit": 1}
+            runs = client.post("/flow_runs/filter", json=body).raise_for_status().json()
+            if not runs:
+                out.append(LastRun(str(d["name"]), None, None, None))
+                continue
+            r = runs[0]
+            out.append(LastRun(str(d["name"]), r.get("state_type"), r.get("state_name"),
+                               _time(r.get("start_time") or r.get("expected_start_time"))))
+    return out
+
+
+def status_line(runs: list[LastRun]) -> str:
+    return "部署状态：" + "；".join(r.words() for r in runs)
+
+
+def probe_events(api_url: str, *, wait: float = 15.0, poll: float = 0.5) -> float | None:
+    """Send one probe event as the application sends its events and read it back through the
+    events API; seconds until it was stored, or None when it did not arrive within `wait`."""
+    from prefect.events import emit_event
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    rid = f"complaints.probe.{uuid.uuid4().hex}"
+    started = time.monotonic()
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        emit_event(event=PROBE_EVENT, resource={"prefect.resource.id": rid})  # queued; sent in the background
+    body = {"filter": {"event": {"name": [PROBE_EVENT]}, "resource": {"id": [rid]},
+                       "occurred": {"since": since.isoformat()}}, "limit": 1}
+    while time.monotonic() - started < wait:
+        try:
+            r = httpx.post(f"{api_url}/events/filter", json=body, timeout=5)
+            if r.status_code == 200 and r.json().get("events"):
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll)
+    return None
+
+
+PROBE_WARNING = ("complaints: 警告：探测事件 {wait:.0f} 秒内未到达 Prefect 服务器（{api}）：受理后的分派将等待"
+                 "定时任务（最长 2 分钟）。请检查 PREFECT_API_URL、服务器日志及其消息组件（Redis）。")
+
+
+def report_once(api_url: str, *, probe_wait: float = 15.0, out: Any = None) -> int:
+    """Print the status line (to `out`) and any warning (stderr); 1 when a run failed or crashed, or
+    events do not arrive."""
+    out = out or sys.stderr
+    try:
+        runs = last_runs(api_url)
+    except httpx.HTTPError as exc:
+        print(f"complaints: 警告：无法读取部署状态（{api_url}）：{exc}", file=sys.stderr)
+        return 1
+    print(status_line(runs), file=out)
+    took = probe_events(api_url, wait=probe_wait)
+    if took is None:
+        print(PROBE_WARNING.format(wait=probe_wait, api=api_url), file=sys.stderr)
+        return 1
+    return 1 if any(r.bad for r in runs) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        raise UsageError("PREFECT_API_URL（Prefect API 地址）：未设置；请先 export PREFECT_API_URL=http://HOST:4200/api")
+    if args.json:
+        runs = last_runs(api_url)
+        took = probe_events(api_url, wait=args.probe_seconds)
+        print(json.dumps({"deployments": [{"name": r.deployment, "state_type": r.state_type, "state_name": r.state_name,
+                                           "late": r.late, "at": r.at.isoformat() if r.at else None} for r in runs],
+                          "events_reach_server": took is not None,
+                          "probe_seconds": None if took is None else round(took, 2)}, ensure_ascii=False))
+        return 1 if took is None or any(r.bad for r in runs) else 0
+    return report_once(api_url, probe_wait=args.probe_seconds, out=sys.stdout)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="each deployment's last run (running, late, failed) and whether events arrive")
+    p.add_argument("--probe-seconds", type=float_arg("探测等待秒数（--probe-seconds）", above=0, maximum=300),
+                   default=15.0, help="how long to wait for the probe event to be stored")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_status)

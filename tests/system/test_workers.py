@@ -1,0 +1,146 @@
+"""The deployment of docs/deploy.md, distributed: a Prefect server on PostgreSQL with Redis
+messaging, `prefect deploy --all` onto a process work pool, two `prefect worker` processes, the
+application on PostgreSQL and its HTTP API. Bursts go through the API while a worker is SIGKILLed
+(with its flow runs) or the Prefect server restarts: every complaint is routed once, every
+message sent once, the audit chain verifies, and the surviving worker finishes the work.
+
+Safety nets are slowed (intake every 10 min), so what routes is the triggers and the holding runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from complaints.config import REPO_ROOT
+from complaints.sinks import Sinks
+from tests.system.cluster import Cluster, outcome, submit_paced
+from tests.system.conftest import run_cli, wait_for
+
+N = 300  # complaints per burst: a few seconds of routing, so a kill lands mid-run
+
+
+@pytest.fixture(scope="module")
+def sinks() -> Iterator[Sinks]:
+    with Sinks() as s:
+        yield s
+
+
+def _cluster(tmp_path: Path, name: str, sinks: Sinks) -> Cluster:
+    """Messages to the loopback sinks, no robot rate limit, a 10 s lease (a killed dispatch's rows
+    come back soon), digests as shipped."""
+    import yaml
+
+    channels = yaml.safe_load((REPO_ROOT / "config" / "channels.yaml").read_text(encoding="utf-8"))
+    channels["lease_seconds"] = 10
+    for spec in channels["channels"].values():
+        if isinstance(spec, dict) and "rate_per_minute" in spec:
+            spec["rate_per_minute"] = 100_000
+    path = tmp_path / "channels.yaml"
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+    c = Cluster(tmp_path, name, workers=2, intake_interval=600)
+    c.env.update({**sinks.environment(), "COMPLAINTS_CHANNELS": str(path)})
+    return c
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, sinks: Sinks) -> Iterator[Cluster]:
+    """One cluster for the module (its start is ~30 s): the tests use their own complaint refs."""
+    c = _cluster(tmp_path_factory.mktemp("cluster"), "workers", sinks)
+    try:
+        yield c.start()
+    finally:
+        c.stop()
+        c.drop()
+
+
+def _burst_in_background(c: Cluster, token: str, prefix: str, n: int, seconds: float) -> tuple[threading.Thread, dict[str, float]]:
+    began: dict[str, float] = {}
+
+    def go() -> None:
+        began.update(submit_paced(c.web, token, [f"{prefix}{i:05d}" for i in range(n)], seconds, threads=8))
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t, began
+
+
+def _all_routed(c: Cluster, prefix: str, n: int) -> bool:
+    return len(outcome(c.app_url, prefix)["routed_at"]) >= n
+
+
+def _check_once_each(c: Cluster, prefix: str, n: int, sinks: Sinks) -> None:
+    out = outcome(c.app_url, prefix)
+    assert len(out["status"]) == n and set(out["status"].values()) == {"routed"}
+    assert set(out["routed_events"].values()) == {1}, Counter(out["routed_events"].values())
+    verify = run_cli(["audit", "verify"], c.env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    # every queued message delivered, none twice (what the loopback SMTP server and robots got)
+    from sqlalchemy import create_engine, func, select
+
+    from models.outbox import OutboxMessage
+    from models.sqlutil import table_of
+
+    outbox = table_of(OutboxMessage)
+    engine = create_engine(c.app_url)
+    try:
+        def statuses() -> dict[str, int]:
+            with engine.connect() as conn:
+                return {str(k): int(v) for k, v in
+                        conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()}
+
+        wait_for(lambda: set(statuses()) == {"sent"}, 120, "dispatch to send every message")
+    finally:
+        engine.dispose()
+    delivered = Counter((d.channel, d.to, d.subject, d.text) for d in sinks.snapshot())
+    assert delivered and max(delivered.values()) == 1
+
+
+def _no_run_cancelled(c: Cluster) -> None:
+    runs = c.flow_runs("intake")
+    cancelled = [(r["name"], r["created"], (r.get("state") or {}).get("message")) for r in runs
+                 if r["state_type"] == "CANCELLED"]
+    assert not cancelled, (cancelled, Counter(r["state_type"] for r in runs))
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sinks: Sinks) -> None:
+    """SIGKILL the worker running intake (and its flow run) mid-burst: the other worker takes over."""
+    token = cluster.token()
+    t, _ = _burst_in_background(cluster, token, "KW-", N, 8)
+    wait_for(lambda: cluster.worker_running("intake") is not None
+             and len(outcome(cluster.app_url, "KW-")["routed_at"]) >= 20, 90, "an intake run routing the burst")
+    killed = cluster.kill_worker_running("intake")
+    assert killed is not None
+    t.join(timeout=120)
+    started = time.monotonic()
+    wait_for(lambda: _all_routed(cluster, "KW-", N), 120, f"all {N} routed after the kill")
+    assert time.monotonic() - started < 60
+    survivor = next(w for w in cluster.workers if w is not killed)
+    assert survivor.poll() is None
+    _check_once_each(cluster, "KW-", N, sinks)
+    _no_run_cancelled(cluster)
+    # the runs after the kill were the surviving worker's (the killed one is gone)
+    assert killed.poll() is not None
+
+
+def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster, sinks: Sinks) -> None:
+    """The Prefect server stops and starts again mid-burst (same PostgreSQL and Redis): every
+    complaint is routed once, by the holding run, the takeover or the next trigger."""
+    if sum(w.poll() is None for w in cluster.workers) < 2:  # the fleet replaces the killed worker
+        cluster.workers.append(cluster.start_worker(len(cluster.workers) + 1))
+    token = cluster.token("bench2")
+    t, _ = _burst_in_background(cluster, token, "RS-", N, 10)
+    wait_for(lambda: len(outcome(cluster.app_url, "RS-")["routed_at"]) >= 20, 90, "intake routing the burst")
+    cluster.restart_server(down_seconds=3)
+    t.join(timeout=120)
+    # events sent while the server was down are lost: one more submission after the restart
+    # fires the trigger again if no run is holding
+    submit_paced(cluster.web, token, ["RS-99999"], 0)
+    wait_for(lambda: _all_routed(cluster, "RS-", N + 1), 150, f"all {N + 1} routed after the restart")
+    _check_once_each(cluster, "RS-", N + 1, sinks)
+    _no_run_cancelled(cluster)
