@@ -24,9 +24,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from api.deps import Context, LoginRequired
+from api.errors import Refused
 from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
-from api.service import Refused
 from complaints.config import Config, load_config
+from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
 from models.schemas import ComplaintIn
 
@@ -102,7 +103,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
     app = FastAPI(title="投诉处理 API — complaint workflow", version="1", docs_url=None, redoc_url=None,
                   description="Bearer tokens (`complaints token add USER`). Datetimes carry their offset; "
                               "shown in Asia/Shanghai. Refusals are `Problem` bodies naming each field.")
-    app.state.ctx = Context(config or load_config(), engine)
+    app.state.ctx = Context(config or load_config(), engine, announcer=prefect_announcer)
 
     from api.pages import router as pages_router
     from api.pages_workbench import router as workbench_pages_router
@@ -122,6 +123,10 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     app.include_router(routes_casework.router)
     app.include_router(pages_casework.router)
+    from api import pages_governance, routes_governance  # call-backs, 整改 (issue 16)
+
+    app.include_router(routes_governance.router)
+    app.include_router(pages_governance.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 

@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import hmac
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
+from api.access import allowed
 from api.batching import SubmitBatcher
-from complaints.config import Config
-from domain.calendar import WorkingCalendar
+from api.errors import NUL_REFUSED, Refused, forbidden
 from domain.deadlines import local_text
 from domain.field_names import refusal
-from models.db import session_scope
 from models.schemas import ComplaintIn, SubmitResult
 from models.users import (
     User,
@@ -39,54 +34,24 @@ from models.users import (
     user_for_session,
     user_for_token,
 )
+from services import cases
+from services.unit_of_work import Runtime
 
 SESSION_COOKIE = "session"
 
 
 @dataclass
-class Context:
-    config: Config
-    engine: Engine
-
-    @cached_property
-    def calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(overrides=self.config.calendar_overrides)
-
-    @cached_property
-    def _sqlite_lock(self) -> threading.Lock:
-        return threading.Lock()
-
-    @contextmanager
-    def serial(self) -> Iterator[None]:
-        """On SQLite, one transaction at a time in this process.
-
-        Every SQLite transaction here starts with BEGIN IMMEDIATE (models/db.py); threads that
-        collide wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing
-        on a lock instead hands the database over as soon as it is free (bench/bench_api.py:
-        p99 152 ms → see docs/benchmarks.md). PostgreSQL needs no such lock.
-        """
-        if self.engine.dialect.name != "sqlite":
-            yield
-            return
-        with self._sqlite_lock:
-            yield
+class Context(Runtime):
+    """The web's Runtime (services/unit_of_work.py) with its submit batcher."""
 
     @cached_property
     def batcher(self) -> SubmitBatcher:
-        """Concurrent submissions share a transaction (api/batching.py)."""
-        from models.submission import submit
+        """Concurrent submissions share a transaction (api/batching.py); each request announces its own case."""
 
         def store(items: list[ComplaintIn], actor: str) -> list[SubmitResult]:
-            with self.serial():
-                return submit(self.engine, items, config=self.config, calendar=self.calendar, now=utcnow(),
-                              actor=actor, client=actor)
+            return cases.submit(self, items, now=self.now(), actor=actor, client=actor, announce=False)
 
         return SubmitBatcher(store)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.serial(), session_scope(self.engine) as s:
-            yield s
 
 
 @dataclass(frozen=True)
@@ -104,10 +69,6 @@ class LoginRequired(Exception):
     """A page was asked for without a session: the browser goes to the login page."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
@@ -118,10 +79,6 @@ Ctx = Annotated[Context, Depends(context)]
 
 def no_nul_in_url(request: Request) -> None:
     """A NUL in the path or query (%00) is refused with 422: PostgreSQL cannot compare with it."""
-    from urllib.parse import unquote
-
-    from api.service import NUL_REFUSED, Refused
-
     if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
         raise Refused(422, "请求有误", [refusal("url", NUL_REFUSED)])
 
@@ -151,7 +108,7 @@ def too_many(until: datetime, now: datetime) -> HTTPException:
 
 def _token_user(ctx: Context, token: str, address: str | None) -> User | None:
     """The token's user, looked up on every request; an unknown token counts against the address."""
-    now = utcnow()
+    now = ctx.now()
     policy = ctx.config.policy.auth
     with ctx.session() as s:
         until = locked_until(s, policy=policy, username=None, address=address, now=now)
@@ -173,7 +130,7 @@ def _lookup(request: Request, ctx: Context) -> Principal | None:
     with ctx.session() as s:
         sid = request.cookies.get(SESSION_COOKIE)
         if sid:
-            user = user_for_session(s, sid, now=utcnow(), policy=ctx.config.policy.auth)
+            user = user_for_session(s, sid, now=ctx.now(), policy=ctx.config.policy.auth)
             return Principal(user, "session", sid) if user else None
     return None
 
@@ -205,9 +162,6 @@ def check_csrf(who: Principal, sent: str | None) -> None:
 
 
 def require(who: Principal, permission: str) -> None:
-    from api.access import allowed
-    from api.service import forbidden
-
     if not allowed(who.user, permission):
         raise HTTPException(403, forbidden(who.user.role, permission))
 

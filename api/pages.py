@@ -30,7 +30,6 @@ from api.deps import (
     context,
     lift_text,
     no_nul_in_url,
-    utcnow,
 )
 from api.render import ENV, NOTICE_NAMES
 from api.service import ACTIONS, Refused
@@ -39,7 +38,6 @@ from domain.deadlines import SHANGHAI
 from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
-from models import case_actions
 from models.users import ROLE_NAMES, LoginOutcome, create_session, end_session, sign_in
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
@@ -228,7 +226,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
                       error="页面已过期，请刷新后重新登录")
     from starlette.concurrency import run_in_threadpool
 
-    policy, address, now = ctx.config.policy.auth, client_address(request), utcnow()
+    policy, address, now = ctx.config.policy.auth, client_address(request), ctx.now()
 
     def check() -> tuple[LoginOutcome, str | None]:
         """Throttled per account and per address (models/users.sign_in); one scrypt per attempt."""
@@ -357,7 +355,7 @@ def receipt(request: Request, case_no: str, ctx: Ctx, who: PageUser) -> Response
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, ctx: Ctx, who: PageUser) -> Response:
     service._need(who, "read_cases")
-    now = utcnow()
+    now = ctx.now()
     # Every section counted and paged by its own keyset cursor (services/workbench_queue.py).
     from api.pages_workbench import next_link
     from services import workbench_queue as wq
@@ -400,9 +398,9 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
         "close": Status.CLOSED in reachable,
         "withdraw": Status.WITHDRAWN in reachable,
         "review": Status.UNDER_REVIEW in reachable,
-        "reopen": Status.REOPENED in reachable and hasattr(case_actions, "reopen"),
+        "reopen": Status.REOPENED in reachable and "reopen" in ACTIONS,
         "pause": is_open, "resume": is_open, "new-facts": is_open, "extend": is_open,
-        "assign": is_open and hasattr(case_actions, "assign")
+        "assign": is_open and "assign" in ACTIONS
         and access.may_act(who.user, row, ctx.config, "assign"),
     }
     person = who.user.person_id
@@ -412,7 +410,7 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
     dept = org.find_department(case["department_branch"], case["department"]) if case["department"] else None
     handlers = sorted({h for b in org.branches.values() for d in b.departments.values() for h in d.handlers})
     with ctx.session() as s:
-        extras = page_data.case_extras(s, case, config=ctx.config, calendar=ctx.calendar, now=utcnow())
+        extras = page_data.case_extras(s, case, config=ctx.config, calendar=ctx.calendar, now=ctx.now())
     review_org, review_person = page_data.review_owner(ctx.config)
     # evidence files, notes, contacts, transfer (issue 14)
     from api.routes_casework import case_panel
@@ -424,7 +422,15 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,
                   department_name=dept[1].name if dept else "待分拣", people=org.people, handlers=handlers,
                   pause_reasons=PAUSE_REASONS, notice_ways=list(NOTICE_NAMES.items()), errors=errors or [],
-                  problem=problem, now_local=utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S"))
+                  problem=problem, now_local=ctx.now().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S"),
+                  gov=_governance(ctx, who, row))
+
+
+def _governance(ctx: Any, who: Principal, row: Any) -> dict[str, Any]:
+    """The case's outcome, root cause, call-backs and 整改 (api/pages_governance.py)."""
+    from api.pages_governance import case_section
+
+    return case_section(ctx, who, row)
 
 
 @router.get("/cases/{case_no}", response_class=HTMLResponse)
@@ -449,7 +455,7 @@ def letter_page(request: Request, case_no: str, ctx: Ctx, who: PageUser) -> Resp
     return render(request, "letter.html.j2", who=who, case=case, response=response,
                   institution=ctx.config.institution, branch_name=page_data.branch_name(ctx.config, case["branch"]),
                   review_org=review_org, review_person=review_person, may_unmask=may_unmask,
-                  decided_at=response["told_at"])
+                  decided_at=response["told_at"], gov=_governance(ctx, who, row))
 
 
 def _body_from_form(action: str, form: Any) -> Any:
@@ -519,8 +525,8 @@ def report_page(week: Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$")], ctx: Ctx,
 def audit_page(request: Request, ctx: Ctx, who: PageUser, full: bool = False) -> Response:
     result = service.audit_verify(ctx, who, full=full)
     overdue = service.list_visible(ctx, who, overdue=True, limit=20)
-    return render(request, "audit.html.j2", who=who, result=result, overdue=overdue, checked_at=utcnow(),
-                  people=ctx.config.org.people, week_ago=utcnow() - timedelta(days=7))
+    return render(request, "audit.html.j2", who=who, result=result, overdue=overdue, checked_at=ctx.now(),
+                  people=ctx.config.org.people, week_ago=ctx.now() - timedelta(days=7))
 
 
 __all__ = ["LoginRequired", "error_page", "router"]

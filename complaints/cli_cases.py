@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from complaints.announce import announce_submitted
 from complaints.cli import UsageError, int_arg
 from complaints.cli_users import actor_of, add_actor_options, os_actor
 from complaints.services import App, open_app, parse_when, to_json, utcnow
@@ -16,9 +15,9 @@ from domain.deadlines import local_text
 from domain.field_names import refusal
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of, parse_enum
-from models.case_views import case_detail, list_cases, record_personal_data_view, status_choices
-from models.db import session_scope
-from models.submission import KeyReused, submit, validate_items
+from models.case_views import list_cases, status_choices
+from models.submission import KeyReused
+from services import cases
 
 
 def _read_json(path: str) -> Any:
@@ -37,7 +36,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not isinstance(raw, list | dict):
         raise UsageError(refusal("file", "须为一件投诉（JSON 对象）或多件投诉的列表"))
     with open_app() as app:
-        parsed, problems = validate_items(raw, config=app.config, now=utcnow())
+        parsed, problems = cases.validate(app, raw, now=utcnow())
         bad = [(i, p) for i, p in enumerate(problems) if p]
         if bad and not args.partial:
             lines = [line for _, p in bad for line in p]
@@ -46,14 +45,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
             return 2
         good = [p for p in parsed if p is not None]
         try:  # the import tool's keys are its own client's (`cli`); it may backdate (recorded)
-            results = submit(app.engine, good, config=app.config, calendar=app.calendar, now=utcnow(),
-                             actor=actor_of(args, permission="submit")) if good else []
+            results = cases.submit(app, good, now=utcnow(), actor=actor_of(args, permission="submit")) if good else []
         except KeyReused as exc:
             print("complaints: 外部编号已用于内容不同的投诉，未保存任何投诉：\n  " + "\n  ".join(exc.problems),
                   file=sys.stderr)
             return 2
-        announce_submitted([r.case_no for r in results if not r.duplicate],
-                           limit=app.config.policy.intake.event_batch_limit)
     it = iter(results)
     out: list[dict[str, Any]] = []
     for i, p in enumerate(parsed):
@@ -102,20 +98,18 @@ def now_arg(value: str | None, option: str = "--now") -> Any:
 def cmd_show(args: argparse.Namespace) -> int:
     now = now_arg(args.now)
     actor = actor_of(args, permission="unmask") if args.unmask else None  # before the transaction
-    with open_app() as app, session_scope(app.engine) as session:
-        detail = case_detail(session, args.case_no, unmask=args.unmask, now=now)
+    with open_app() as app, app.unit(now=now) as uow:
+        detail = cases.view(uow, args.case_no, unmask=args.unmask, actor=actor or os_actor(),
+                            why=f"complaints show --unmask（{os_actor()}）")
         if detail is None:
             raise UsageError(f"受理编号（case_no）：没有案件 {args.case_no!r}")
-        if args.unmask:
-            record_personal_data_view(session, case_no=args.case_no, actor=actor or os_actor(),
-                                      detail=f"complaints show --unmask（{os_actor()}）")
     print(to_json(detail))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     now_arg(args.now)  # refused before the database is opened
-    with open_app() as app, session_scope(app.engine) as session:
+    with open_app() as app, app.session() as session:
         rows = list_cases(session, now=now_arg(args.now), status=args.status, department=args.department,
                           overdue=args.overdue, limit=args.limit)
     print(to_json(rows))

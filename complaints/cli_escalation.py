@@ -8,42 +8,38 @@ outbox rows, next escalation time); a refused change exits 2, names the field, s
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from complaints.announce import announce_change
 from complaints.cli import UsageError, float_arg, int_arg
 from complaints.cli_cases import now_arg
 from complaints.cli_users import actor_of, add_actor_options
-from complaints.services import App, open_app, to_json
+from complaints.services import open_app, to_json
 from domain.case_actions import NOTICE_WAYS, PAUSE_REASONS
 from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition
-from models import case_actions
-from models.db import session_scope
-from models.escalation_store import acknowledge_escalation, forecast, list_paused
+from models.escalation_store import forecast, list_paused
+from services import cases
 
 
 def _when(value: str | None, field: str) -> Any:
     return now_arg(value, field)
 
 
-def _act(fn: Callable[[Session, App], dict[str, Any]], event: str) -> int:
-    """Run one change in one transaction; a refusal is a usage error and rolls everything back.
+def _act(args: argparse.Namespace, action: str, command: cases.Command) -> int:
+    """Run one case action (services/cases.py) in one transaction; a refusal is a usage error and
+    rolls everything back.
 
     After the commit, the change is announced as a Prefect event on the case (when a Prefect API
     is configured), so supervisors can follow it in the event feed and automations can react.
     """
+    now, actor = _when(args.now, "--now"), actor_of(args)  # the actor is proven before the transaction
     with open_app() as app:
         try:
-            with session_scope(app.engine) as session:
-                out = fn(session, app)
-        except (case_actions.ActionError, IllegalTransition) as exc:
+            with app.unit(now=now) as uow:
+                out = cases.act(uow, args.case_no, action, command, actor=actor)
+        except (cases.ActionError, IllegalTransition) as exc:
             raise UsageError(str(exc)) from None
-    announce_change(event, out)
     print(to_json(out))
     return 0
 
@@ -67,21 +63,21 @@ def cmd_escalate(args: argparse.Namespace) -> int:
 
 def cmd_ack_escalation(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
-
-    def run(session: Session, app: App) -> dict[str, Any]:
-        if args.by not in app.config.org.people:
-            raise case_actions.ActionError([refusal("by", f"组织架构中没有此人 {args.by!r}")])
+    with open_app() as app:
         try:
-            return acknowledge_escalation(session, case_no=args.case_no, level=args.level, by=args.by, now=now)
-        except ValueError as exc:
-            raise case_actions.ActionError([str(exc)]) from None
-
-    return _act(event="complaint.escalation_acknowledged", fn=run)
+            if args.by not in app.config.org.people:
+                raise cases.ActionError([refusal("by", f"组织架构中没有此人 {args.by!r}")])
+            with app.unit(now=now) as uow:
+                out = cases.acknowledge_escalation(uow, case_no=args.case_no, level=args.level, by=args.by)
+        except cases.ActionError as exc:
+            raise UsageError(str(exc)) from None
+    print(to_json(out))
+    return 0
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
-    with open_app() as app, session_scope(app.engine) as session:
+    with open_app() as app, app.session() as session:
         out = forecast(session, config=app.config, calendar=app.calendar, now=now,
                        horizon=now + timedelta(days=args.days))
     print(to_json(out))
@@ -90,90 +86,66 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def cmd_list_paused(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
-    with open_app() as app, session_scope(app.engine) as session:
+    with open_app() as app, app.session() as session:
         out = list_paused(session, now=now)
     print(to_json(out))
     return 0
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    now, told = _when(args.now, "--now"), _when(args.customer_told_at, "--customer-told-at")
-    return _act(event="complaint.extended", fn=lambda s, app: case_actions.extend(
-        s, case_no=args.case_no, to=args.to, approver=args.approver, approver_org=args.approver_org,
-        approval_ref=args.approval_ref, reason=args.reason, customer_told_at=told,
-        customer_told_via=args.customer_told_via, config=app.config, calendar=app.calendar, now=now,
-        actor=actor_of(args)))
+    told = _when(args.customer_told_at, "--customer-told-at")
+    return _act(args, "extend", cases.Extend(
+        to=args.to, approver=args.approver, approver_org=args.approver_org, approval_ref=args.approval_ref,
+        reason=args.reason, customer_told_at=told, customer_told_via=args.customer_told_via))
+
+
+def _at(args: argparse.Namespace, attr: str = "at") -> Any:
+    """An optional time option (--at, --told-at): None means the command's now."""
+    value = getattr(args, attr)
+    return _when(value, f"--{attr.replace('_', '-')}") if value else None
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    at = _when(args.at, "--at") if args.at else now
-    return _act(event="complaint.paused", fn=lambda s, app: case_actions.pause(
-        s, case_no=args.case_no, reason=args.reason, evidence=args.evidence, at=at, config=app.config,
-        calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "pause", cases.Pause(reason=args.reason, evidence=args.evidence, at=_at(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    at = _when(args.at, "--at") if args.at else now
-    return _act(event="complaint.resumed", fn=lambda s, app: case_actions.resume(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "resume", cases.Resume(at=_at(args)))
 
 
 def cmd_new_facts(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    at = _when(args.at, "--at")
-    return _act(event="complaint.restarted", fn=lambda s, app: case_actions.new_facts(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "new-facts", cases.NewFacts(at=_when(args.at, "--at")))
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    at = _when(args.requested_at, "--requested-at")
-    return _act(event="complaint.review_opened", fn=lambda s, app: case_actions.review(
-        s, case_no=args.case_no, requested_at=at, config=app.config, calendar=app.calendar, now=now,
-        actor=actor_of(args)))
+    return _act(args, "review", cases.Review(requested_at=_when(args.requested_at, "--requested-at")))
 
 
 def cmd_acknowledge(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    return _act(event="complaint.acknowledged", fn=lambda s, app: case_actions.acknowledge(
-        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "acknowledge", cases.Acknowledge())
 
 
 def cmd_respond(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    told = _when(args.told_at, "--told-at") if args.told_at else now
-    return _act(event="complaint.responded", fn=lambda s, app: case_actions.respond(
-        s, case_no=args.case_no, verified=args.verified, basis=args.basis, remedies=args.remedies,
-        told_via=args.told_via, told_at=told, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "respond", cases.Respond(verified=args.verified, basis=args.basis, remedies=args.remedies,
+                                               told_via=args.told_via, told_at=_at(args, "told_at"),
+                                               outcome=args.outcome, not_upheld_reason=args.not_upheld_reason,
+                                               redress_type=args.redress_type, redress_amount=args.redress_amount))
 
 
 def cmd_close(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    return _act(event="complaint.closed", fn=lambda s, app: case_actions.close(
-        s, case_no=args.case_no, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "close", cases.Close(root_cause=args.root_cause))
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    at = _when(args.at, "--at") if args.at else now
-    return _act(event="complaint.withdrawn", fn=lambda s, app: case_actions.withdraw(
-        s, case_no=args.case_no, at=at, config=app.config, calendar=app.calendar, now=now, actor=actor_of(args)))
+    return _act(args, "withdraw", cases.Withdraw(at=_at(args)))
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    return _act(event="complaint.assigned", fn=lambda s, app: case_actions.assign(
-        s, case_no=args.case_no, handler=args.to, config=app.config, calendar=app.calendar, now=now,
-        actor=actor_of(args)))
+    return _act(args, "assign", cases.Assign(handler=args.to))
 
 
 def cmd_reopen(args: argparse.Namespace) -> int:
-    now = _when(args.now, "--now")
-    return _act(event="complaint.reopened", fn=lambda s, app: case_actions.reopen(
-        s, case_no=args.case_no, reason=args.reason, config=app.config, calendar=app.calendar, now=now,
-        actor=actor_of(args)))
+    return _act(args, "reopen", cases.Reopen(reason=args.reason))
 
 
 def _common(p: argparse.ArgumentParser, *, case: bool = True) -> None:
@@ -249,6 +221,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--remedies", required=True, help="救济途径 (申请核查、调解、仲裁、诉讼)")
     p.add_argument("--told-via", required=True, help=f"one of {', '.join(NOTICE_WAYS)}")
     p.add_argument("--told-at", help="when the complainant was told (default: now)")
+    p.add_argument("--outcome", help="投诉是否成立 (required): 成立 | 部分成立 | 不成立 (or upheld | partly_upheld | not_upheld)")
+    p.add_argument("--not-upheld-reason", help="why not upheld (required with 不成立)")
+    p.add_argument("--redress-type", help="补偿方式: 退还费用 | 赔偿 | 减免 | 更正 | 致歉 | 其他 (refund, compensation, …)")
+    p.add_argument("--redress-amount", help="补偿金额 in CNY, at most two decimals, e.g. 200.00")
     p.set_defaults(handler=cmd_respond)
 
     p = sub.add_parser("assign", help="(re)assign a routed case to another handler of its department")
@@ -263,6 +239,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("close", help="close a responded case")
     _common(p)
+    p.add_argument("--root-cause", help="投诉根因 (required): a code or name of config/root_causes.yaml, e.g. R02 or 收费定价")
     p.set_defaults(handler=cmd_close)
 
     p = sub.add_parser("withdraw", help="the complainant withdrew: handling ends that day (Art. 15)")

@@ -1,31 +1,21 @@
-"""Wiring shared by the CLI, the flows and (later) the API: config, engine, calendar, clock."""
+"""The CLI's wiring: `open_app` builds the process's Runtime (services/unit_of_work.py: config, engine,
+calendar, clock, the Prefect announcer); `App` is that Runtime. Plus the CLI's JSON and --now helpers."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine
-
-from complaints.config import Config, load_config
-from domain.calendar import WorkingCalendar
+from complaints.config import load_config
 from domain.deadlines import SHANGHAI
+from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
+from services.unit_of_work import Runtime, utcnow
 
-
-@dataclass
-class App:
-    config: Config
-    engine: Engine
-
-    @cached_property
-    def calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(overrides=self.config.calendar_overrides)
+App = Runtime  # the CLI's name for the process's Runtime
 
 
 @contextmanager
@@ -35,13 +25,9 @@ def open_app(*, migrate_schema: bool = True) -> Iterator[App]:
     try:
         if migrate_schema:
             migrate(engine)
-        yield App(config, engine)
+        yield Runtime(config, engine, announcer=prefect_announcer)
     finally:
         engine.dispose()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_when(value: str | None) -> datetime:
@@ -63,3 +49,6 @@ def to_json(value: Any) -> str:
         raise TypeError(f"not JSON: {type(o).__name__}")
 
     return json.dumps(value, ensure_ascii=False, indent=2, default=default)
+
+
+__all__ = ["App", "open_app", "parse_when", "to_json", "utcnow"]

@@ -12,16 +12,20 @@ an empty list means the action is allowed.
 * Review (核查, Art. 20): requested within 30 days of the decision; decided within 30 days.
 * Response (Art. 19): states 核实情况, 依据和理由 and 救济途径, and how and when the
   complainant was told.
+* Assignment (Art. 17): a handler of the case's department, never the person complained about.
+* Who hears of an extension: the approver (and the 一把手 for 60 days) is asked, the handler and
+  the department head are told.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.deadlines import Tier, end_of_local_day, local_date, local_text
 from domain.field_names import refusal
+from domain.org import Person
 
 PAUSE_REASONS: tuple[str, ...] = ("鉴定", "检测", "评估", "调解")
 NOTICE_WAYS: tuple[str, ...] = ("written", "sms", "email", "phone")  # Art. 21
@@ -123,3 +127,47 @@ def check_response(*, verified: str, basis: str, remedies: str, told_via: str) -
     if told_via not in NOTICE_WAYS:
         problems.append(refusal("told-via", f"{told_via!r} 不是可选值之一：{_ways()}"))
     return problems
+
+
+def must_recuse(respondent: str | None, person: Person) -> bool:
+    """Art. 17: the person complained about (named by id or by name in `respondent`) must not handle the case."""
+    return bool(respondent) and (person.id in (respondent or "") or person.name in (respondent or ""))
+
+
+def check_assignment(*, handler: str, people: Mapping[str, Person], department: str,
+                     department_handlers: Collection[str] | None, respondent: str | None,
+                     current_handler: str | None) -> list[str]:
+    """Whether `handler` may take the case over: [] when allowed, else the first problem (naming `handler`).
+
+    `department_handlers`: the handlers of the case's department (None when the org chart has no such department).
+    """
+    person = people.get(handler)
+    if person is None:
+        return [refusal("handler", f"组织架构中没有此人 {handler!r}")]
+    if department_handlers is None or handler not in department_handlers:
+        return [refusal("handler", f"{handler!r} 不是部门 {department!r} 的承办人")]
+    if must_recuse(respondent, person):
+        return [refusal("handler", f"{person.name} 是本投诉的被投诉对象，应当回避，不能承办（第十七条）")]
+    if handler == current_handler:
+        return [refusal("handler", f"案件已由 {handler!r} 承办")]
+    return []
+
+
+@dataclass(frozen=True)
+class ExtensionNotice:
+    """Who hears of an extension: `asked` get `extension_requested`, `told` get `extension_approved`."""
+
+    asked: tuple[str, ...]
+    told: tuple[str, ...]
+
+
+def extension_recipients(target: Tier, *, approver: str, known: Collection[str], president: str | None,
+                         handler: str | None, department_head: str | None) -> ExtensionNotice:
+    """The approver is asked when the org chart knows them (a 60-day approver from the 上级机构 is not in
+    it); a 60-day extension also goes past the branch's 一把手 (§3). The handler and the department
+    head are told it was approved (each once, in id order)."""
+    asked = [approver] if approver in known else []
+    if target is Tier.SPECIAL:
+        asked.append(president or "")
+    told = sorted(p for p in {handler, department_head} if p)
+    return ExtensionNotice(asked=tuple(p for p in asked if p), told=tuple(told))

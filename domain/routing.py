@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
+from domain.case_actions import must_recuse
 from domain.org import Branch, ChainLevel, ChainMember, Department, OrgChart
 
 
@@ -72,7 +73,7 @@ def _pick_handler(
         person = org.people[person_id]
         if person.on_leave:
             continue
-        if respondent and (person.id in respondent or person.name in respondent):
+        if must_recuse(respondent, person):
             notes.append(f"回避：{person.name} 为被投诉人，未分派 (Art. 17)")
             continue
         eligible.append(person_id)

@@ -22,17 +22,13 @@ from sqlalchemy.orm import Session
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from models.db import session_scope
-
-Announcer = Callable[[str, dict[str, Any]], None]
+from services.announce import Announcer, no_announcer
 
 
 def utcnow() -> datetime:
-    """The system clock, timezone-aware UTC (the one definition; tests inject their own clock)."""
+    """The system clock, timezone-aware UTC: the one definition. A Runtime without its own clock
+    reads it through this module at each call, so a test may replace it here (tests/api/support.py)."""
     return datetime.now(UTC)
-
-
-def _no_announcer(event: str, out: dict[str, Any]) -> None:
-    return None
 
 
 @dataclass
@@ -57,8 +53,12 @@ class Runtime:
 
     config: Config
     engine: Engine
-    clock: Callable[[], datetime] = utcnow
-    announcer: Announcer = _no_announcer
+    clock: Callable[[], datetime] | None = None  # None: the system clock, `utcnow`
+    announcer: Announcer = no_announcer
+
+    def now(self) -> datetime:
+        """This runtime's current instant (its clock, else `utcnow` looked up at the call)."""
+        return self.clock() if self.clock is not None else utcnow()
 
     @cached_property
     def calendar(self) -> WorkingCalendar:
@@ -84,11 +84,21 @@ class Runtime:
             yield
 
     @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction for reading or for a store call outside any command (serialised on SQLite)."""
+        with self.serial(), session_scope(self.engine) as session:
+            yield session
+
+    @contextmanager
     def unit(self, *, now: datetime | None = None) -> Iterator[UnitOfWork]:
         """One transaction; its events are announced after it commits."""
         with self.serial(), session_scope(self.engine) as session:
             uow = UnitOfWork(session=session, config=self.config, calendar=self.calendar,
-                             now=now or self.clock())
+                             now=now or self.now())
             yield uow
-        for event, out in uow.events:
+        self.publish(uow.events)
+
+    def publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Hand committed events to the announcer (Runtime.unit does this after its commit)."""
+        for event, out in events:
             self.announcer(event, out)

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from api import deps, pages, service
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
@@ -17,6 +16,7 @@ from models.case_views import case_detail
 from models.db import session_scope
 from models.submission import submit
 from models.users import create_token, create_user
+from services import unit_of_work
 from tests.factories import complaint
 
 PASSWORD = "correct horse 1"
@@ -65,6 +65,6 @@ class Clock:
 
 
 def install_clock(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], datetime]) -> None:
-    """Make `clock` the `utcnow` of the API's dependencies, service layer and pages."""
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", clock)
+    """Make `clock` the `utcnow` every Runtime without its own clock reads (the web's, the API's and
+    the pages')."""
+    monkeypatch.setattr(unit_of_work, "utcnow", clock)

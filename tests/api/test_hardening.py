@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import Engine, event, func, select, text
 
-from api import deps, pages, service
 from api.app import create_app, serving
 from api.limits import json_problems
 from complaints.config import Config
@@ -34,6 +33,7 @@ from models.complaint import Complaint
 from models.db import make_engine, session_scope
 from models.sqlutil import table_of
 from models.submission import submit, validate_items
+from services import unit_of_work
 from tests.api.support import PASSWORD, account, bearer
 from tests.factories import complaint, complaint_data
 
@@ -49,8 +49,7 @@ CAL = WorkingCalendar()
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    for module in (deps, service, pages):
-        monkeypatch.setattr(module, "utcnow", lambda: NOW)
+    monkeypatch.setattr(unit_of_work, "utcnow", lambda: NOW)
     return NOW
 
 
@@ -324,7 +323,8 @@ def test_told_at_and_customer_told_at_lie_between_receipt_and_now(hard: TestClie
     no = result.case_no
     before = (result.received_at - timedelta(hours=1)).isoformat()
     future = (NOW + timedelta(hours=1)).isoformat()
-    base = {"verified": "已核实", "basis": "合同第5条", "remedies": "可申请核查、调解、仲裁、诉讼", "told_via": "phone"}
+    base = {"verified": "已核实", "basis": "合同第5条", "remedies": "可申请核查、调解、仲裁、诉讼", "told_via": "phone",
+            "outcome": "成立"}
     for told in (before, future):
         r = hard.post(f"/api/complaints/{no}/respond", json={**base, "told_at": told}, headers=bearer(token))
         assert r.status_code == 422 and "告知" in r.text, r.text

@@ -136,6 +136,14 @@ def test_show_has_chinese_names_review_owner_and_vulnerable(cli_db: Engine, conf
     code, _, err = _run(capsys, "respond", case_no, "--verified", "已核实", "--basis", "依据合同第5条",
                         "--remedies", "可申请核查、调解、仲裁或诉讼", "--told-via", "written",
                         "--now", "2026-11-28T10:00:00+08:00")
+    assert code == 2 and "outcome（投诉是否成立）：必填" in err  # the outcome is required (docs/governance.md)
+    code, _, err = _run(capsys, "respond", case_no, "--verified", "已核实", "--basis", "依据合同第5条",
+                        "--remedies", "可申请核查、调解、仲裁或诉讼", "--told-via", "written", "--outcome", "部分成立",
+                        "--redress-type", "退还费用", "--redress-amount", "200.001", "--now", "2026-11-28T10:00:00+08:00")
+    assert code == 2 and "redress-amount（补偿金额）：200.001 超过两位小数" in err
+    code, _, err = _run(capsys, "respond", case_no, "--verified", "已核实", "--basis", "依据合同第5条",
+                        "--remedies", "可申请核查、调解、仲裁或诉讼", "--told-via", "written", "--outcome", "部分成立",
+                        "--redress-type", "退还费用", "--redress-amount", "200.00", "--now", "2026-11-28T10:00:00+08:00")
     assert code == 0, err
     code, _, err = _run(capsys, "review", case_no, "--requested-at", "2026-11-30T09:00:00+08:00",
                         "--now", "2026-11-30T09:00:00+08:00")
@@ -181,8 +189,8 @@ def test_api_overdue_list_and_case_agree_with_the_cli(cli_db: Engine, config: Co
     import warnings
     from datetime import datetime
 
-    from api import service
     from api.app import create_app
+    from services import unit_of_work
     from tests.api.support import account, bearer
 
     with warnings.catch_warnings():
@@ -192,7 +200,7 @@ def test_api_overdue_list_and_case_agree_with_the_cli(cli_db: Engine, config: Co
     case_no = _paused_case(cli_db, config, capsys)
     other = make_case(cli_db, config)  # not paused: overdue on 12-13
     token = account(cli_db, config, "cpo-x", "cpo")
-    monkeypatch.setattr(service, "utcnow", lambda: datetime.fromisoformat("2026-12-13T10:00:00+08:00"))
+    monkeypatch.setattr(unit_of_work, "utcnow", lambda: datetime.fromisoformat("2026-12-13T10:00:00+08:00"))
     with TestClient(create_app(config, cli_db), base_url="http://127.0.0.1") as client:
         listed = client.get("/api/complaints", params={"overdue": "true"}, headers=bearer(token))
         assert listed.status_code == 200, listed.text

@@ -1,0 +1,63 @@
+"""Read queries the web and the API ask (beside models/case_views.py's): one case row, the cases
+within a caller's scope, a person's escalations, the newest version of each weekly report.
+
+Access rules are the API's (api/access.py): it passes its scope as a SQL clause and a row filter;
+these functions only load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Text, cast, func, select
+from sqlalchemy.orm import Session
+
+from models.case_views import select_cases
+from models.complaint import Complaint
+from models.escalation import Escalation
+from models.report import ReportSnapshot
+from models.sqlutil import table_of
+
+COMPLAINT = table_of(Complaint)
+ESC = table_of(Escalation)
+SNAP = table_of(ReportSnapshot)
+
+
+def case_row(session: Session, case_no: str) -> Row[Any] | None:
+    """The complaint row of `case_no`, or None."""
+    return session.execute(select(COMPLAINT).where(COMPLAINT.c.case_no == case_no)).first()
+
+
+def cases_in_scope(session: Session, scope: ColumnElement[bool], *, now: datetime, status: str | None = None,
+                   department: str | None = None, overdue: bool = False, due_before: datetime | None = None,
+                   limit: int = 200, keep: Callable[[Any], bool] = lambda row: True) -> list[dict[str, Any]]:
+    """Case summaries within `scope` (as `complaints list` selects them; open pauses counted for overdue)."""
+    stmt = select(COMPLAINT).where(scope)
+    if status:
+        stmt = stmt.where(COMPLAINT.c.status == status)
+    if department:
+        stmt = stmt.where(COMPLAINT.c.department == department)
+    return select_cases(session, stmt, now=now, overdue=overdue, due_before=due_before, limit=limit, keep=keep)
+
+
+def escalations_of(session: Session, person: str, *, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+    """The escalations `person` received, newest first (the LIKE narrows, the recipients list decides)."""
+    escaped = person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = select(ESC).where(cast(ESC.c.recipients, Text).like(f'%"{escaped}"%', escape="\\"))
+    if open_only:
+        stmt = stmt.where(ESC.c.acknowledged_at.is_(None))
+    rows = session.execute(stmt.order_by(ESC.c.fired_at.desc()).limit(limit)).all()
+    return [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
+             "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
+            for r in rows if any(x.get("person") == person for x in r.recipients)]
+
+
+def latest_reports(session: Session) -> list[dict[str, Any]]:
+    """Each week's newest frozen report (week, version, generated_at, sha256, input_rows), newest week first."""
+    latest = select(SNAP.c.week, func.max(SNAP.c.version).label("v")).group_by(SNAP.c.week).subquery()
+    stmt = (select(SNAP.c.week, SNAP.c.version, SNAP.c.generated_at, SNAP.c.sha256, SNAP.c.input_rows)
+            .join(latest, (latest.c.week == SNAP.c.week) & (latest.c.v == SNAP.c.version))
+            .order_by(SNAP.c.week.desc()))
+    return [dict(r._mapping) for r in session.execute(stmt)]
