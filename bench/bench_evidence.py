@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_postgres, fresh_postgres, fresh_sqlite  # noqa: E402
 from complaints.config import load_config  # noqa: E402
+
+from bench.common import drop_postgres, fresh_postgres, fresh_sqlite  # noqa: E402
 from domain.calendar import WorkingCalendar  # noqa: E402
 from flows.intake import run_intake  # noqa: E402
 from models.evidence_store import DirectoryStore  # noqa: E402
