@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from complaints.config import load_config  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
 
 from bench.common import drop_postgres, fresh_postgres, fresh_sqlite  # noqa: E402
+from complaints.config import load_config  # noqa: E402
 from domain.calendar import WorkingCalendar  # noqa: E402
 from flows.intake import run_intake  # noqa: E402
 from models.evidence_store import DirectoryStore  # noqa: E402
@@ -29,10 +30,7 @@ from services.unit_of_work import Runtime  # noqa: E402
 from tests.factories import complaint  # noqa: E402
 
 
-def run(label: str, engine: object, n: int, size: int) -> None:
-    from sqlalchemy import Engine
-
-    assert isinstance(engine, Engine)
+def run(label: str, engine: Engine, n: int, size: int) -> None:
     config, now = load_config(), datetime.now(UTC)
     (r,) = submit(engine, [complaint(received_at=now.isoformat())], config=config, calendar=WorkingCalendar(), now=now)
     run_intake(engine, config)
