@@ -142,6 +142,7 @@ class PauseIn(_Body):
     reason: Literal["鉴定", "检测", "评估", "调解"]
     evidence: Line
     at: AwareDatetime | None = None
+    evidence_file_id: Annotated[int | None, Field(ge=1, description="one of the case's evidence files")] = None
 
 
 class AtIn(_Body):
@@ -176,6 +177,7 @@ class RespondIn(_Body):
     not_upheld_reason: Annotated[str | None, Field(max_length=2000, description="不成立理由 (required when 不成立)")] = None
     redress_type: Annotated[str | None, Field(max_length=16, description="补偿方式：退还费用 / 赔偿 / 减免 / 更正 / 致歉 / 其他")] = None
     redress_amount: Annotated[Decimal | str | None, Field(description="补偿金额 (CNY, at most two decimals, e.g. \"200.00\")")] = None
+    proof_file_id: Annotated[int | None, Field(ge=1, description="the proof of notice: one of the case's evidence files")] = None
 
 
 class CloseIn(_Body):

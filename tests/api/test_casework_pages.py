@@ -281,3 +281,34 @@ def test_api_bulk_acknowledges_escalations_and_assigns(app: FastAPI, db_engine: 
     with session_scope(db_engine) as s:
         handlers = {h for (h,) in s.execute(select(COMPLAINT.c.handler).where(COMPLAINT.c.case_no.in_(nos)))}
     assert handlers == {"chu.wei"}
+
+
+def test_a_pause_and_a_response_point_to_an_evidence_file(app: FastAPI, db_engine: Engine, config: Config,
+                                                          case: dict[str, Any]) -> None:
+    from models.complaint import ClockEventRow
+    from models.escalation import CaseResponse
+
+    no = case["case_no"]
+    handler = Browser(app, db_engine, config, "u-h", "handler", case["handler"])
+    r = handler.post(f"/cases/{no}/files", files={"file": ("鉴定报告.pdf", PDF, "application/pdf")})
+    assert r.status_code == 303
+    page = handler.get(f"/cases/{no}").text
+    file_id = re.search(r'<select name="evidence_file_id"><option value="">（无）</option><option value="(\d+)">', page)
+    assert file_id and 'name="proof_file_id"' in page
+    r = handler.post(f"/cases/{no}/act/pause", {"reason": "鉴定", "evidence": "JD-2026-1", "evidence_file_id": file_id.group(1)})
+    assert r.status_code == 303, r.text[:2000]
+    r = handler.post(f"/cases/{no}/act/resume", {})
+    assert r.status_code == 303, r.text[:2000]
+    token = account(db_engine, config, "api-h", "handler", person=case["handler"])
+    body = {"verified": "已核实", "basis": "合同第五条", "remedies": "可申请核查", "told_via": "phone", "outcome": "upheld"}
+    client = TestClient(app)
+    bad = client.post(f"/api/complaints/{no}/respond", headers=bearer(token), json={**body, "proof_file_id": 999})
+    assert bad.status_code == 422 and "没有编号为 999 的证据文件" in bad.text
+    ok = client.post(f"/api/complaints/{no}/respond", headers=bearer(token),
+                     json={**body, "proof_file_id": int(file_id.group(1))})
+    assert ok.status_code == 200, ok.text
+    with session_scope(db_engine) as s:
+        paused = s.execute(select(table_of(ClockEventRow).c.evidence_file_id)
+                           .where(table_of(ClockEventRow).c.kind == "pause")).scalar_one()
+        proof = s.execute(select(table_of(CaseResponse).c.proof_file_id)).scalar_one()
+    assert paused == proof == int(file_id.group(1))
