@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from complaints.config import Config
 from models.complaint import Complaint
 from models.sqlutil import table_of
 from models.users import User
+from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
 

@@ -26,10 +26,10 @@ from starlette.exceptions import HTTPException
 from api.deps import Context, LoginRequired
 from api.errors import Refused
 from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
-from complaints.config import Config, load_config
 from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
 from models.schemas import ComplaintIn
+from settings.config import Config, load_config
 
 STATIC = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from complaints.config import Config, ConfigError
 from domain.calendar import WorkingCalendar
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
 from models.case_views import case_names, mask_strings
@@ -19,6 +18,7 @@ from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.sqlutil import table_of
 from notifications.outbox import dead_letters, status_counts
+from settings.config import Config, ConfigError
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)

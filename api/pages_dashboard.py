@@ -24,11 +24,11 @@ from markupsafe import Markup
 
 from api import access
 from api.deps import Ctx, PageUser, Principal, no_nul_in_url
-from complaints.config import Config
 from domain import statistics as st
 from models.db import session_scope
 from services import analytics, unit_of_work
 from services.unit_of_work import UnitOfWork
+from settings.config import Config
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 PERIOD = r"^\d{4}(-\d{2}|-Q[1-4])?$"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
-from complaints.config import Config, ConfigError, _Strict, public_url, read_yaml
 from domain.early_warning import Params
+from settings.config import Config, ConfigError, _Strict, public_url, read_yaml
 
 FILE = "analytics.yaml"
 _LABELS = {"customers": "客户数", "limits": "投诉限值", "monthly": "月度限值", "yearly": "年度限值",

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from complaints.config import ConfigError
+from settings.config import ConfigError
 
 COMMAND_MODULES = (
     "complaints.cli_analytics",

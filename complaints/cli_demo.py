@@ -42,9 +42,9 @@ from typing import Any
 import httpx
 
 from complaints.cli import UsageError
-from complaints.config import REPO_ROOT, Config, load_config
 from complaints.sinks import Delivered, Sinks
 from domain.deadlines import SHANGHAI, local_text
+from settings.config import REPO_ROOT, Config, load_config
 
 DEMO_DIR = REPO_ROOT / "var" / "demo"
 PASSWORD = "Demo-Complaints-2026"

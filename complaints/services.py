@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from complaints.config import load_config
 from domain.deadlines import SHANGHAI
 from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
 from services.unit_of_work import Runtime, utcnow
+from settings.config import load_config
 
 App = Runtime  # the CLI's name for the process's Runtime
 

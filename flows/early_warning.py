@@ -12,10 +12,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from sqlalchemy import Engine
 
-from complaints.config import Config, load_config
 from models.db import make_engine
 from services import analytics
 from services.unit_of_work import Runtime
+from settings.config import Config, load_config
 
 
 def run_early_warning(engine: Engine, config: Config, now: datetime) -> list[analytics.Alert]:

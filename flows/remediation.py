@@ -8,10 +8,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from complaints.config import load_config
 from models.db import make_engine
 from services.governance import sweep_remediation
 from services.unit_of_work import Runtime
+from settings.config import load_config
 
 
 def run_remediation_sweep(runtime: Runtime, *, now: datetime | None = None) -> dict[str, Any]:

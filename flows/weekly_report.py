@@ -22,7 +22,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from complaints.config import REPO_ROOT, Config, load_config
 from domain.deadlines import SHANGHAI
 from domain.report import (
     Names,
@@ -52,6 +51,7 @@ from models.report import (
 from models.report_html import html_digest, snapshot_id, store_html, stored_html
 from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
+from settings.config import REPO_ROOT, Config, load_config
 
 KIND = "report_ready"
 

@@ -29,12 +29,12 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
-from complaints.config import REPO_ROOT
 from models.audit import GENESIS_HASH, AuditAnchor
 from models.audit_chain import AUDIT, HEAD, VerifyResult, _id_in
 from models.evidence_store import EvidenceStore
 from models.report import ReportSnapshot
 from models.sqlutil import table_of
+from settings.config import REPO_ROOT
 
 ANCHOR = table_of(AuditAnchor)
 SNAP = table_of(ReportSnapshot)

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.case_actions import (
     PAUSE_REASONS,
@@ -42,6 +41,7 @@ from models.routing_store import routed_context
 from models.sqlutil import table_of
 from notifications.contracts import ExtensionApproved, ExtensionRequested, ReviewOpened
 from notifications.outbox import OutboxItem, enqueue
+from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from complaints.config import REPO_ROOT
+from settings.config import REPO_ROOT
 
 DIR_ENV = "COMPLAINTS_EVIDENCE_DIR"
 DEFAULT_DIR = Path("var/evidence")

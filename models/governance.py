@@ -24,7 +24,6 @@ from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, 
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from complaints.config import REPO_ROOT, Config, ConfigError, read_yaml, validate_yaml
 from domain.governance import (
     CALLBACK_RESULT_NAMES,
     OUTCOME_NAMES,
@@ -44,6 +43,7 @@ from domain.governance import (
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
 from models.sqlutil import table_of
+from settings.config import REPO_ROOT, Config, ConfigError, read_yaml, validate_yaml
 
 
 class CaseOutcome(SQLModel, table=True):

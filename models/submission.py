@@ -27,7 +27,6 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import NfraRegime, Tier, compute_deadlines, local_date, local_text
 from domain.idcard import IdType, birth_date
@@ -38,6 +37,7 @@ from models.db import gc_paused, session_scope
 from models.schemas import ComplaintIn, SubmitResult, problem, validation_problems
 from models.search import search_keys
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
+from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
 SEQUENCE = table_of(CaseSequence)

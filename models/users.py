@@ -30,8 +30,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from complaints.config import AuthSpec, Config
 from models.sqlutil import table_of
+from settings.config import AuthSpec, Config
 
 ROLES: tuple[str, ...] = ("desk", "handler", "supervisor", "cpo", "auditor", "admin")
 ROLE_NAMES = {"desk": "受理岗", "handler": "承办人", "supervisor": "部门负责人/行领导", "cpo": "消保办",

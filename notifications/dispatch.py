@@ -30,8 +30,8 @@ from models.db import is_postgres, session_scope
 from models.outbox import OutboxMessage, OutboxStatus
 from notifications.channels.base import DeliveryError, Message
 from notifications.render import Item, Rendered, digest_id
-from notifications.secrets import SecretMissing
 from notifications.settings import ChannelSet
+from settings.secrets import SecretMissing
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _COLS = [OUTBOX.c[name] for name in ("id", "message_id", "kind", "case_no", "recipient", "channel", "address",

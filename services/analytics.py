@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 import numpy as np
 
 from complaints.analytics_config import AnalyticsFile, load_analytics
-from complaints.config import Config
 from domain import early_warning as ew
 from domain import statistics as st
 from domain.deadlines import local_text
@@ -32,6 +31,7 @@ from models.audit_chain import AuditDraft, append
 from notifications.contracts import EarlyWarning
 from notifications.outbox import OutboxItem, enqueue
 from services.unit_of_work import UnitOfWork
+from settings.config import Config
 
 TAXONOMY_NAMES: dict[str, dict[str, str]] = {
     "channel": {t.code: t.name for t in CHANNELS},

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.deadlines import end_of_local_day, local_date, local_text
 from domain.escalation import case_chain, resolve_recipients
 from domain.governance import (
@@ -34,6 +33,7 @@ from models.case_actions import ActionError, load_case
 from notifications.contracts import ChainEntry, RemediationOverdue
 from notifications.outbox import OutboxItem, enqueue
 from services.unit_of_work import UnitOfWork
+from settings.config import Config
 
 TOP_LEVEL = REMEDIATION_LEVELS[-1][0]
 

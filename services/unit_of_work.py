@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from models.db import session_scope
 from services.announce import Announcer, no_announcer
+from settings.config import Config
 
 
 def utcnow() -> datetime:

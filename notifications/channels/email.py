@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 from notifications.channels.base import DeliveryError, Message
-from notifications.secrets import SecretRef
+from settings.secrets import SecretRef
 
 
 @dataclass(frozen=True)

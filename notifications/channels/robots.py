@@ -19,7 +19,7 @@ import httpx
 
 from notifications.channels.base import DeliveryError, Message
 from notifications.channels.http import json_body, post_json
-from notifications.secrets import SecretRef
+from settings.secrets import SecretRef
 
 WECOM_TEXT_LIMIT = 2048  # bytes, WeCom's limit for text content
 SecretFor = Callable[[str], SecretRef | None]

@@ -17,7 +17,7 @@ import httpx
 
 from notifications.channels.base import Message
 from notifications.channels.http import post_json
-from notifications.secrets import SecretRef
+from settings.secrets import SecretRef
 
 
 def webhook_signature(key: bytes, timestamp: str, body: bytes) -> str:

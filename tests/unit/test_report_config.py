@@ -32,9 +32,8 @@ def test_unknown_recipient_branch_and_department_are_named_with_their_lines(tmp_
             "customers: {mars: 10}\n"
             "caps:\n"
             "  - {branch: dl, department: spaceport, monthly: 5}\n")
-    config = load_config(_config_dir(tmp_path, text))
-    with pytest.raises(ConfigError) as exc:
-        _ = config.report
+    with pytest.raises(ConfigError) as exc:  # at start-up, not when the first report is built
+        load_config(_config_dir(tmp_path, text))
     problems = exc.value.problems
     assert any("report.yaml:1: recipients[0]: unknown person 'nobody'" in p for p in problems)
     assert any("report.yaml:2: customers.mars: unknown branch 'mars'" in p for p in problems)
@@ -45,3 +44,19 @@ def test_without_a_report_file_the_defaults_apply(tmp_path: Path) -> None:
     """No report.yaml: output under var/reports, 30-day repeat window, nobody notified, no caps."""
     report = load_config(_config_dir(tmp_path, None)).report
     assert report.output_dir == "var/reports" and report.recipients == [] and report.caps == []
+
+
+def test_a_bad_channels_file_is_refused_at_start_up_naming_its_line(tmp_path: Path) -> None:
+    """channels.yaml is validated by load_config too (not at the first dispatch)."""
+    directory = _config_dir(tmp_path, None)
+    (directory / "channels.yaml").write_text("batch_size: 200\nlease_seconds: -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(directory)
+    assert any("channels.yaml:2: lease_seconds" in p for p in exc.value.problems), exc.value.problems
+
+
+def test_each_file_is_built_once_into_its_domain_object() -> None:
+    """The escalation policy is the same object on every call; the report and channels are loaded already."""
+    config = load_config(REPO_ROOT / "config")
+    assert config.escalation.policy() is config.escalation.policy()
+    assert config.channels is not None and config.channels.batch_size >= 1
