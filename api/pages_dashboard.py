@@ -167,6 +167,16 @@ def dashboard_cases(request: Request, ctx: Ctx, who: PageUser, institution: str,
                    name=ctx.config.org.branches[code].name)
 
 
+@router.get("/dashboard/remediation", response_class=HTMLResponse)
+def dashboard_remediation(request: Request, ctx: Ctx, who: PageUser, institution: str) -> Response:
+    """The overdue 整改 items behind the dashboard's 整改逾期 figure, each linking to its item page."""
+    code = pick_institution(ctx.config, who, institution)
+    with unit(ctx) as uow:
+        items = analytics.overdue_remediation(uow, code)
+    return _render(request, "dashboard_remediation.html.j2", who, items=items, institution=code,
+                   name=ctx.config.org.branches[code].name)
+
+
 def stats_view(uow: UnitOfWork, period: st.Period) -> analytics.StatsResult:
     """The frozen latest version of a period, else its figures now (nothing stored)."""
     import json

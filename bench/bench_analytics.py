@@ -89,13 +89,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--pg-db", default="complaints_bench_analytics")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="use the kept database as it is (no build)")
     args = parser.parse_args()
     config = load_config(REPO_ROOT / "config")
-    engine = fresh_postgres(args.pg_db)
+    if args.reuse:
+        from models.db import make_engine
+
+        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{args.pg_db}")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM analytics_state; DELETE FROM stats_snapshot; DELETE FROM early_warning_alert"))
+    else:
+        engine = fresh_postgres(args.pg_db)
     runtime = Runtime(config, engine)
     try:
-        _, t_build = timed(lambda: build(engine, args.n))
-        print(f"built {args.n:,} complaints in {t_build:.1f} s (not part of the figures)")
+        if not args.reuse:
+            _, t_build = timed(lambda: build(engine, args.n))
+            print(f"built {args.n:,} complaints in {t_build:.1f} s (not part of the figures)", flush=True)
         with runtime.unit(now=NOW) as uow:
             out, t_rebuild = timed(lambda: store.refresh(uow.session, now=NOW))
         print(f"daily counts, first build: {t_rebuild:.2f} s ({out['rows']:,} rows)")
@@ -105,6 +114,8 @@ def main() -> None:
         with runtime.unit(now=NOW + timedelta(minutes=2)) as uow:
             out, t_inc = timed(lambda: store.refresh(uow.session, now=NOW + timedelta(minutes=2)))
         print(f"incremental refresh after 1,000 reclassified cases over {out['days']} days: {t_inc:.2f} s")
+        with runtime.unit(now=NOW + timedelta(minutes=20)) as uow:  # past the overlap of those changes (not timed)
+            store.refresh(uow.session, now=NOW + timedelta(minutes=20))
         with engine.begin() as conn:
             conn.execute(text("UPDATE complaint SET status = 'closed', updated_at = :t WHERE id > :m - 1000"),
                          {"t": NOW + timedelta(minutes=30), "m": args.n})
@@ -167,7 +178,7 @@ def main() -> None:
         print(f"early-warning run for one day (refresh, load, score, alerts): {t_run:.2f} s, {len(alerts)} spikes")
     finally:
         engine.dispose()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_postgres(args.pg_db)
 
 

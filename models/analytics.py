@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    case,
     cast,
     delete,
     func,
@@ -255,6 +256,32 @@ def open_cases(session: Session, branches: Sequence[str]) -> list[Any]:
     stmt = (select(C.c.id, C.c.case_no, C.c.branch, C.c.outlet, C.c.category, C.c.regulatory_due_at, C.c.status)
             .where(C.c.status.in_([s.value for s in OPEN_STATUSES]), C.c.branch.in_(list(branches))))
     return list(session.execute(stmt))
+
+
+def aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def open_counts(session: Session, branches: Sequence[str], now: datetime) -> tuple[int, int]:
+    """Open cases of `branches`, and how many of them have their stored deadline before `now`."""
+    row = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((C.c.regulatory_due_at < now, 1), else_=0)), 0))
+        .where(C.c.status.in_([s.value for s in OPEN_STATUSES]), C.c.branch.in_(list(branches)))).one()
+    return int(row[0]), int(row[1])
+
+
+def paused_open(session: Session, branches: Sequence[str]) -> dict[int, datetime]:
+    """The open cases of `branches` whose clock is paused now (their last pause/resume is a pause), with their
+    stored deadline: read from the clock events of open cases only (a few)."""
+    stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind, C.c.regulatory_due_at)
+            .join(C, C.c.id == CLOCK.c.complaint_id)
+            .where(CLOCK.c.kind.in_(["pause", "resume"]), C.c.status.in_([s.value for s in OPEN_STATUSES]),
+                   C.c.branch.in_(list(branches)))
+            .order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
+    state: dict[int, tuple[bool, datetime]] = {}
+    for cid, kind, due in session.execute(stmt):
+        state[int(cid)] = (kind == "pause", due)
+    return {cid: due for cid, (paused, due) in state.items() if paused}
 
 
 def paused_ids(session: Session, ids: Sequence[int]) -> set[int]:

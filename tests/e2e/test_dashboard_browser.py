@@ -1,5 +1,5 @@
 """Chromium (Playwright) against the app on loopback: the 支行行长 opens the 一把手看板, sees the charts,
-follows the overdue figure and lands on exactly the overdue cases of the sub-branch."""
+follows the overdue figure to exactly the overdue cases of the sub-branch, and drills into an overdue 整改."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def test_the_head_follows_the_overdue_figure_to_its_cases(engine: Engine, config
     other = [complaint(received_at=(NOW - timedelta(days=25)).isoformat(), branch="dl-xg")]
     submit(engine, old + new + other, config=config, calendar=WorkingCalendar(), now=NOW - timedelta(hours=1))
     run_intake(engine, config, now=NOW - timedelta(minutes=30))
+    from services import governance
+    from services.unit_of_work import Runtime
+
+    with Runtime(config, engine).unit(now=NOW.astimezone(UTC) - timedelta(days=20)) as uow:
+        item = governance.add_remediation(uow, title="信用卡年费提示不清，修订告知书", due=(NOW - timedelta(days=10)).date(),
+                                          actor="zhao.li", root_cause="R07", category="银行卡", branch="dl-zs",
+                                          owner_department="outlet", owner_branch="dl-zs")
     with session_scope(engine) as s:
         create_user(s, username="ma-lei", role="supervisor", password=PASSWORD, config=config, now=NOW,
                     person_id="ma.lei", branch="dl-zs")
@@ -76,4 +83,12 @@ def test_the_head_follows_the_overdue_figure_to_its_cases(engine: Engine, config
         assert page.locator("a[href^='/cases/DL-']").count() == 3
         page.locator("a[href^='/cases/DL-']").first.click()
         page.wait_for_url(re.compile(r".*/cases/DL-.*"))
+        page.goto(f"{base}/dashboard")
+        overdue = page.locator("a.figure", has_text="整改逾期")
+        assert "整改逾期：1" in overdue.inner_text()
+        overdue.click()
+        page.wait_for_url(re.compile(r".*/dashboard/remediation\?.*"))
+        page.click(f"a[href='/remediation/{item['ref']}']")
+        page.wait_for_url(f"{base}/remediation/{item['ref']}")
+        assert item["ref"] in page.inner_text("main")
         browser.close()
