@@ -30,10 +30,12 @@ def load_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
 
 
 def schedule_of(spec: dict[str, Any]) -> Schedule:
+    params = spec.get("parameters") or {}
     if "cron" in spec:
-        return Cron(spec["cron"], timezone=spec.get("timezone", "UTC"))
+        return Cron(spec["cron"], timezone=spec.get("timezone", "UTC"), parameters=params)
     if "interval" in spec:
-        return Interval(timedelta(seconds=float(spec["interval"])), timezone=spec.get("timezone", "UTC"))
+        return Interval(timedelta(seconds=float(spec["interval"])), timezone=spec.get("timezone", "UTC"),
+                        parameters=params)
     raise ValueError(f"prefect.yaml: schedule {spec!r} has neither cron nor interval")
 
 
@@ -56,6 +58,21 @@ def check_holds(specs: list[dict[str, Any]]) -> None:
             if not float(hold) > within:
                 raise ValueError(f"prefect.yaml: deployment {spec['name']!r}: hold_seconds ({hold}) must exceed "
                                  f"the trigger's within ({within:g} s)")
+        for sched in spec.get("schedules") or []:
+            hold_for = (sched.get("parameters") or {}).get("hold_for")
+            if hold_for is not None and "interval" in sched and not float(hold_for) > float(sched["interval"]):
+                raise ValueError(f"prefect.yaml: deployment {spec['name']!r}: hold_for ({hold_for}) must exceed "
+                                 f"the schedule's interval ({sched['interval']} s)")
+
+
+def _reinterval(schedule: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The schedule at another interval; a resident run's hold (`hold_for`) keeps its margin over it."""
+    out = {**schedule, "interval": seconds}
+    params = schedule.get("parameters") or {}
+    if "hold_for" in params:
+        margin = float(params["hold_for"]) - float(schedule["interval"])
+        out["parameters"] = {**params, "hold_for": seconds + margin}
+    return out
 
 
 def runner_deployments(
@@ -73,7 +90,7 @@ def runner_deployments(
         raise ValueError(f"no deployment named {', '.join(sorted(unknown))} in {path.name}")
     for spec in load_specs(path):
         if intervals and spec["name"] in intervals:
-            spec = {**spec, "schedules": [s if "interval" not in s else {**s, "interval": intervals[spec["name"]]}
+            spec = {**spec, "schedules": [s if "interval" not in s else _reinterval(s, intervals[spec["name"]])
                                           for s in spec.get("schedules") or []]}
         flow: Flow[..., Any] = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
         limit = spec.get("concurrency_limit")

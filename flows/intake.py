@@ -178,10 +178,14 @@ def hold_and_route(engine: Engine, config: Config, *, until: datetime, batch_siz
     return total
 
 
-def hold_deadline(event_occurred: datetime | None, hold_seconds: float, hold_until: float | None) -> datetime | None:
-    """Until when a run holds: `hold_seconds` after its triggering event, or the deadline of the run
-    it takes over (`hold_until`, epoch seconds), whichever is later; None: no hold."""
+def hold_deadline(event_occurred: datetime | None, hold_seconds: float, hold_until: float | None,
+                  *, started: datetime | None = None, hold_for: float = 0.0) -> datetime | None:
+    """Until when a run holds: `hold_seconds` after its triggering event, the deadline of the run it
+    takes over (`hold_until`, epoch seconds), or `hold_for` seconds after it `started` (the
+    schedule's resident run), whichever is latest; None: no hold."""
     ends = []
+    if started is not None and hold_for > 0:
+        ends.append(started + timedelta(seconds=hold_for))
     if event_occurred is not None and hold_seconds > 0:
         occurred = event_occurred if event_occurred.tzinfo else event_occurred.replace(tzinfo=UTC)
         ends.append(occurred + timedelta(seconds=hold_seconds))
@@ -199,19 +203,21 @@ def _announce_holding(until: datetime) -> Callable[[], object]:
 @flow(name="intake", log_prints=False)
 def intake(batch_size: int | None = None, event_batch_limit: int | None = None,
            event_occurred: datetime | None = None, hold_seconds: float = 0.0,
-           hold_until: float | None = None) -> dict[str, Any]:
+           hold_until: float | None = None, hold_for: float = 0.0) -> dict[str, Any]:
     """Route every pending complaint in batches (one task run per batch, none per complaint).
 
     Started by the `complaint.submitted` trigger, it also holds: it keeps routing new arrivals
     until `hold_seconds` after the triggering event (`event_occurred`), covering the events the
-    trigger ignores in its `within` window (docs/design.md, "Intake triggering"). While holding it
+    trigger ignores in its `within` window (docs/design.md, "Intake triggering"). The schedule's
+    runs hold `hold_for` seconds from their start, a little longer than the interval, so one run
+    is always resident and a submission does not wait for a run to start. While holding it
     emits `complaint.intake.holding` every few seconds and `complaint.intake.released` at the end:
     if it dies (its worker killed), the takeover trigger starts a run that holds to its deadline.
     """
     logger = get_run_logger()
     config = load_config()
     engine = make_engine()
-    until = hold_deadline(event_occurred, hold_seconds, hold_until)
+    until = hold_deadline(event_occurred, hold_seconds, hold_until, started=datetime.now(UTC), hold_for=hold_for)
     try:
         if until is not None:
             announce = _announce_holding(until)

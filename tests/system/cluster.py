@@ -72,13 +72,26 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL `pid` and everything below it (a worker and its flow-run processes)."""
-    for p in [pid, *descendants(pid)]:
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL `pid` and everything below it (a worker and its flow-run processes): stopped first
+    (SIGSTOP) so that none starts a child or is reparented while the tree is walked."""
+    tree = [pid]
+    while True:
+        for p in tree:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        more = [p for p in descendants(pid) if p not in tree]
+        if not more:
+            break
+        tree.extend(more)
+    for p in reversed(tree):
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    return tree
 
 
 class Cluster:
@@ -110,6 +123,7 @@ class Cluster:
         self.server: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.webproc: subprocess.Popen[bytes] | None = None
+        self.killed: list[int] = []  # the processes kill_worker_running killed
 
     def _prefect_yaml(self, overrides: dict[str, Any], intake_interval: float | None) -> Path:
         import yaml
@@ -202,7 +216,7 @@ class Cluster:
     def kill_worker_running(self, flow_name: str = "intake") -> subprocess.Popen[bytes] | None:
         w = self.worker_running(flow_name)
         if w is not None:
-            kill_tree(w.pid)
+            self.killed = kill_tree(w.pid)
             w.wait(timeout=10)
         return w
 

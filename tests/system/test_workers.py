@@ -111,12 +111,14 @@ def _no_run_cancelled(c: Cluster) -> None:
 def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sinks: Sinks) -> None:
     """SIGKILL the worker running intake (and its flow run) mid-burst: the other worker takes over."""
     token = cluster.token()
-    t, _ = _burst_in_background(cluster, token, "KW-", N, 8)
+    t, _ = _burst_in_background(cluster, token, "KW-", N, 30)  # 10/s for 30 s: a run starts mid-burst
     wait_for(lambda: cluster.worker_running("intake") is not None
-             and len(outcome(cluster.app_url, "KW-")["routed_at"]) >= 20, 90, "an intake run routing the burst")
+             and len(outcome(cluster.app_url, "KW-")["routed_at"]) >= 30, 90, "an intake run routing the burst")
     killed = cluster.kill_worker_running("intake")
     assert killed is not None
+    at_kill = len(outcome(cluster.app_url, "KW-")["routed_at"])
     t.join(timeout=120)
+    assert at_kill < N * 0.8, f"{at_kill} of {N} routed at the kill: it did not land mid-burst"
     started = time.monotonic()
     wait_for(lambda: _all_routed(cluster, "KW-", N), 120, f"all {N} routed after the kill")
     assert time.monotonic() - started < 60
@@ -124,7 +126,10 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sin
     assert survivor.poll() is None
     _check_once_each(cluster, "KW-", N, sinks)
     _no_run_cancelled(cluster)
-    # the runs after the kill were the surviving worker's (the killed one is gone)
+    # the killed worker's run never finished; another run (the takeover) routed the rest
+    runs = cluster.flow_runs("intake")
+    assert any(r["state_type"] == "RUNNING" for r in runs)  # the dead run, as the server last heard of it
+    assert any(r["parameters"].get("hold_until") for r in runs), [r["parameters"] for r in runs]
     assert killed.poll() is not None
 
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from prefect.events import DeploymentEventTrigger, ResourceSpecification
 
 from flows.deployments import check_holds, load_specs, runner_deployments, schedule_of, triggers_of
@@ -47,10 +46,10 @@ def test_triggers_match_complaint_resources_only() -> None:
 
 def test_event_driven_deployments_collapse_bursts() -> None:
     """Dispatch runs one at a time and drops runs that collide; intake never cancels a run (ENQUEUE)
-    and lets two overlap; both keep an interval safety net."""
+    and lets three overlap; both keep an interval safety net."""
     specs = _by_name()
     assert specs["dispatch"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-    assert specs["intake"]["concurrency_limit"] == {"limit": 2, "collision_strategy": "ENQUEUE"}
+    assert specs["intake"]["concurrency_limit"] == {"limit": 3, "collision_strategy": "ENQUEUE"}
     for name in ("intake", "dispatch"):
         assert any("interval" in s for s in specs[name]["schedules"])
 
@@ -69,3 +68,16 @@ def test_intake_trigger_coalesces_and_its_run_holds_past_the_window() -> None:
     bad = [{"name": "intake", "triggers": [{"within": 60, "parameters": {"hold_seconds": 60}}]}]
     with pytest.raises(ValueError, match="hold_seconds"):
         check_holds(bad)
+
+
+def test_intake_schedule_runs_are_resident_and_keep_their_margin_under_another_interval() -> None:
+    """The safety net's runs hold 125 s every 120 s (one always up); --interval keeps the 5 s margin;
+    a hold not longer than the interval is refused."""
+    (sched,) = _by_name()["intake"]["schedules"]
+    assert sched == {"interval": 120, "parameters": {"hold_for": 125}}
+    assert schedule_of(sched).parameters == {"hold_for": 125}
+    deployment = next(d for d in runner_deployments(intervals={"intake": 4}) if d.name == "intake")
+    (s,) = deployment.schedules
+    assert s.parameters == {"hold_for": 9.0}
+    with pytest.raises(ValueError, match="hold_for"):
+        check_holds([{"name": "intake", "schedules": [{"interval": 120, "parameters": {"hold_for": 100}}]}])
