@@ -25,13 +25,11 @@ from sqlalchemy import (
     Index,
     Text,
     UniqueConstraint,
-    and_,
     case,
     cast,
     delete,
     func,
     insert,
-    literal,
     select,
 )
 from sqlalchemy.orm import Session
@@ -213,17 +211,6 @@ def refresh(session: Session, *, now: datetime, days: Iterable[date] = (),
 # ---------------------------------------------------------------- reading the counts
 
 
-def count_between(session: Session, branches: Sequence[str], first: date, last: date, *,
-                  category: str | None = None, outlet: str | None = None) -> int:
-    """Complaints received on local days first..last (inclusive) in `branches`."""
-    where = [D.c.branch.in_(list(branches)), D.c.day >= first, D.c.day <= last]
-    if category is not None:
-        where.append(D.c.category == category)
-    if outlet is not None:
-        where.append(D.c.outlet == outlet)
-    return int(session.execute(select(func.coalesce(func.sum(D.c.n), 0)).where(*where)).scalar_one())
-
-
 def counts_by(session: Session, branches: Sequence[str], first: date, last: date,
               *dims: str) -> list[tuple[Any, ...]]:
     """Sum of counts grouped by `dims` (columns of the daily table), e.g. ("branch", "outlet")."""
@@ -233,15 +220,6 @@ def counts_by(session: Session, branches: Sequence[str], first: date, last: date
     return [tuple(r) for r in session.execute(stmt)]
 
 
-def monthly_series(session: Session, branches: Sequence[str], months: Sequence[date], last: date) -> list[int]:
-    """Complaints per month (first days `months`, the last one up to `last`)."""
-    out = []
-    for i, m in enumerate(months):
-        end = months[i + 1] - timedelta(days=1) if i + 1 < len(months) else last
-        out.append(count_between(session, branches, m, end))
-    return out
-
-
 def cell_matrix(session: Session, first: date, last: date) -> list[tuple[date, str, str, str, int]]:
     """(day, branch, outlet, category, n) for the early warning."""
     stmt = select(D.c.day, D.c.branch, D.c.outlet, D.c.category, D.c.n).where(D.c.day >= first, D.c.day <= last)
@@ -249,13 +227,6 @@ def cell_matrix(session: Session, first: date, last: date) -> list[tuple[date, s
 
 
 # ---------------------------------------------------------------- live figures (open cases)
-
-
-def open_cases(session: Session, branches: Sequence[str]) -> list[Any]:
-    """Open cases of `branches` (id, case_no, branch, outlet, category, due, status)."""
-    stmt = (select(C.c.id, C.c.case_no, C.c.branch, C.c.outlet, C.c.category, C.c.regulatory_due_at, C.c.status)
-            .where(C.c.status.in_([s.value for s in OPEN_STATUSES]), C.c.branch.in_(list(branches))))
-    return list(session.execute(stmt))
 
 
 def aware(at: datetime) -> datetime:
@@ -282,21 +253,6 @@ def paused_open(session: Session, branches: Sequence[str]) -> dict[int, datetime
     for cid, kind, due in session.execute(stmt):
         state[int(cid)] = (kind == "pause", due)
     return {cid: due for cid, (paused, due) in state.items() if paused}
-
-
-def paused_ids(session: Session, ids: Sequence[int]) -> set[int]:
-    """The cases among `ids` whose clock is paused now (their last pause/resume is a pause)."""
-    out: set[int] = set()
-    for i in range(0, len(ids), 1000):
-        chunk = list(ids[i:i + 1000])
-        state: dict[int, bool] = {}
-        stmt = (select(CLOCK.c.complaint_id, CLOCK.c.kind).where(CLOCK.c.complaint_id.in_(chunk),
-                                                                 CLOCK.c.kind.in_(["pause", "resume"]))
-                .order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id))
-        for cid, kind in session.execute(stmt):
-            state[int(cid)] = kind == "pause"
-        out |= {cid for cid, paused in state.items() if paused}
-    return out
 
 
 def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[Any]:
@@ -331,10 +287,6 @@ def case_numbers(session: Session, *, branches: Sequence[str], first: date | Non
                                   C.c.regulatory_due_at)
                            .where(*where).order_by(C.c.received_at.desc(), C.c.case_no).limit(limit)).all()
     return total, list(rows)
-
-
-def due_before(at: datetime) -> ColumnElement[bool]:
-    return and_(C.c.regulatory_due_at < at, C.c.status.in_([s.value for s in OPEN_STATUSES]))
 
 
 # ---------------------------------------------------------------- statistics rows and snapshots
@@ -403,4 +355,4 @@ def spike_texts(session: Session, *, branches: Sequence[str], outlet: str | None
     return list(session.execute(stmt))
 
 
-__all__ = ["ALERT", "D", "SNAP", "literal"]
+__all__ = ["ALERT", "D", "SNAP"]
