@@ -30,17 +30,17 @@ from domain.escalation import case_chain
 from domain.field_names import refusal
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status, ensure_transition
 from domain.masking import mask_free_text
+from domain.messages import ExtensionApproved, ExtensionRequested, ReviewOpened
 from domain.org import ChainLevel
 from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
+from models.outbox_writer import OutboxItem, enqueue
 from models.participants import replace_work
 from models.routing_store import routed_context
 from models.sqlutil import table_of
-from notifications.contracts import ExtensionApproved, ExtensionRequested, ReviewOpened
-from notifications.outbox import OutboxItem, enqueue
 from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
