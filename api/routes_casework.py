@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import access, service
 from api.deps import ApiUser, Context, Ctx, Principal, no_nul_in_url
+from api.routes_api import ERRORS
 from api.serialize import local
 from api.service import Refused
 from domain.field_names import refusal
@@ -34,7 +35,7 @@ from services.unit_of_work import UnitOfWork
 
 TRANSFER_ROLES = frozenset({"cpo", "admin"})  # 消保办 transfers; handlers return to triage
 EXPORT_LIMIT = 10_000
-router = APIRouter(prefix="/api", dependencies=[Depends(no_nul_in_url)], tags=["workbench"])
+router = APIRouter(prefix="/api", dependencies=[Depends(no_nul_in_url)], tags=["workbench"], responses=ERRORS)
 CaseNo = Annotated[str, Path(min_length=1, max_length=32, description="受理编号, e.g. DL-2026-000123")]
 
 
