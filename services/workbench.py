@@ -28,7 +28,7 @@ from domain.deadlines import SHANGHAI
 from domain.escalation import case_chain
 from domain.field_names import refusal
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status
-from domain.org import ChainLevel
+from domain.org import ChainLevel, chain_snapshot
 from models.audit_chain import AuditDraft, append
 from models.case_actions import ActionError, load_case
 from models.complaint import Complaint
@@ -253,10 +253,8 @@ def _move(uow: UnitOfWork, row: Any, *, branch_code: str, department: str, handl
     escalation schedule follows it, and the new owner gets the `routed` message."""
     config = uow.config
     org = config.org
-    chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
-              "name": org.people[m.person_id].name, "acting": m.acting}
-             for m in case_chain(org, branch=row.branch, department_branch=branch_code, department=department,
-                                 handler=handler)]
+    chain = chain_snapshot(case_chain(org, branch=row.branch, department_branch=branch_code, department=department,
+                                      handler=handler), org.people)
     target = Status.ROUTED if Status(row.status) is Status.REOPENED else Status(row.status)
     values = {"department": department, "department_branch": branch_code, "handler": handler, "chain": chain,
               "triage": triage, "status": target.value, "updated_at": uow.now}
@@ -412,11 +410,22 @@ def to_xlsx(rows: Sequence[Sequence[Any]], *, title: str = "案件") -> bytes:
 
 def record_export(uow: UnitOfWork, *, actor: str, fmt: str, count: int, filters: Mapping[str, Any],
                   unmasked: bool) -> None:
-    """The `exported` audit event: who exported which list, how many cases, in which format."""
+    """The `exported` audit event: who exported which list, how many cases, in which format. A search
+    by phone, ID or card number (or free text) is recorded masked: the trail keeps no personal data."""
+    from domain.masking import mask_free_text
+
+    def plain(key: str, value: Any) -> Any:
+        if key in _PERSONAL_FILTERS:
+            return [mask_free_text(str(v)) for v in value] if isinstance(value, list) else mask_free_text(str(value))
+        return value
+
+    kept = {k: plain(k, v) for k, v in filters.items() if v not in (None, "", False)}
     append(uow.session, [AuditDraft(at=uow.now, actor=actor, action="exported",
-                                    after={"format": fmt, "count": count, "unmasked": unmasked,
-                                           "filters": {k: v for k, v in filters.items() if v not in (None, "", False)}},
+                                    after={"format": fmt, "count": count, "unmasked": unmasked, "filters": kept},
                                     detail=f"exported {count} cases as {fmt}")])
+
+
+_PERSONAL_FILTERS = frozenset({"phone", "id_number", "card", "q"})
 
 
 def unmasked_names(uow: UnitOfWork, case_nos: Sequence[str]) -> dict[str, str]:

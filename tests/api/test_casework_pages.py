@@ -230,6 +230,12 @@ def test_export_csv_and_xlsx_masked_formula_safe_and_audited(app: FastAPI, db_en
     assert len(only) == 1 and only[0].startswith("受理编号")  # both cases are 信用卡部's
     bad = auditor.get("/export?format=csv&colour=red")
     assert bad.status_code == 422 and "colour" in _text(bad.text)
+    by_phone = auditor.get("/export?format=csv&phone=13912345678").content.decode("utf-8-sig").splitlines()
+    assert len(by_phone) == 2 and "李*" in by_phone[1]  # found by the keyed hash, shown masked
+    with session_scope(db_engine) as s:
+        last = s.execute(select(AUDIT.c.after).where(AUDIT.c.action == "exported").order_by(AUDIT.c.seq.desc())
+                         .limit(1)).scalar_one()
+    assert last["filters"]["phone"] == "139****5678"  # the trail keeps no phone number
 
 
 def test_bulk_transfer_reports_each_case(app: FastAPI, db_engine: Engine, config: Config) -> None:
