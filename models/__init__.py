@@ -15,6 +15,7 @@ from models.escalation import (
 from models.governance import Callback, CaseOutcome, Remediation  # noqa: F401 - outcomes, call-backs, 整改 (0010)
 from models.outbox import OutboxMessage, OutboxStatus
 from models.participants import CaseParticipant as CaseParticipant
+from models.participants import CasePaused as CasePaused
 from models.queries_workbench import SavedView as SavedView
 from models.report import ReportSnapshot as ReportSnapshot
 from models.report_html import ReportHtml as ReportHtml  # the frozen report's page (0011)

@@ -10,6 +10,7 @@ chain), so a case is in a supervisor's view from routing on. Visibility (api/acc
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Index, PrimaryKeyConstraint, exists, select, text
@@ -43,7 +44,18 @@ class CaseParticipant(SQLModel, table=True):
     open: bool = False
 
 
+class CasePaused(SQLModel, table=True):
+    """The cases whose clock is paused now, and since when: kept by triggers on clock_event
+    (migration 0009), so a list knows its paused rows without reading every pause ever recorded."""
+
+    __tablename__ = "case_paused"
+
+    complaint_id: int = Field(foreign_key="complaint.id", primary_key=True)
+    since: datetime
+
+
 PARTICIPANT = table_of(CaseParticipant)
+PAUSED = table_of(CasePaused)
 COMPLAINT = table_of(Complaint)
 
 
@@ -59,8 +71,9 @@ def work_rows(complaint_id: int, handler: str | None, chain: Iterable[dict[str, 
             rows.append({"complaint_id": complaint_id, "person": person, "role": role, "level": 0, "seat": seat})
 
     add(handler, HANDLER)
-    for member in chain:
-        add(member.get("person"), CHAIN, member.get("level"))
+    for member in chain:  # the chain's own handler seat is the handler's row already (one row per case read)
+        if member.get("person") != handler:
+            add(member.get("person"), CHAIN, member.get("level"))
     for watcher in watchers:
         add(watcher, WATCHER)
     return rows

@@ -33,11 +33,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
+from domain.calendar import WorkingCalendar
+from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
 from domain.lifecycle import OPEN_STATUSES
-from models.case_views import CurrentDue, current_deadlines, summary
+from models.case_views import CurrentDue, summary
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation
-from models.participants import ESCALATION, PARTICIPANT, involves
+from models.participants import ESCALATION, PARTICIPANT, PAUSED, involves
 from models.search import key_match, text_match
 from models.sqlutil import table_of
 
@@ -63,6 +65,7 @@ class SavedView(SQLModel, table=True):
 
 
 SAVED = table_of(SavedView)
+_CALENDAR = WorkingCalendar()  # only the acknowledgement deadline needs it, never recomputed here (as case_views)
 # What a list row shows (models/case_views.summary) and its current deadline needs: not the texts,
 # the chain or the personal data.
 _LIST_COLUMNS = [COMPLAINT.c[name] for name in (
@@ -147,15 +150,37 @@ class Page:
 # ---------------------------------------------------------------- conditions
 
 
+def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -> dict[int, CurrentDue]:
+    """models/case_views.current_deadlines for many paused rows with one read of their clock events
+    (and of when each pause began, from case_paused), not one query per case."""
+    ids = [r.id for r in rows if r.status in OPEN]
+    if not ids:
+        return {}
+    since: dict[int, datetime] = {int(cid): at for cid, at in session.execute(
+        select(PAUSED.c.complaint_id, PAUSED.c.since).where(PAUSED.c.complaint_id.in_(ids))).all()}
+    events: dict[int, list[ClockEvent]] = {}
+    reasons: dict[int, str] = {}
+    for cid, kind, at, reason in session.execute(
+            select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason)
+            .where(CLOCK.c.complaint_id.in_(list(since))).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)):
+        events.setdefault(cid, []).append(ClockEvent(ClockKind(kind), at, reason))
+        if kind == "pause":
+            reasons[cid] = reason
+    out: dict[int, CurrentDue] = {}
+    for row in rows:
+        if row.id not in since:
+            continue
+        at = max(now, since[row.id])  # a pause recorded ahead of `now` counts nothing yet
+        dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events.get(row.id, []),
+                               regime=NfraRegime(), calendar=_CALENDAR, now=at)
+        out[row.id] = CurrentDue(dl.regulatory_due_at, dl.paused_days, dl.open_pause_since or since[row.id],
+                                 reasons.get(row.id))
+    return out
+
+
 def paused_now() -> ColumnElement[bool]:
-    """Open cases whose latest pause has not been resumed (a restart keeps a pause open)."""
-    # Not correlated with the case row: the database reads the (few) open pauses once per query and
-    # looks each row up in them, instead of probing the clock events row by row.
-    p, r = CLOCK.alias("p"), CLOCK.alias("r")
-    resumed = exists(select(r.c.id).where(r.c.complaint_id == p.c.complaint_id, r.c.kind == "resume",
-                                          or_(r.c.at > p.c.at, and_(r.c.at == p.c.at, r.c.id > p.c.id))))
-    return and_(COMPLAINT.c.status.in_(OPEN),
-                COMPLAINT.c.id.in_(select(p.c.complaint_id).where(p.c.kind == "pause", ~resumed)))
+    """Open cases whose clock is paused now (case_paused, kept from the clock events by triggers)."""
+    return and_(COMPLAINT.c.status.in_(OPEN), COMPLAINT.c.id.in_(select(PAUSED.c.complaint_id)))
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
@@ -319,13 +344,15 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
         parts = ([c.regulatory_due_at >= lo] if lo else []) + ([c.regulatory_due_at < hi] if hi else [])
         return and_(*parts)
 
-    paused = paused_now()
+    # Without the status test of paused_now() (the caller's `where` asks for open cases): the counts
+    # then read only the deadline index (an index-only scan of the open cases).
+    paused = COMPLAINT.c.id.in_(select(PAUSED.c.complaint_id))
     cols = [func.count() if w is None else func.count().filter(and_(inside(w), ~paused)) for w in windows]
     cols.append(func.count().filter(paused))
     *counts, n_paused = session.execute(select(*cols).select_from(COMPLAINT).where(*where)).one()
     out = [int(n) for n in counts]
     if n_paused:  # paused cases by their current deadline
-        rows = session.execute(select(COMPLAINT).where(*where, paused)).all()
+        rows = session.execute(select(*_LIST_COLUMNS).where(*where, paused)).all()
         current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
         for i, w in enumerate(windows):
             if w is not None:

@@ -62,6 +62,7 @@ def _participants_up() -> None:
                f"WHERE status IN {_OPEN}")
     op.create_index('ix_complaint_received_id', 'complaint', ['received_at', 'id'])
     _open_triggers()
+    _paused_table()
     op.create_index('ix_complaint_department_received', 'complaint', ['department', 'received_at', 'id'])
     op.create_index('ix_complaint_branch_received', 'complaint', ['branch', 'received_at', 'id'])
     op.create_index('ix_complaint_handler_received', 'complaint', ['handler', 'received_at', 'id'])
@@ -97,6 +98,58 @@ def _open_triggers() -> None:
         op.execute(f"""CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint
             WHEN old.status IS NOT new.status BEGIN
             UPDATE case_participant SET open = (new.status IN {_OPEN}) WHERE complaint_id = new.id; END""")
+
+
+# The case's latest pause or resume, by (at, id), decides whether its clock is paused now
+# (models/escalation_store.pause_state reads the same; a restart keeps a pause open).
+_PAUSED_OF = """
+    INSERT INTO case_paused (complaint_id, since)
+    SELECT complaint_id, at FROM (
+        SELECT complaint_id, kind, at FROM clock_event WHERE complaint_id = {cid} AND kind IN ('pause', 'resume')
+        ORDER BY at DESC, id DESC LIMIT 1) AS last_event
+    WHERE kind = 'pause'"""
+
+
+def _paused_table() -> None:
+    """case_paused: the cases whose clock is paused now (a handful), kept by triggers on clock_event,
+    so lists and counts need not read every pause and resume ever recorded."""
+    op.create_table(
+        'case_paused',
+        sa.Column('complaint_id', sa.Integer(), sa.ForeignKey('complaint.id'), primary_key=True),
+        sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    )
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(f"""
+            CREATE FUNCTION case_paused_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE cid integer := CASE WHEN TG_OP = 'DELETE' THEN OLD.complaint_id ELSE NEW.complaint_id END;
+            BEGIN
+                DELETE FROM case_paused WHERE complaint_id = cid;
+                {_PAUSED_OF.format(cid='cid')};
+                RETURN NULL;
+            END $$""")
+        op.execute("CREATE TRIGGER clock_event_paused AFTER INSERT OR UPDATE OR DELETE ON clock_event "
+                   "FOR EACH ROW EXECUTE FUNCTION case_paused_refresh()")
+    else:
+        for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old")):
+            op.execute(f"""CREATE TRIGGER clock_event_paused_{event.lower()} AFTER {event} ON clock_event BEGIN
+                DELETE FROM case_paused WHERE complaint_id = {row}.complaint_id;
+                {_PAUSED_OF.format(cid=f'{row}.complaint_id')}; END""")
+    op.execute("""
+        INSERT INTO case_paused (complaint_id, since)
+        SELECT e.complaint_id, e.at FROM clock_event e
+        WHERE e.kind = 'pause' AND NOT EXISTS (
+            SELECT 1 FROM clock_event r WHERE r.complaint_id = e.complaint_id AND r.kind IN ('pause', 'resume')
+            AND (r.at > e.at OR (r.at = e.at AND r.id > e.id)))""")
+
+
+def _drop_paused_table() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS clock_event_paused ON clock_event")
+        op.execute("DROP FUNCTION IF EXISTS case_paused_refresh()")
+    else:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS clock_event_paused_{event}")
+    op.drop_table('case_paused')
 
 
 def _drop_open_triggers() -> None:
@@ -137,6 +190,7 @@ def _backfill_participants() -> None:
 
 
 def _participants_down() -> None:
+    _drop_paused_table()
     _drop_open_triggers()
     for name in ('ix_complaint_handler_received', 'ix_complaint_branch_received', 'ix_complaint_department_received',
                  'ix_complaint_received_id', 'ix_complaint_open_branch_due', 'ix_complaint_open_handler_due',
