@@ -37,7 +37,15 @@ from domain.case_actions import PAUSE_REASONS
 from domain.deadlines import SHANGHAI
 from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
-from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
+from domain.taxonomy import (
+    CATEGORIES,
+    CAUSES,
+    CHANNELS,
+    SEVERITY_NAMES,
+    SOURCE_NAMES,
+    TAG_NAMES,
+    UNTRIAGED,
+)
 from models.users import ROLE_NAMES, LoginOutcome, create_session, end_session, sign_in
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
@@ -420,7 +428,7 @@ def _case_page(request: Request, ctx: Any, who: Principal, case_no: str, *, unma
                   review_org=review_org, review_person=review_person,
                   actions={k: v for k, v in shown.items() if v and can_act}, titles={**{k: a.title for k, a in ACTIONS.items()}, "escalation": "确认督办"},
                   may_unmask=access.may_unmask(who.user, row, ctx.config), my_escalations=my_escalations,
-                  department_name=dept[1].name if dept else "待分拣", people=org.people, handlers=handlers,
+                  department_name=dept[1].name if dept else UNTRIAGED, people=org.people, handlers=handlers,
                   pause_reasons=PAUSE_REASONS, notice_ways=list(NOTICE_NAMES.items()), errors=errors or [],
                   problem=problem, now_local=ctx.now().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S"),
                   gov=_governance(ctx, who, row))

@@ -9,7 +9,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from api.serialize import local_text
+from api.serialize import local_filter
+from domain.deadlines import local_text
 from domain.field_names import PERSON_FIELDS
 from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import STATUS_NAMES, Status
@@ -281,7 +282,7 @@ def build_env() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     filters: dict[str, Any] = {
-        "local": local_text, "status_name": _status, "severity_name": _severity, "source_name": _source,
+        "local": local_filter, "status_name": _status, "severity_name": _severity, "source_name": _source,
         "tag_name": _tag, "term": _term, "action_name": lambda a: ACTION_NAMES.get(a, a),
         "notice_name": lambda v: NOTICE_NAMES.get(v, v), "field_name": lambda k: PERSON_FIELDS.get(k, k),
         "tier_name": lambda v: TIER_NAMES.get(v, v), "complainant_type": lambda v: COMPLAINANT_TYPES.get(v, v),

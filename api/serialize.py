@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.deadlines import SHANGHAI
+from domain.deadlines import MINUTE_FORMAT, SHANGHAI, local_text
 
 
 def local(value: Any) -> Any:
@@ -19,5 +19,6 @@ def local(value: Any) -> Any:
     return value
 
 
-def local_text(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return value.astimezone(SHANGHAI).strftime(fmt) if value is not None else ""
+def local_filter(value: datetime | None, fmt: str = MINUTE_FORMAT) -> str:
+    """The pages' `local` filter: `domain.deadlines.local_text`, nothing shown for no time."""
+    return local_text(value, fmt) if value is not None else ""

@@ -14,7 +14,7 @@ from complaints.services import App, open_app, parse_when, to_json, utcnow
 from domain.deadlines import local_text
 from domain.field_names import refusal
 from domain.lifecycle import STATUS_NAMES, Status
-from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of, parse_enum
+from domain.taxonomy import SEVERITY_NAMES, UNTRIAGED, Dimension, Severity, name_of, parse_enum
 from models.case_views import list_cases, status_choices
 from models.submission import KeyReused
 from services import cases
@@ -171,7 +171,7 @@ def render_case_table(app: App, cases: list[dict[str, Any]]) -> str:
             f"{c['case_no']:<16}",
             _pad(STATUS_NAMES[Status(c['status'])], 6),
             _pad(SEVERITY_NAMES[Severity(c['severity'])], 8),
-            _pad(name_of(Dimension.CATEGORY, c["category"]) if c["category"] else "待分拣", 16),
+            _pad(name_of(Dimension.CATEGORY, c["category"]) if c["category"] else UNTRIAGED, 16),
             _pad(dept[1].name if dept else "-", 20),
             _pad(org.people[c["handler"]].name if c["handler"] else "-", 6),
             local_text(c["due_at"]),

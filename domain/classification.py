@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from domain.taxonomy import (
     DEFAULT_CHANNEL_FOR_SOURCE,
     REGULATOR_SOURCES,
+    SENSITIVE_TAGS,
     Dimension,
     SensitiveTag,
     Severity,
@@ -24,9 +25,7 @@ from domain.taxonomy import (
 
 MAJOR_GROUP_SIZE = 20  # NFRA Art. 29 (2): 20 or more complainants in person together
 
-_IMMEDIATE_TAGS = frozenset(
-    {SensitiveTag.PUBLIC_OPINION, SensitiveTag.JUDICIAL, SensitiveTag.REGULATORY}
-)
+_IMMEDIATE_TAGS = frozenset(SENSITIVE_TAGS)
 
 _DIMENSION_LABELS = {
     Dimension.CHANNEL: ("办理渠道", "A"),

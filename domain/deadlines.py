@@ -97,10 +97,14 @@ def local_date(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+MINUTE_FORMAT = "%Y-%m-%d %H:%M"
+
+
 @lru_cache(maxsize=65536)
-def local_text(at: datetime) -> str:
-    """An instant as Asia/Shanghai wall time to the minute, as people read it in messages."""
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+def local_text(at: datetime, fmt: str = MINUTE_FORMAT) -> str:
+    """An instant as Asia/Shanghai wall time (to the minute unless `fmt` says otherwise), as people read
+    it in messages, reports and pages: the one definition."""
+    return at.astimezone(SHANGHAI).strftime(fmt)
 
 
 def regulatory_due_at(*, received_at: datetime, days: int, paused_days: int = 0) -> datetime:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
+from domain.taxonomy import UNTRIAGED
+
 # keys the renderer adds to every context (never stored)
 RENDERER_KEYS = frozenset({"message_id", "subject"})
 NO_HANDLER = "待指定"
@@ -212,7 +214,7 @@ KINDS: tuple[str, ...] = tuple(CONTRACTS)
 
 _FIELD_NAMES = {
     "case_no": "受理编号", "role": "接收角色", "category": "业务类别", "severity": "严重程度", "tags": "敏感标签",
-    "triage": "待分拣", "reasons": "分拣原因", "department": "承办部门", "handler": "经办人", "complainant": "投诉人",
+    "triage": UNTRIAGED, "reasons": "分拣原因", "department": "承办部门", "handler": "经办人", "complainant": "投诉人",
     "request": "诉求", "received_at": "受理时间", "ack_due_at": "确认期限", "due_at": "答复期限", "link": "链接",
     "level": "升级级别", "level_title": "升级级别名称", "reason": "原因", "late_by": "期限情况", "outlet": "网点",
     "vulnerable": "特殊群体", "chain": "责任链", "date": "日期", "count": "件数", "cases": "案件列表",

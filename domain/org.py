@@ -88,6 +88,13 @@ class ChainMember:
     acting: bool = False
 
 
+def chain_snapshot(chain: Sequence[ChainMember], people: Mapping[str, Person]) -> list[dict[str, object]]:
+    """The responsibility chain as a case stores it (complaint.chain, JSON): level, title, person, name,
+    acting, one dict per seat in chain order. The one definition (routing, reassignment, transfer)."""
+    return [{"level": m.level.value, "title": m.title, "person": m.person_id, "name": people[m.person_id].name,
+             "acting": m.acting} for m in chain]
+
+
 @dataclass(frozen=True)
 class OrgChart:
     branches: Mapping[str, Branch]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from domain.deadlines import SHANGHAI
-from domain.deadlines import local_text as deadline_local_text
+from domain.deadlines import SHANGHAI, local_text
+from domain.taxonomy import TAG_NAMES
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 Cell = str | int | float | None
@@ -241,7 +241,7 @@ def _table_diff(key: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[st
 _UNKNOWN = "未分类"
 _TIER_DAYS = {"complex": "延期至30天", "special": "延期至60天"}
 _SEVERITY = {"ordinary": "普通", "complex": "复杂", "major": "重大"}
-_TAGS = {"public_opinion": "舆情", "judicial": "司法", "regulatory": "监管", "emotional": "情绪激动"}
+_TAGS = {tag.value: name for tag, name in TAG_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -275,9 +275,9 @@ class Names:
         return self.terms.get(dimension, {}).get(code, code)
 
 
-def local_text(at: datetime | None) -> str | None:
-    """An instant as Asia/Shanghai wall time, minute precision."""
-    return None if at is None else deadline_local_text(at)
+def _local_or_none(at: datetime | None) -> str | None:
+    """`domain.deadlines.local_text`, None kept as None (the report's cells)."""
+    return None if at is None else local_text(at)
 
 
 def status_at(row: Mapping[str, Any], end: datetime) -> str:
@@ -426,16 +426,16 @@ def build_content(*, week: Week, current: Mapping[str, Any], previous: Mapping[s
     tables.append(Table(
         "sensitive", "重大及敏感投诉（本周受理）",
         ("受理编号", "受理时间", "机构", "部门", "业务类别", "等级", "敏感标签", "周末状态", "答复期限", "诉求摘要"),
-        tuple((r["case_no"], local_text(r["received_at"]), names.branch(r["branch"]),
+        tuple((r["case_no"], _local_or_none(r["received_at"]), names.branch(r["branch"]),
                names.department(r["department_branch"], r["department"]), names.term("category", r["category"]),
                _SEVERITY.get(r["severity"], r["severity"]),
                "、".join(_TAGS.get(t, t) for t in sorted(r["tags"] or [])) or "—",
-               status_at(r, end), local_text(r["due_at"]), _case_summary(r, mask_name, mask_text))
+               status_at(r, end), _local_or_none(r["due_at"]), _case_summary(r, mask_name, mask_text))
               for r in current["sensitive"])))
     tables.append(Table(
         "repeats", f"重复投诉（同一投诉人、同一业务类别，{policy.repeat_window_days}天内）",
         ("受理编号", "受理时间", "业务类别", "部门", "前次受理编号"),
-        tuple((r["case_no"], local_text(r["received_at"]), names.term("category", r["category"]),
+        tuple((r["case_no"], _local_or_none(r["received_at"]), names.term("category", r["category"]),
                names.department(r["department_branch"], r["department"]), r["previous_case_no"])
               for r in current["repeats"])))
 
@@ -445,8 +445,8 @@ def build_content(*, week: Week, current: Mapping[str, Any], previous: Mapping[s
         handler = chain.get("handler", {}).get("name") or r.get("handler") or "（未指派）"
         esc = r.get("escalation")
         holders = "、".join(f"{x.get('title', '')}{x.get('name', '')}" for x in (esc or {}).get("recipients") or [])
-        overdue_rows.append((r["case_no"], local_text(r["received_at"]),
-                             names.department(r["department_branch"], r["department"]), local_text(r["due_at"]),
+        overdue_rows.append((r["case_no"], _local_or_none(r["received_at"]),
+                             names.department(r["department_branch"], r["department"]), _local_or_none(r["due_at"]),
                              (week.sunday - r["due_at"].astimezone(SHANGHAI).date()).days,
                              handler, esc["name"] if esc else "未督办", holders or "—"))
     tables.append(Table("overdue", "周末逾期案件及责任链",

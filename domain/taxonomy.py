@@ -189,6 +189,12 @@ class SensitiveTag(StrEnum):
     EMOTIONAL = "emotional"
 
 
+# Tags that make a case urgent at once (classification) and escalate it sooner (escalation policy),
+# and that put it on the weekly report's sensitive list: the one definition.
+SENSITIVE_TAGS: tuple[SensitiveTag, ...] = (SensitiveTag.PUBLIC_OPINION, SensitiveTag.JUDICIAL, SensitiveTag.REGULATORY)
+SENSITIVE_TAG_CODES: frozenset[str] = frozenset(t.value for t in SENSITIVE_TAGS)  # as stored (JSON text)
+UNTRIAGED = "待分拣"  # a case no routing rule placed: the triage queue, shown where a category or department is
+
 TAG_NAMES: Mapping[SensitiveTag, str] = {
     SensitiveTag.PUBLIC_OPINION: "舆情",
     SensitiveTag.JUDICIAL: "司法",

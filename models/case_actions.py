@@ -31,7 +31,7 @@ from domain.field_names import refusal
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status, ensure_transition
 from domain.masking import mask_free_text
 from domain.messages import ExtensionApproved, ExtensionRequested, ReviewOpened
-from domain.org import ChainLevel
+from domain.org import ChainLevel, chain_snapshot
 from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
@@ -382,10 +382,8 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
     target = Status.ROUTED if Status(row.status) is Status.REOPENED else Status(row.status)
     if target is not Status(row.status):
         ensure_transition(Status(row.status), target)
-    chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
-              "name": config.org.people[m.person_id].name, "acting": m.acting}
-             for m in case_chain(config.org, branch=row.branch, department_branch=row.department_branch,
-                                 department=row.department, handler=handler)]
+    chain = chain_snapshot(case_chain(config.org, branch=row.branch, department_branch=row.department_branch,
+                                      department=row.department, handler=handler), config.org.people)
     _update(session, row.id, {"handler": handler, "chain": chain, "status": target.value}, now)
     replace_work(session, [(row.id, handler, chain, list(row.watchers or []))])
     _audit(session, row, "assigned", actor, now, {"handler": row.handler, "status": row.status},

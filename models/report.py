@@ -46,11 +46,12 @@ from sqlmodel import Field, SQLModel
 
 from domain.masking import mask_free_text
 from domain.report import Week
+from domain.taxonomy import SENSITIVE_TAGS
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, Extension
 from models.sqlutil import table_of
 
-SENSITIVE_TAGS = ("public_opinion", "judicial", "regulatory")
+SENSITIVE_CODES = tuple(t.value for t in SENSITIVE_TAGS)  # domain/taxonomy.py, in its order
 
 
 class ReportSnapshot(SQLModel, table=True):
@@ -158,7 +159,7 @@ def _has_tag(tag: str) -> ColumnElement[bool]:
 
 
 def _sensitive() -> ColumnElement[bool]:
-    return or_(C.c.severity == "major", *(_has_tag(t) for t in SENSITIVE_TAGS))
+    return or_(C.c.severity == "major", *(_has_tag(t) for t in SENSITIVE_CODES))
 
 
 def _in(col: Any, week: Week) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select
 from api import access
 from domain.deadlines import SHANGHAI
 from domain.lifecycle import STATUS_NAMES
-from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
+from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES, UNTRIAGED
 from models.queries_workbench import (
     DUE,
     NEWEST,
@@ -44,7 +44,7 @@ LABELS = {
     "status": "状态", "department": "承办部门", "handler": "承办人", "branch": "受理机构", "outlet": "网点",
     "category": "业务类别", "severity": "严重程度", "tags": "敏感标签", "source": "投诉来源",
     "received_from": "收到时间起", "received_to": "收到时间止", "due_from": "答复期限起", "due_to": "答复期限止",
-    "overdue": "已逾期", "due_within_days": "几日内到期", "paused": "中止计时", "triage": "待分拣",
+    "overdue": "已逾期", "due_within_days": "几日内到期", "paused": "中止计时", "triage": UNTRIAGED,
     "escalated_level": "督办级别", "mine": "我参与的", "q": "搜索词", "phone": "电话号码", "id_number": "证件号码",
     "card": "银行卡号", "sort": "排序", "open": "未办结", "cursor": "翻页位置", "limit": "每页条数",
     "view": "已存视图", "name": "视图名称",
@@ -256,7 +256,7 @@ def builtin_views(now: datetime) -> dict[str, dict[str, str]]:
     return {
         "我的逾期": {"mine": "true", "overdue": "true"},
         "本周新收": {"received_from": _this_week(now), "sort": NEWEST},
-        "待分拣": {"triage": "true", "open": "true"},
+        UNTRIAGED: {"triage": "true", "open": "true"},
     }
 
 

@@ -114,3 +114,35 @@ def test_the_checker_sees_a_function_level_import_pointing_up(tmp_path: Path) ->
     path = tmp_path / "mod.py"
     path.write_text("def f():\n    from flows.intake import run_intake\n    from . import sibling\n", encoding="utf-8")
     assert list(_imports("models.mod", path)) == [("flows.intake", 2), ("models", 3)]
+
+
+def _defined(path: Path) -> tuple[set[str], list[str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    functions = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return functions, texts
+
+
+def test_the_named_repeats_have_one_definition_each() -> None:
+    """`local_text` is defined once (domain/deadlines.py), "待分拣" written once (domain/taxonomy.py:
+    UNTRIAGED), the chain snapshot once (domain/org.py: chain_snapshot); the sensitive tags are
+    domain/taxonomy.py's SENSITIVE_TAGS (no module spells the three codes out again)."""
+    local_text: list[str] = []
+    untriaged: list[str] = []
+    chain_dicts: list[str] = []
+    sensitive: list[str] = []
+    for name, path in _modules():
+        functions, texts = _defined(path)
+        if "local_text" in functions:
+            local_text.append(name)
+        if "待分拣" in texts:
+            untriaged.append(name)
+        source = path.read_text(encoding="utf-8")
+        if '"acting": m.acting' in source:
+            chain_dicts.append(name)
+        if "JUDICIAL" in source and "REGULATORY" in source or {"judicial", "regulatory"} <= set(texts):
+            sensitive.append(name)
+    assert local_text == ["domain.deadlines"]
+    assert sorted(untriaged) == ["domain.intake", "domain.taxonomy"]  # domain.intake: the planner's own (pending)
+    assert sorted(chain_dicts) == ["domain.org", "models.routing_store"]  # routing_store: the planner's (pending)
+    assert sorted(sensitive) == ["domain.escalation", "domain.taxonomy"]  # domain.escalation: the planner's (pending)
