@@ -10,12 +10,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import ApiUser, Ctx, no_nul_in_url
 from api.governance_access import MANAGE, branches_of, callback_scope, need, plain, run
+from api.routes_api import ERRORS
 from api.serialize import local
-from api.service import refuse_nul
+from api.service import Refused, refuse_nul
+from domain.governance import check_period
 from models.governance import callback_rates
 from services import governance
 
-router = APIRouter(prefix="/api", tags=["governance"], dependencies=[Depends(no_nul_in_url)])
+router = APIRouter(prefix="/api", tags=["governance"], responses=ERRORS, dependencies=[Depends(no_nul_in_url)])
 CaseNo = Annotated[str, Path(max_length=32)]
 Ref = Annotated[str, Path(max_length=32)]
 
@@ -65,6 +67,8 @@ def callbacks(ctx: Ctx, who: ApiUser) -> Any:
 def rates(ctx: Ctx, who: ApiUser, start: Annotated[AwareDatetime, Query()],
           end: Annotated[AwareDatetime, Query()]) -> Any:
     need(who, "reports")
+    if problems := check_period(start, end):
+        raise Refused(422, "输入有误", problems)
     with ctx.session() as s:
         return [r.as_dict() for r in callback_rates(s, start=start, end=end, branches=branches_of(ctx, who))]
 

@@ -13,6 +13,7 @@ from complaints.cli import UsageError
 from complaints.cli_cases import now_arg
 from complaints.cli_users import actor_of, add_actor_options
 from complaints.services import open_app, to_json
+from domain.governance import check_period
 from domain.lifecycle import IllegalTransition
 from models.case_actions import ActionError
 from models.governance import callback_rates
@@ -55,6 +56,8 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
 
 def cmd_callback_rates(args: argparse.Namespace) -> int:
     start, end = now_arg(args.start, "--start"), now_arg(args.end, "--end")
+    if problems := check_period(start, end):
+        raise UsageError("; ".join(problems))
     return _run(args, lambda uow, who: [r.as_dict() for r in callback_rates(uow.session, start=start, end=end)],
                 actor=False)
 

@@ -47,6 +47,8 @@ FIELDS: Mapping[str, str] = {
     "case": "案件",
     "remediation": "整改编号",
     "from-case": "来源案件",
+    "start": "起始时间",
+    "end": "截止时间",
 }
 
 
@@ -201,6 +203,15 @@ def check_outcome(*, outcome: str | None, not_upheld_reason: str | None, redress
     if problems or parsed is None:
         return None, problems
     return OutcomeDecision(parsed, reason, redress, amount), []
+
+
+def check_period(start: datetime, end: datetime) -> list[str]:
+    """A statistics period: both instants between the years 1970 and 2999, the start before the end."""
+    problems = [refuse(name, f"{value.isoformat()} 不在 1970 至 2999 年之间")
+                for name, value in (("start", start), ("end", end)) if not 1970 <= value.year <= 2999]
+    if not problems and start >= end:
+        problems.append(refuse("end", "须晚于起始时间"))
+    return problems
 
 
 def is_timely(told_at: datetime, due_at: datetime) -> bool:

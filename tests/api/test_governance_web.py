@@ -97,6 +97,10 @@ def test_the_json_api(app: FastAPI, db_engine: Engine, config: Config) -> None:
                            headers=bearer(cpo)).json()
         assert rates == [{"branch": "dl", "due": 1, "reached": 1, "unreachable": 0, "pending": 0, "satisfied": 1,
                           "basic": 0, "dissatisfied": 0, "callback_rate": 1.0, "satisfaction_rate": 1.0}], due
+        r = client.get("/api/governance/callback-rates", params={"start": "0001-01-01T00:00:00+00:01",
+                                                                  "end": "2000-01-01T00:00:00Z"}, headers=bearer(cpo))
+        assert r.status_code == 422 and r.json()["errors"] == [
+            "start（起始时间）：0001-01-01T00:00:00+00:01 不在 1970 至 2999 年之间"], r.text
         r = client.post(f"/api/complaints/{no}/close", json={"root_cause": "C07"}, headers=bearer(handler))
         assert r.status_code == 422 and r.json()["errors"][0].startswith("root-cause（投诉根因）：'C07' 不是可选值之一")
         r = client.post(f"/api/complaints/{no}/close", json={"root_cause": "R02"}, headers=bearer(handler))
