@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -379,3 +379,41 @@ def escalations_page(session: Session, person: str, *, cursor: str | None = None
              for r in rows[:limit]]
     nxt = _encode("esc", rows[limit - 1].fired_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items, nxt, total, sort="fired")
+
+
+def person_queue(session: Session, person: str, *, now: datetime, soon: timedelta,
+                 cursors: Mapping[str, str | None], limit: int = PAGE_SIZE) -> dict[str, Page]:
+    """The overdue / due-soon / open sections of one person's open cases (a handler's whole scope),
+    from one read of those cases' deadlines and one read of the rows shown; the same order,
+    cursors and pause rules as `page` and `window_counts` (sorted by the stored deadline, placed in a
+    section by the current one)."""
+    keys = sorted(session.execute(select(COMPLAINT.c.id, COMPLAINT.c.regulatory_due_at)
+                                  .where(COMPLAINT.c.status.in_(OPEN), involves(person, open_only=True))).all(),
+                  key=lambda r: (r.regulatory_due_at, r.id))
+    mine = {r.id for r in keys}
+    paused_ids = [i for i in session.execute(select(PAUSED.c.complaint_id)).scalars() if i in mine]  # a handful
+    paused_rows = session.execute(select(*_LIST_COLUMNS).where(COMPLAINT.c.id.in_(paused_ids))).all() if paused_ids else []
+    current = current_deadlines(session, paused_rows, now=now)
+    due = {r.id: current[r.id].due_at if r.id in current else r.regulatory_due_at for r in keys}
+    windows: dict[str, tuple[datetime | None, datetime | None] | None] = {
+        "overdue": (None, now), "soon": (now, now + soon), "open": None}
+    chosen: dict[str, list[Any]] = {}
+    out: dict[str, Page] = {}
+    for name, w in windows.items():
+        members = [r for r in keys if w is None or _inside(due[r.id], w)]
+        cursor = cursors.get(name)
+        if cursor:
+            at, id_ = decode_cursor(cursor, DUE)
+            members_after = [r for r in members if (r.regulatory_due_at, r.id) > (at, id_)]
+        else:
+            members_after = members
+        chosen[name] = members_after[:limit]
+        more = len(members_after) > limit
+        last = chosen[name][-1] if chosen[name] else None
+        out[name] = Page([], _encode(DUE, last.regulatory_due_at, last.id) if more and last else None,
+                         len(members), sort=DUE)
+    ids = sorted({r.id for rows in chosen.values() for r in rows})
+    full = {r.id: r for r in session.execute(select(*_LIST_COLUMNS).where(COMPLAINT.c.id.in_(ids))).all()} if ids else {}
+    for name, rows in chosen.items():
+        out[name].items = [summary(full[r.id], current=current.get(r.id)) for r in rows if r.id in full]
+    return out

@@ -32,6 +32,7 @@ from models.queries_workbench import (
     count,
     escalations_page,
     page,
+    person_queue,
     window_counts,
 )
 from models.search import MIN_TERM, short_terms, terms_of
@@ -232,6 +233,13 @@ def queue(uow: UnitOfWork, user: User, cursors: Mapping[str, str | None], *,
                                                 limit=limit)
         except BadCursor:
             raise FilterError([problem("cursor", "无效，请从第一页重新查看")]) from None
+    if user.role == "handler" and user.person_id:  # the whole scope is the cases she takes part in
+        try:
+            out.update(person_queue(uow.session, user.person_id, now=uow.now, soon=DUE_SOON, cursors=cursors,
+                                    limit=limit))
+        except BadCursor:
+            raise FilterError([problem("cursor", "无效，请从第一页重新查看")]) from None
+        return out
     sections = queue_sections(user)
     for s in sections:
         out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit, with_count=False)
