@@ -8,10 +8,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
 from api.deps import ApiUser, Ctx, no_nul_in_url
 from api.pages_dashboard import PERIOD, _day, need, period_arg, pick_institution, stats_view, unit
+from api.routes_api import ERRORS
 from domain import statistics as st
 from services import analytics
 
-router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(no_nul_in_url)])
+router = APIRouter(prefix="/api", tags=["analytics"], responses=ERRORS, dependencies=[Depends(no_nul_in_url)])
 
 
 @router.get("/dashboard", summary="一把手看板的各项数字")

@@ -66,6 +66,9 @@ def parse_period(kind: str, value: str) -> Period:
     """`--month 2026-03`, `--quarter 2026-Q1`, `--year 2026`; PeriodError in Chinese otherwise."""
     option = {"month": "--month（统计月份）", "quarter": "--quarter（统计季度）", "year": "--year（统计年度）"}[kind]
     v = value.strip()
+    year = re.match(r"\d{4}", v)
+    if year and not 1990 <= int(year[0]) <= 2100:
+        raise PeriodError(f"{option}：{value!r} 的年份须在 1990 到 2100 之间")
     if kind == "month" and (m := re.fullmatch(r"(\d{4})-(\d{2})", v)) and 1 <= int(m[2]) <= 12:
         y, mo = int(m[1]), int(m[2])
         return Period("month", f"{y:04d}-{mo:02d}", date(y, mo, 1), _month_end(y, mo))

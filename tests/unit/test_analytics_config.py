@@ -50,4 +50,6 @@ def test_periods_and_rates() -> None:
     assert parse_period("month", "2024-02").last.day == 29
     with pytest.raises(PeriodError, match=r"^--year（统计年度）：'26' 格式不正确"):
         parse_period("year", "26")
+    with pytest.raises(PeriodError, match="年份须在 1990 到 2100 之间"):
+        parse_period("year", "0000")
     assert per_10k(3, 7) == round(30000 / 7, 3) and per_10k(3, None) is None
