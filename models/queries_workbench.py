@@ -151,27 +151,29 @@ class Page:
 
 
 def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -> dict[int, CurrentDue]:
-    """models/case_views.current_deadlines for many paused rows with one read of their clock events
-    (and of when each pause began, from case_paused), not one query per case."""
+    """models/case_views.current_deadlines for many rows with one read of their clock events (not one
+    query per case): the open ones whose latest pause or resume is a pause get their deadline with
+    that pause counted up to `now`."""
     ids = [r.id for r in rows if r.status in OPEN]
     if not ids:
         return {}
-    since: dict[int, datetime] = {int(cid): at for cid, at in session.execute(
-        select(PAUSED.c.complaint_id, PAUSED.c.since).where(PAUSED.c.complaint_id.in_(ids))).all()}
     events: dict[int, list[ClockEvent]] = {}
+    since: dict[int, datetime] = {}
     reasons: dict[int, str] = {}
     for cid, kind, at, reason in session.execute(
             select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason)
-            .where(CLOCK.c.complaint_id.in_(list(since))).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)):
+            .where(CLOCK.c.complaint_id.in_(ids)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)):
         events.setdefault(cid, []).append(ClockEvent(ClockKind(kind), at, reason))
         if kind == "pause":
-            reasons[cid] = reason
+            since[cid], reasons[cid] = at, reason
+        elif kind == "resume":
+            since.pop(cid, None)  # a restart keeps an open pause open (as escalation_store.pause_state)
     out: dict[int, CurrentDue] = {}
     for row in rows:
         if row.id not in since:
             continue
         at = max(now, since[row.id])  # a pause recorded ahead of `now` counts nothing yet
-        dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events.get(row.id, []),
+        dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events[row.id],
                                regime=NfraRegime(), calendar=_CALENDAR, now=at)
         out[row.id] = CurrentDue(dl.regulatory_due_at, dl.paused_days, dl.open_pause_since or since[row.id],
                                  reasons.get(row.id))
@@ -351,8 +353,11 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
     cols.append(func.count().filter(paused))
     *counts, n_paused = session.execute(select(*cols).select_from(COMPLAINT).where(*where)).one()
     out = [int(n) for n in counts]
-    if n_paused:  # paused cases by their current deadline
-        rows = session.execute(select(*_LIST_COLUMNS).where(*where, paused)).all()
+    bounded = [w[1] for w in windows if w is not None and w[1] is not None]
+    if n_paused and bounded:  # paused cases by their current deadline: only those that may fall in a window
+        # (a current deadline is never earlier than the stored one, so a stored one past every bound is out)
+        rows = session.execute(select(*_LIST_COLUMNS).where(*where, paused,
+                                                             COMPLAINT.c.regulatory_due_at < max(bounded))).all()
         current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
         for i, w in enumerate(windows):
             if w is not None:
