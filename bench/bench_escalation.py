@@ -41,7 +41,7 @@ from domain.lifecycle import Status  # noqa: E402
 from flows.escalation import run_escalation  # noqa: E402
 from models.complaint import Complaint  # noqa: E402
 from models.escalation import Escalation, EscalationSchedule, EscalationState  # noqa: E402
-from models.escalation_store import CURSOR_KEY  # noqa: E402
+from models.escalation_schedule import CURSOR_KEY  # noqa: E402
 from models.sqlutil import table_of  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Asia/Shanghai

@@ -12,6 +12,7 @@ Then, once per local day, the digest of still-unacknowledged escalations per sup
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,17 +26,15 @@ from domain.sweep import SweepMemo
 from flows.events import emit
 from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
-from models.escalation_store import (
+from models.escalation_loads import memo_for
+from models.escalation_schedule import (
     SCHEDULE_PAGE,
     SCHEDULE_PER_SWEEP,
-    FiredEscalation,
-    claim_due,
-    fire_due,
-    memo_for,
+    SCHEDULE_SECONDS,
     recheck_young,
     schedule_page,
-    send_digests,
 )
+from models.escalation_store import FiredEscalation, claim_due, fire_due, send_digests
 
 
 @dataclass
@@ -66,26 +65,36 @@ def emit_escalated(fired: list[FiredEscalation]) -> int:
 
 def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
                    calendar: WorkingCalendar | None = None, batch_size: int | None = None,
-                   event_batch_limit: int | None = None, schedule_limit: int = SCHEDULE_PER_SWEEP) -> EscalationResult:
+                   event_batch_limit: int | None = None, schedule_limit: int = SCHEDULE_PER_SWEEP,
+                   schedule_seconds: float = SCHEDULE_SECONDS) -> EscalationResult:
     """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it.
 
-    `schedule_limit`: about how many new complaints this sweep schedules (the rest wait for
-    the next sweeps; a page of `SCHEDULE_PAGE` per transaction).
+    `schedule_limit` / `schedule_seconds`: about how many new complaints this sweep schedules,
+    and for how long at most (the rest wait for the next sweeps; a page of `SCHEDULE_PAGE` per
+    transaction, at least one page a sweep).
 
     The cyclic collector is paused for the sweep, as for submit and intake batches (`gc_paused`):
     full collections re-scanned every object of the process (~200,000) several times a sweep.
     """
     with gc_paused():
         return _sweep(engine, config, now=now, calendar=calendar, batch_size=batch_size,
-                      event_batch_limit=event_batch_limit, schedule_limit=schedule_limit)
+                      event_batch_limit=event_batch_limit, schedule_limit=schedule_limit,
+                      schedule_seconds=schedule_seconds)
 
 
-def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, limit: int) -> int:
+def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, limit: int,
+                 seconds: float = SCHEDULE_SECONDS) -> int:
     """Schedule new complaints: the young ones again, then pages above the cursor, each page its
-    own transaction (the cursor moves with it), until none is left or about `limit` were seen."""
+    own transaction (the cursor moves with it), until none is left, about `limit` were seen or
+    `seconds` have passed (at least one page a sweep): the rest waits for the next sweeps."""
+    start = time.perf_counter()
     with session_scope(engine) as session:
         seen = recheck_young(session, config=config, memo=memo, now=at)
+    pages = 0
     while seen < limit:
+        if pages and time.perf_counter() - start >= seconds:
+            break
+        pages += 1
         with session_scope(engine) as session:
             page = min(SCHEDULE_PAGE, limit - seen)
             n = schedule_page(session, config=config, memo=memo, now=at, page=page)
@@ -123,7 +132,8 @@ def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, memo: Sweep
 
 
 def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,
-           batch_size: int | None, event_batch_limit: int | None, schedule_limit: int) -> EscalationResult:
+           batch_size: int | None, event_batch_limit: int | None, schedule_limit: int,
+           schedule_seconds: float) -> EscalationResult:
     at = (now or datetime.now(UTC)).astimezone(UTC)
     cal = calendar or WorkingCalendar(overrides=config.calendar_overrides)
     sweep = config.escalation.sweep
@@ -131,7 +141,7 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     limit = sweep.event_batch_limit if event_batch_limit is None else event_batch_limit
     result = EscalationResult()
     memo = memo_for(config, cal, at)  # one per run, shared by its batches
-    result.scheduled = schedule_new(engine, config, memo, at, schedule_limit)
+    result.scheduled = schedule_new(engine, config, memo, at, schedule_limit, schedule_seconds)
     pending_events: list[FiredEscalation] = []
     workers = sweep.workers if engine.dialect.name == "postgresql" else 1
     for checked, fired in _drain_due(engine, config, cal, memo, at, size, workers):

@@ -299,10 +299,11 @@ def _rows_json(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def upsert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, key: tuple[str, ...],
                 update: tuple[str, ...]) -> None:
-    """INSERT many rows (same keys in each), or UPDATE `update` of the row with the same `key`.
+    """INSERT many rows (same keys in each), or UPDATE `update` of the row with the same `key`
+    (with no `update`: leave that row alone).
 
     PostgreSQL: one statement over one JSON parameter (`json_to_recordset`), whatever the number
-    of rows. SQLite: one executemany of INSERT … ON CONFLICT DO UPDATE.
+    of rows. SQLite: one executemany of INSERT … ON CONFLICT DO UPDATE / DO NOTHING.
     """
     if not rows:
         return
@@ -311,8 +312,9 @@ def upsert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.execute(stmt, {"rows": _rows_json(rows)})
         return
     ins = sqlite_insert(table)
-    session.execute(ins.on_conflict_do_update(index_elements=list(key),
-                                              set_={c: ins.excluded[c] for c in update}), list(rows))
+    stmt = (ins.on_conflict_do_update(index_elements=list(key), set_={c: ins.excluded[c] for c in update})
+            if update else ins.on_conflict_do_nothing(index_elements=list(key)))
+    session.execute(stmt, list(rows))
 
 
 def insert_json_rows_returning(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *,

@@ -48,7 +48,8 @@ def test_an_import_is_scheduled_in_bounded_steps_and_every_case_still_fires_once
     run_intake(db_engine, config, now=now)
     ids_seen = []
     for expected in (10, 20, 25, 25):
-        result = run_escalation(db_engine, config, now=at("2026-11-27 10:00"), calendar=CAL, schedule_limit=10)
+        result = run_escalation(db_engine, config, now=at("2026-11-27 10:00"), calendar=CAL, schedule_limit=10,
+                                schedule_seconds=600)
         ids_seen.append(result.scheduled)
         assert scheduled(db_engine) == expected
     assert ids_seen == [10, 10, 5, 0]
