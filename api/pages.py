@@ -25,13 +25,14 @@ from api.deps import (
     LoginRequired,
     PageUser,
     Principal,
+    _lookup,
     check_csrf,
     client_address,
     context,
     lift_text,
     no_nul_in_url,
 )
-from api.render import ENV, NOTICE_NAMES
+from api.render import ENV, NOTICE_NAMES, TIER_NAMES
 from api.service import ACTIONS, Refused
 from domain.case_actions import PAUSE_REASONS
 from domain.deadlines import SHANGHAI
@@ -110,8 +111,6 @@ def _has_cjk(text: str) -> bool:
 def zh_problem(text: str) -> str:
     """A refusal line in Chinese: the field named by its Chinese label and known English wordings
     translated; a line with nothing Chinese left in it becomes '' (the caller drops it)."""
-    from api.render import TIER_NAMES
-
     field, sep, rest = text.partition(":")
     field = field.strip()
     label = ""
@@ -185,8 +184,6 @@ def error_page(request: Request, status: int, detail: str, errors: list[str]) ->
     (else the status's Chinese explanation), and each problem line translated."""
     try:
         ctx = context(request)
-        from api.deps import _lookup
-
         who = _lookup(request, ctx)
     except Exception:  # noqa: BLE001 - an error page must render even when the lookup fails
         who = None

@@ -21,6 +21,7 @@ from api.schemas import (
     ExtendIn,
     Me,
     NewFactsIn,
+    NoBody,
     PauseIn,
     Problem,
     ReopenIn,
@@ -99,8 +100,6 @@ def _action(name: str) -> Any:
 
 @router.post("/complaints/{case_no}/acknowledge", response_model=ActionOut, summary="the handler acknowledges")
 def acknowledge(case_no: CaseNo, ctx: Ctx, who: ApiUser) -> Any:
-    from api.schemas import NoBody
-
     return _action("acknowledge")(case_no, ctx, who, NoBody())
 
 

@@ -13,8 +13,10 @@ import getpass
 import os
 import sys
 
+from api.access import allowed
 from complaints.cli import UsageError, int_arg
 from complaints.services import open_app, to_json, utcnow
+from domain.deadlines import local_text
 from domain.field_names import refusal
 from models.db import session_scope
 from models.users import (
@@ -68,8 +70,6 @@ def actor_of(args: argparse.Namespace, *, permission: str | None = None) -> str:
         if user is None or user.username != name:
             raise UsageError(f"token（令牌）：不是用户 {name!r} 的有效 API 令牌（不存在、已撤销、已过期或用户已停用）")
         if permission is not None:
-            from api.access import allowed
-
             if not allowed(user, permission):
                 raise UsageError(f"actor（操作人）：用户 {name!r}（角色 {user.role}）无权执行此操作")
         resolved = user.username
@@ -132,8 +132,6 @@ def cmd_token_add(args: argparse.Namespace) -> int:
         except UserError as exc:
             raise UsageError(str(exc)) from None
     from datetime import timedelta
-
-    from domain.deadlines import local_text
 
     print(to_json({"user": args.user, "token": token, "expires_at": local_text(now + timedelta(days=days)),
                    "note": "只显示这一次；数据库只存其 sha256。请求时发送 Authorization: Bearer <令牌>"}))

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from domain.deadlines import SHANGHAI, local_text
+from domain.masking import mask_name, mask_text
 from domain.taxonomy import TAG_NAMES
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -374,8 +375,6 @@ def build_content(*, week: Week, current: Mapping[str, Any], previous: Mapping[s
     `current` holds what the SQL layer read for the week (counts, histogram, groups, lists, trend);
     `previous` the counts and histogram of the week before (for week-over-week change).
     """
-    from domain.masking import mask_name, mask_text
-
     end = week.end
     now_head = headline(current["counts"], current["histogram"])
     prev_head = headline(previous["counts"], previous["histogram"])

@@ -16,6 +16,7 @@ from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES
 from domain.masking import mask_email, mask_free_text, mask_id_number, mask_name, mask_phone
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, Dimension, name_of
 from models.audit import AuditEvent
+from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseReview
 from models.escalation_store import escalations_of, pause_state
@@ -295,8 +296,6 @@ def list_cases(session: Session, *, now: datetime, status: str | None = None, de
 
 def record_personal_data_view(session: Session, *, case_no: str, actor: str, detail: str) -> None:
     """Every view of unmasked personal data is itself an audit event on the case."""
-    from models.audit_chain import AuditDraft, append
-
     complaint_id = session.execute(select(COMPLAINT.c.id).where(COMPLAINT.c.case_no == case_no)).scalar_one()
     append(session, [AuditDraft(at=datetime.now(UTC), actor=actor, action="viewed_personal_data",
                                 complaint_id=complaint_id, case_no=case_no, detail=detail)])

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import Field, SQLModel
 
 from domain.masking import mask_free_text
-from domain.report import Week
+from domain.report import Week, trailing
 from domain.taxonomy import SENSITIVE_TAGS
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, Extension
@@ -392,8 +392,6 @@ def trend(session: Session, weeks: Sequence[Week]) -> list[dict[str, Any]]:
 def load_week(session: Session, week: Week, *, repeat_window_days: int, month_start: datetime,
               trend_weeks: int = 13) -> WeekData:
     """Every figure of `week` as of its end (read-only)."""
-    from domain.report import trailing
-
     data = WeekData(week, **counts(session, week))  # type: ignore[arg-type]
     data.handling_minutes = handling_histogram(session, week)
     data.groups = new_groups(session, week)
