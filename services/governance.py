@@ -25,13 +25,13 @@ from domain.governance import (
     remediation_level,
 )
 from domain.masking import mask_free_text
+from domain.messages import ChainEntry, RemediationOverdue
 from domain.org import ChainLevel
 from domain.taxonomy import Dimension, name_of, resolve
 from models import case_actions
 from models import governance as store
 from models.case_actions import ActionError, load_case
-from notifications.contracts import ChainEntry, RemediationOverdue
-from notifications.outbox import OutboxItem, enqueue
+from models.outbox_writer import OutboxItem, enqueue
 from services.unit_of_work import UnitOfWork
 from settings.config import Config
 
