@@ -19,6 +19,7 @@ from notifications.contracts import (
     ChainEntry,
     Contract,
     DigestCase,
+    EarlyWarning,
     Escalated,
     EscalationDigest,
     ExtensionApproved,
@@ -102,6 +103,11 @@ def contracts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[st
             late_by="已逾期 10 天", due_at="2026-12-10 23:59", owner="大连分行 信用卡部",
             pattern="收费定价 × 银行卡 × 大连分行", case_no=case_no, chain=chain,
             link="http://127.0.0.1:8000/remediation/ZG-2026-00001"),
+        "early_warning": EarlyWarning(
+            institution="中山支行", category="银行卡", day="2026-12-14", window="近 2 日", observed=18,
+            expected="2.3", jump="约为基线的 7.8 倍（+10.3σ）",
+            terms=("信用卡年费（18）", f"联系 {RAW_PHONE if raw_leak else mask_text(RAW_PHONE)}（2）"),
+            cases=(case_no,), link="http://127.0.0.1:8000/dashboard?institution=dl-zs"),
     }
     assert set(out) == set(KINDS)
     return out
