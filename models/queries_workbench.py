@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Select,
     UniqueConstraint,
     and_,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -392,9 +394,12 @@ def person_queue(session: Session, person: str, *, now: datetime, soon: timedelt
     from one read of those cases' deadlines and one read of the rows shown; the same order,
     cursors and pause rules as `page` and `window_counts` (sorted by the stored deadline, placed in a
     section by the current one)."""
-    keys = sorted(session.execute(select(COMPLAINT.c.id, COMPLAINT.c.regulatory_due_at)
-                                  .where(COMPLAINT.c.status.in_(OPEN), involves(person, open_only=True))).all(),
-                  key=lambda r: (r.regulatory_due_at, r.id))
+    due_col: Any = COMPLAINT.c.regulatory_due_at
+    if session.get_bind().dialect.name == "postgresql":  # aware already: skip the per-value conversion
+        due_col = type_coerce(due_col, DateTime(timezone=True)).label("regulatory_due_at")
+    keys = session.execute(select(COMPLAINT.c.id, due_col)
+                           .where(COMPLAINT.c.status.in_(OPEN), involves(person, open_only=True))
+                           .order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id)).all()
     mine = {r.id for r in keys}
     paused_ids = [i for i in session.execute(select(PAUSED.c.complaint_id)).scalars() if i in mine]  # a handful
     paused_rows = session.execute(select(*_LIST_COLUMNS).where(COMPLAINT.c.id.in_(paused_ids))).all() if paused_ids else []
