@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from complaints.analytics_config import AnalyticsFile, load_analytics
 from domain import early_warning as ew
 from domain import statistics as st
 from domain.deadlines import local_text
@@ -31,6 +30,7 @@ from models.audit_chain import AuditDraft, append
 from notifications.contracts import EarlyWarning
 from notifications.outbox import OutboxItem, enqueue
 from services.unit_of_work import UnitOfWork
+from settings.analytics import AnalyticsFile, load_analytics
 from settings.config import Config
 
 TAXONOMY_NAMES: dict[str, dict[str, str]] = {

@@ -18,7 +18,6 @@ import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import Engine, select, text, update
 
-from complaints.analytics_config import load_analytics
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import OPEN_STATUSES
@@ -32,6 +31,7 @@ from models.sqlutil import table_of
 from models.submission import submit
 from services import analytics
 from services.unit_of_work import Runtime
+from settings.analytics import load_analytics
 from tests.factories import complaint
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from complaints.analytics_config import load_analytics
 from complaints.config import Config, ConfigError
 from domain.statistics import PeriodError, parse_period, per_10k
+from settings.analytics import load_analytics
 
 
 def _with(config: Config, tmp_path: Path, text: str) -> Config:

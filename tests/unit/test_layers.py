@@ -38,8 +38,6 @@ PENDING: set[tuple[str, str]] = {
     ("models.routing_store", "notifications.outbox"),
     ("flows.escalation", "complaints.config"),
     ("flows.intake", "complaints.config"),
-    # analytics' config file lives in the CLI package (complaints/analytics_config.py): to settings/
-    ("services.analytics", "complaints.analytics_config"),
     # the workbench queue's access filter (api/access.py) belongs below services
     ("services.workbench_queue", "api"),
 }

@@ -1,4 +1,4 @@
-"""config/analytics.yaml: customers, limits (限值), regions and the early-warning parameters.
+"""config/analytics.yaml (settings layer, below models/): customers, limits (限值), regions and the early-warning parameters.
 
 Errors name the file, the line and the field in Chinese, e.g.
 ``config/analytics.yaml:9: customers.dl-x（客户数）：组织架构中没有机构 'dl-x'``.
