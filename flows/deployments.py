@@ -65,13 +65,20 @@ def check_holds(specs: list[dict[str, Any]]) -> None:
                                  f"the schedule's interval ({sched['interval']} s)")
 
 
+RESIDENT_MIN_INTERVAL = 60.0  # a shorter interval (a test's fast safety net) gets no resident runs
+
+
 def _reinterval(schedule: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """The schedule at another interval; a resident run's hold (`hold_for`) keeps its margin over it."""
+    """The schedule at another interval; a resident run's hold (`hold_for`) keeps its margin over
+    it. Below RESIDENT_MIN_INTERVAL the runs do not hold: a run process every few seconds, each
+    holding, would keep two cores busy starting processes."""
     out = {**schedule, "interval": seconds}
-    params = schedule.get("parameters") or {}
+    params = dict(schedule.get("parameters") or {})
     if "hold_for" in params:
-        margin = float(params["hold_for"]) - float(schedule["interval"])
-        out["parameters"] = {**params, "hold_for": seconds + margin}
+        margin = float(params.pop("hold_for")) - float(schedule["interval"])
+        if seconds >= RESIDENT_MIN_INTERVAL:
+            params["hold_for"] = seconds + margin
+        out["parameters"] = params
     return out
 
 

@@ -71,13 +71,15 @@ def test_intake_trigger_coalesces_and_its_run_holds_past_the_window() -> None:
 
 
 def test_intake_schedule_runs_are_resident_and_keep_their_margin_under_another_interval() -> None:
-    """The safety net's runs hold 125 s every 120 s (one always up); --interval keeps the 5 s margin;
-    a hold not longer than the interval is refused."""
+    """The safety net's runs hold 125 s every 120 s (one always up); --interval keeps the 5 s margin
+    (none below a minute: no resident runs); a hold not longer than the interval is refused."""
     (sched,) = _by_name()["intake"]["schedules"]
     assert sched == {"interval": 120, "parameters": {"hold_for": 125}}
     assert schedule_of(sched).parameters == {"hold_for": 125}
-    deployment = next(d for d in runner_deployments(intervals={"intake": 4}) if d.name == "intake")
+    deployment = next(d for d in runner_deployments(intervals={"intake": 90}) if d.name == "intake")
     (s,) = deployment.schedules
-    assert s.parameters == {"hold_for": 9.0}
+    assert s.parameters == {"hold_for": 95.0}
+    fast = next(d for d in runner_deployments(intervals={"intake": 4}) if d.name == "intake")
+    assert fast.schedules[0].parameters == {}  # a test's 4 s safety net: no resident runs
     with pytest.raises(ValueError, match="hold_for"):
         check_holds([{"name": "intake", "schedules": [{"interval": 120, "parameters": {"hold_for": 100}}]}])
