@@ -31,7 +31,8 @@ def test_every_template_renders_chinese_text_and_html_without_personal_data(kind
     assert context["link"] in out.text and context["link"] in out.html
     assert "消息编号：abc123" in out.text and "abc123" in out.html
     assert out.subject.startswith("【") and "\n" not in out.subject
-    if kind not in ("report_ready", "escalation_digest", "early_warning"):  # about a week, about many cases
+    if kind not in ("report_ready", "escalation_digest", "early_warning",
+                    "remediation_overdue"):  # about a week, about many cases, about a 整改 item
         assert "DL-2026-000123" in out.subject
     else:
         assert "DL-2026-000123" not in out.subject

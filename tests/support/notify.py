@@ -99,7 +99,8 @@ def contracts_for_every_kind(case_no: str, *, raw_leak: bool = False) -> dict[st
         "report_ready": ReportReady(week="2026-W48", period="2026-11-23 至 2026-11-29", version=1, received=42,
                                     closed=37, overdue=1, link="http://127.0.0.1:8000/reports/2026-W48"),
         "remediation_overdue": RemediationOverdue(
-            ref="ZG-2026-00001", title="信用卡年费扣收前短信提醒", level=3, level_title="行长（一把手）督办",
+            ref="ZG-2026-00001", level=3, level_title="行长（一把手）督办",
+            title=f"信用卡年费扣收前短信提醒（客户 {RAW_PHONE if raw_leak else mask_text(RAW_PHONE)} 反映）",
             late_by="已逾期 10 天", due_at="2026-12-10 23:59", owner="大连分行 信用卡部",
             pattern="收费定价 × 银行卡 × 大连分行", case_no=case_no, chain=chain,
             link="http://127.0.0.1:8000/remediation/ZG-2026-00001"),
