@@ -26,6 +26,7 @@ from flows.intake import run_intake
 from models import case_actions
 from models.complaint import Complaint
 from models.db import session_scope
+from models.escalation import Escalation
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
 from models.submission import submit
@@ -92,6 +93,10 @@ def seed(engine: Engine, config: Config) -> Seeded:
             _act(engine, config, "respond", at, case_no=no)
             if i % 2:
                 _act(engine, config, "reopen", at + timedelta(hours=1), case_no=no, reason="答复不完整")
+    from flows.escalation import run_escalation
+
+    for days in (3, 1):  # the sweep fires the levels due by then, up the 一把手 chain
+        run_escalation(engine, config, now=NOW - timedelta(days=days))
     return Seeded(cases)
 
 
@@ -137,6 +142,21 @@ def test_every_dashboard_figure_matches_a_recount_and_drills_down_to_its_cases(r
     for inst in ("dl", "dl-zs"):
         _check_figures(runtime, db_engine, config, inst)
     _check_links(runtime)
+    for inst in ("dl", "dl-zs"):
+        head = analytics.head_of(config, inst)
+        assert head is not None
+        with runtime.unit(now=NOW) as uow:
+            board = analytics.dashboard(uow, institution=inst, person=head)
+        with db_engine.connect() as conn:
+            rows = conn.execute(select(table_of(Escalation).c.case_no, table_of(Escalation).c.recipients,
+                                       table_of(Escalation).c.acknowledged_at, C.c.status, C.c.branch)
+                                .join(C, C.c.id == table_of(Escalation).c.complaint_id)).all()
+        waiting = [r for r in rows if r.acknowledged_at is None and r.status in {s.value for s in OPEN_STATUSES}
+                   and r.branch in _under(config, inst) and head in json.dumps(r.recipients)]
+        assert _value(board, "live", "待本人确认的督办") == len(waiting)
+        if inst == "dl":
+            assert waiting  # the 行长 holds escalations of the late cases
+    assert len(rows) > 0
 
 
 def _check_figures(runtime: Runtime, db_engine: Engine, config: Config, inst: str) -> None:
