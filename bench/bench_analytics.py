@@ -19,6 +19,7 @@ Then, timed:
   and one full `early_warning` run for a day (load, score, alerts).
 
     .venv/bin/python bench/bench_analytics.py [--n 1000000] [--repeat 30] [--pg-db complaints_bench_analytics]
+    .venv/bin/python bench/bench_analytics.py --sqlite var/bench_analytics.db    # the same on SQLite
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy import Engine, bindparam, text  # noqa: E402
 
 from bench.common import drop_postgres, fresh_postgres, timed  # noqa: E402
 from complaints.config import REPO_ROOT, load_config  # noqa: E402
@@ -78,6 +79,43 @@ def build(engine: Engine, n: int) -> None:
         conn.execute(text("CHECKPOINT"))
 
 
+def build_sqlite(engine: Engine, n: int) -> None:
+    """The same data on SQLite: a recursive CTE, a multiplicative hash for the pseudo-random picks, times as
+    the naive UTC text SQLite holds (6 decimals)."""
+    def pick(values: list[str], salt: int) -> str:
+        cases = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(values))
+        return f"CASE ((g + {salt}) * 2654435761 % 4294967296) % {len(values)} {cases} END"
+
+    r = "strftime('%Y-%m-%d %H:%M:%f', julianday('2024-12-31 16:00:00') + g * 699.9 / {n} + ((g * 40503) % 3600) / 86400.0) || '000'"
+    r = r.replace("{n}", str(n))
+    plus = "strftime('%Y-%m-%d %H:%M:%f', julianday('2024-12-31 16:00:00') + g * 699.9 / {n} + {d}) || '000'"
+    sql = f"""
+    WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n})
+    INSERT INTO complaint (case_no, source, channel, category, cause, severity, tags, vulnerable, group_size,
+        repeat_count, complainant_type, complainant_name, branch, outlet, request, facts, status, triage,
+        triage_reasons, department, department_branch, chain, watchers, regime, tier, received_at,
+        clock_started_at, paused_days, regulatory_due_at, ack_due_at, created_at, updated_at, submitted_by)
+    SELECT 'DL-B-' || printf('%07d', g), 'desk', {pick([t.code for t in CHANNELS][:5], 11)},
+        {pick([t.code for t in CATEGORIES][:20], 23)}, {pick([t.code for t in CAUSES][:10], 37)}, 'ordinary', '[]',
+        0, 1, 0, 'individual', '张三',
+        CASE WHEN g % 20 < 11 THEN 'dl' WHEN g % 20 < 14 THEN 'dl-zs' WHEN g % 20 < 17 THEN 'dl-xg' ELSE 'dl-jz' END,
+        CASE WHEN g % 4 = 0 THEN NULL ELSE {pick(OUTLETS, 53)} END,
+        '退还年费', '账单扣收年费 200 元。', CASE WHEN g % 50 = 0 THEN 'routed' ELSE 'closed' END, 0, '[]',
+        'card', 'dl', '[]', '[]', 'nfra', 'standard', {r}, {r}, 0,
+        {plus.replace("{n}", str(n)).replace("{d}", "15")}, {plus.replace("{n}", str(n)).replace("{d}", "2")}, {r}, {r}, 'bench'
+    FROM s
+    """
+    with engine.begin() as conn:
+        conn.execute(text(sql))
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
@@ -88,11 +126,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--pg-db", default="complaints_bench_analytics")
+    parser.add_argument("--sqlite", metavar="FILE", help="run on this SQLite file instead of PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="use the kept database as it is (no build)")
     args = parser.parse_args()
     config = load_config(REPO_ROOT / "config")
-    if args.reuse:
+    if args.sqlite:
+        from bench.common import fresh_sqlite
+
+        engine = fresh_sqlite(Path(args.sqlite))
+    elif args.reuse:
         from models.db import make_engine
 
         engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{args.pg_db}")
@@ -103,7 +146,7 @@ def main() -> None:
     runtime = Runtime(config, engine)
     try:
         if not args.reuse:
-            _, t_build = timed(lambda: build(engine, args.n))
+            _, t_build = timed(lambda: (build_sqlite if args.sqlite else build)(engine, args.n))
             print(f"built {args.n:,} complaints in {t_build:.1f} s (not part of the figures)", flush=True)
         with runtime.unit(now=NOW) as uow:
             out, t_rebuild = timed(lambda: store.refresh(uow.session, now=NOW))
@@ -137,7 +180,8 @@ def main() -> None:
                 times.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 with engine.connect() as conn:
-                    conn.execute(text("SELECT count(*) FROM complaint WHERE branch = ANY(:b) AND received_at >= :s"),
+                    conn.execute(text("SELECT count(*) FROM complaint WHERE branch IN :b AND received_at >= :s")
+                                 .bindparams(bindparam("b", expanding=True)),
                                  {"b": subtree, "s": datetime(2025, 12, 31, 16, tzinfo=UTC)}).scalar_one()
                 bare.append(time.perf_counter() - t0)
             print(f"dashboard {inst}: p50 {pct(times, .5) * 1000:.0f} ms, p95 {pct(times, .95) * 1000:.0f} ms "
@@ -178,7 +222,7 @@ def main() -> None:
         print(f"early-warning run for one day (refresh, load, score, alerts): {t_run:.2f} s, {len(alerts)} spikes")
     finally:
         engine.dispose()
-        if not (args.keep or args.reuse):
+        if not (args.keep or args.reuse or args.sqlite):
             drop_postgres(args.pg_db)
 
 
