@@ -22,8 +22,22 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Text, and_, bindparam, cast, func, literal, or_, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
@@ -207,19 +221,25 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+def _key_ids(*pairs: tuple[ColumnElement[Any], str]) -> ColumnElement[bool]:
+    """complaint rows whose key column equals the hash: `id IN (… UNION …)`, so both databases drive
+    the query from the key indexes (SQLite otherwise reads the whole table in date order)."""
+    parts = [select(COMPLAINT.c.id).where(column == key) for column, key in pairs]
+    return COMPLAINT.c.id.in_(union(*parts) if len(parts) > 1 else parts[0])
+
+
 def key_match(*, phone: str | None = None, id_number: str | None = None,
               card: str | None = None) -> ColumnElement[bool] | None:
     """A filter on complaint rows by the keyed hashes of what was typed (None: nothing typed)."""
+    c = COMPLAINT.c
     clauses: list[ColumnElement[bool]] = []
     if phone:
         k = phone_key(phone)
-        clauses.append(or_(COMPLAINT.c.search_phone_key == k, COMPLAINT.c.search_agent_phone_key == k)
-                       if k else literal(False))
+        clauses.append(_key_ids((c.search_phone_key, k), (c.search_agent_phone_key, k)) if k else literal(False))
     if id_number:
         k = id_key(id_number)
-        clauses.append(or_(COMPLAINT.c.search_id_key == k, COMPLAINT.c.search_agent_id_key == k)
-                       if k else literal(False))
+        clauses.append(_key_ids((c.search_id_key, k), (c.search_agent_id_key, k)) if k else literal(False))
     if card:
         k = card_key(card)
-        clauses.append(COMPLAINT.c.search_card_key == k if k else literal(False))
+        clauses.append(_key_ids((c.search_card_key, k)) if k else literal(False))
     return and_(*clauses) if clauses else None
