@@ -202,6 +202,15 @@ def test_chinese_search_recall_and_precision(db_engine: Engine, config: Config) 
     assert found(q="atm") == {cases[-1]}  # respondent, either case
     assert found(q=cases[2]) == {cases[2]}  # the case number
     assert found(q="不存在的词") == set()
+    # an internal note (case_note) is searched too: its case is found by a word only the note has
+    from models.workbench import CaseNote
+
+    with session_scope(db_engine) as s:
+        note_case = s.execute(select(COMPLAINT.c.id).where(COMPLAINT.c.case_no == cases[7])).scalar_one()
+        s.execute(table_of(CaseNote).insert().values(complaint_id=note_case, text="客户来电称卡被冻结", at=T0,
+                                                     actor="yang.xue"))
+    assert found(q="冻结") == frozen | {cases[7]}
+    assert found(q="来电") == {cases[7]}
     with pytest.raises(wq.FilterError) as short:
         wq.parse_filter({"q": "冻"})
     assert "q（搜索词）" in short.value.problems[0]
