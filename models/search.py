@@ -211,11 +211,11 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
             if len(term) >= 3:
                 phrase = '"' + term.replace('"', '""') + '"'
                 fts = text("SELECT rowid FROM complaint_fts WHERE complaint_fts MATCH :m").bindparams(bindparam("m", phrase, unique=True))
-            else:
-                fts = text("SELECT rowid FROM complaint_fts WHERE lower(case_no) LIKE :m ESCAPE '\\' "
-                           "OR facts LIKE :m ESCAPE '\\' OR request LIKE :m ESCAPE '\\' "
-                           "OR lower(respondent) LIKE :m ESCAPE '\\'").bindparams(bindparam("m", pattern, unique=True))
-            hit = COMPLAINT.c.id.in_(fts.columns(sql_column("rowid", Integer)))
+                hit = COMPLAINT.c.id.in_(fts.columns(sql_column("rowid", Integer)))
+            else:  # under 3 characters the trigram index cannot help: each row is checked as the list is read
+                # (newest first, a frequent term is found within the first rows; LIKE ignores ASCII case)
+                c = COMPLAINT.c
+                hit = or_(*(col.like(pattern, escape="\\") for col in (c.case_no, c.facts, c.request, c.respondent)))
         notes = _note_ids(session, pattern)
         clauses.append(or_(hit, COMPLAINT.c.id.in_(notes)) if notes else hit)
     return and_(*clauses)
