@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -26,12 +25,9 @@ from flows.events import emit
 from models.db import make_engine
 from notifications.dispatch import DispatchResult, dispatch_all
 from notifications.settings import build_channels, load_channels
+from services.unit_of_work import utcnow
 
 DEAD_LETTERED_EVENT = "complaint.outbox.dead_lettered"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def dead_message(dead: int) -> str:
@@ -57,7 +53,7 @@ def dispatch(batch_size: int | None = None) -> State[Any]:
     settings = load_channels()
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     engine = make_engine()
-    started = _now()
+    started = utcnow()
 
     def log_batch(result: DispatchResult) -> None:
         logger.info("batch: %s", result.as_dict())
@@ -65,7 +61,7 @@ def dispatch(batch_size: int | None = None) -> State[Any]:
     try:
         with build_channels(settings) as channels:
             total = dispatch_all(engine, channels=channels, batch_size=batch_size or settings.batch_size,
-                                 owner=owner, clock=_now, on_batch=log_batch)
+                                 owner=owner, clock=utcnow, on_batch=log_batch)
     finally:
         engine.dispose()
     logger.info("dispatch done: %s", total.as_dict())
