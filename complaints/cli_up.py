@@ -323,6 +323,23 @@ def _shutdown(runner: Any, runner_thread: threading.Thread | None, web: _Web | N
         runner_thread.join(timeout=STOP_GRACE)
     if server is not None:
         _stop_server(server)
+    _stop_flow_run_children()
+
+
+def _stop_flow_run_children() -> None:
+    """SIGTERM the flow-run processes the runner left (a holding intake run lives up to ~2 min;
+    the runner's cancel may not finish within the grace), so nothing runs on after `up` exits."""
+    me = os.getpid()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == me:
+                os.kill(int(entry), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
