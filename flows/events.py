@@ -25,7 +25,7 @@ def api_configured() -> bool:
 
 
 # payload keys that hold a digest (a hash of only digits would read as a card number)
-HASH_KEYS = frozenset({"sha256", "hash", "anchor_hash", "head_hash", "root"})
+HASH_KEYS = frozenset({"sha256", "hash", "anchor_hash", "head_hash", "root", "response_sha256"})
 
 
 def masked_payload(value: Any, key: str | None = None) -> Any:

@@ -409,6 +409,62 @@ def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_h
     return VerifyResult(True, checked, head_seq, from_seq=start_seq, verified_hash=prev)
 
 
+# The decision told to the complainant (case_response) is a record of its own: its digest rides in the
+# `responded` event (`after.response_sha256`), and `verify --rows` compares every stored response with it.
+RESPONSE_COLUMNS: tuple[str, ...] = ("verified", "basis", "remedies", "told_via", "told_at", "proof_file_id")
+_RESPONSE_SQL = (f"SELECT r.id, r.complaint_id, c.case_no, {', '.join('r.' + c for c in RESPONSE_COLUMNS)} "
+                 "FROM case_response r JOIN complaint c ON c.id = r.complaint_id")
+
+
+def response_digest(values: Sequence[Any]) -> str:
+    """sha256 of a response's RESPONSE_COLUMNS (in order), as stored or as Python values (times as UTC text)."""
+    data = [(_dt_text(v) if isinstance(v, datetime) else v) for v in values]
+    return hashlib.sha256(orjson.dumps(data)).hexdigest()
+
+
+def responses_problem(engine: Engine) -> tuple[int, str | None, str | None]:
+    """(responses checked, case_no, problem) for the first case whose stored responses (核实情况, 依据,
+    救济途径, how and when told) no longer match the digests its `responded` events recorded: a response
+    edited, deleted or inserted behind the chain. A case's responses from before the digest was recorded
+    (events without one) are allowed unmatched, one per such event."""
+    from collections import Counter
+
+    events: dict[int, Counter[str]] = {}
+    legacy: dict[int, int] = {}
+    case_of: dict[int, str] = {}
+    with engine.connect() as conn:
+        for cid, case_no, after in conn.execute(select(AUDIT.c.complaint_id, AUDIT.c.case_no, AUDIT.c.after)
+                                                .where(AUDIT.c.action == "responded")):
+            case_of[int(cid)] = str(case_no)
+            if isinstance(after, str | bytes):
+                after = orjson.loads(after)
+            digest = after.get("response_sha256") if isinstance(after, dict) else None
+            if digest:
+                events.setdefault(int(cid), Counter())[str(digest)] += 1
+            else:
+                legacy[int(cid)] = legacy.get(int(cid), 0) + 1
+        stored: dict[int, tuple[str, Counter[str]]] = {}
+        checked = 0
+        for r in conn.execute(text(_RESPONSE_SQL + " ORDER BY r.id")):
+            checked += 1
+            case = stored.setdefault(int(r[1]), (str(r[2]), Counter()))
+            case[1][response_digest(r[3:])] += 1
+    for cid, (case_no, rows) in stored.items():
+        want = events.get(cid, Counter())
+        unmatched_rows = sum((rows - want).values())
+        if want - rows:
+            return checked, case_no, (f"案件 {case_no} 的答复记录少于或不同于其答复事件所记：答复被删除或改动"
+                                      f"（a recorded response was deleted or edited behind the chain）")
+        if unmatched_rows > legacy.get(cid, 0):
+            return checked, case_no, (f"案件 {case_no} 的答复记录与其答复事件不符：答复被直接改动或插入"
+                                      f"（response edited or inserted behind the chain）")
+    for cid in events:
+        if cid not in stored:
+            return checked, case_of[cid], (f"案件 {case_of[cid]} 的答复事件所记的答复已不存在：答复被删除"
+                                           f"（a recorded response was deleted）")
+    return checked, None, None
+
+
 def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     """(complaints checked, case_no, problem) for the first complaint row that no longer matches the
     row digest of its last event, or that no event records at all."""
@@ -464,6 +520,8 @@ def verify(engine: Engine, *, full: bool = True, anchors: Sequence[Anchor] | Non
     if rows:
         checked, case_no, problem = rows_problem(engine)
         result = VerifyResult(**{**result.__dict__, "rows_checked": checked})
+        if problem is None:
+            _, case_no, problem = responses_problem(engine)
         if problem is not None:
             return result.failed(broken_case=case_no, problem=problem)
     if checkpoint and key is not None and result.checked:

@@ -33,7 +33,7 @@ from domain.masking import mask_free_text
 from domain.messages import ExtensionApproved, ExtensionRequested, ReviewOpened
 from domain.org import ChainLevel, chain_snapshot
 from domain.wording import extension_limit
-from models.audit_chain import AuditDraft, append
+from models.audit_chain import AuditDraft, append, response_digest
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
@@ -299,6 +299,7 @@ def respond(session: Session, *, case_no: str, verified: str, basis: str, remedi
     callback_due = callback_due_at(told_at, calendar)
     recorded = outcome_audit(session, complaint_id=row.id, decision=decision, told_at=told_at, due_at=due_now,
                              callback_due=callback_due)
+    recorded["response_sha256"] = response_digest((verified, basis, remedies, told_via, told_at, proof_file_id))
     out = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
                       actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}",
                       recorded=recorded)

@@ -366,3 +366,47 @@ def test_rows_appended_while_verifying_are_left_for_the_next_verify(db_engine: E
     _submit(db_engine, config, 2)  # committed after the head was read
     result = _walk(db_engine, seq, h, 0, GENESIS_HASH, 1)
     assert result.ok and result.checked == seq == 3
+
+
+# ---------------------------------------------------------------- the decision told to the complainant
+
+
+def _responded(engine: Engine, config: Config) -> tuple[str, int]:
+    """A case routed, acknowledged and answered through the real case actions; its response row id."""
+    from models.case_actions import respond
+    from models.escalation import CaseResponse
+
+    case_no = _submit(engine, config, 1)[0]
+    run_intake(engine, config, now=NOW)
+    with session_scope(engine) as s:
+        acknowledge(s, case_no=case_no, config=config, calendar=CAL, now=NOW, actor="chen.jing")
+        respond(s, case_no=case_no, verified="经核实，年费系系统错误扣收", basis="《收费管理办法》第 5 条",
+                remedies="可申请核查、调解、仲裁、诉讼", told_via="phone", told_at=NOW, config=config, calendar=CAL,
+                now=NOW, actor="chen.jing", outcome="成立", redress_type="退还费用", redress_amount="200.00")
+    with engine.connect() as conn:
+        rid = conn.execute(select(table_of(CaseResponse).c.id)).scalar_one()
+    assert _check(engine, rows=True).ok
+    return case_no, rid
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "insert"])
+def test_a_response_changed_behind_the_chain_fails_verify_rows(db_engine: Engine, config: Config,
+                                                               tamper: str) -> None:
+    """The 核实情况 / 依据 / 救济途径 told to the complainant is digested into its `responded` event:
+    editing, deleting or inserting a response row directly is caught by `verify --rows`."""
+    from models.escalation import CaseResponse
+
+    case_no, rid = _responded(db_engine, config)
+    resp = table_of(CaseResponse)
+    with db_engine.begin() as conn:
+        if tamper == "edit":
+            conn.execute(update(resp).where(resp.c.id == rid).values(verified="经核实，投诉不成立"))
+        elif tamper == "delete":
+            conn.execute(resp.delete().where(resp.c.id == rid))
+        else:
+            row = dict(conn.execute(select(resp).where(resp.c.id == rid)).one()._mapping)
+            conn.execute(resp.insert().values({**{k: v for k, v in row.items() if k != "id"},
+                                               "remedies": "无"}))
+    assert _check(db_engine).ok  # the chain itself is intact ...
+    result = _check(db_engine, rows=True)  # ... but the responses are not what the events vouched for
+    assert not result.ok and "答复" in (result.problem or "") and result.broken_case == case_no, result
