@@ -110,7 +110,8 @@ _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁
 _NAME_STOP = ("我你他她它们本贵该其此这那银行的了是在于和与及或称说讲来去到向对把被因为从自已曾也都就还又再将要会能"
               "可以而并等办理反映表示投诉要求称于今昨日月年时分号元次个位名号等、，。；：！？")
 _NAME_AFTER = ("先生", "女士", "小姐", "阿姨", "大爷", "大妈", "老人", "本人", "老师", "师傅")
-_GIVEN = rf"(?:(?!{'|'.join(_NAME_AFTER)})[^\W\d_A-Za-z{_NAME_STOP}])"
+# A given name is Han characters (not "²" or other word characters that are no letters of a name).
+_GIVEN = rf"(?:(?!{'|'.join(_NAME_AFTER)})(?![{_NAME_STOP}])[\u3400-\u4dbf\u4e00-\u9fff])"
 _SURNAME = rf"(?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])"
 # Words after which a customer's (or a relative's) name follows. Staff words (经理, 行长, 柜员) are
 # not here: staff names in the org chart are shown to staff as they are.
