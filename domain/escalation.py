@@ -32,11 +32,8 @@ from domain.classification import MAJOR_GROUP_SIZE
 from domain.deadlines import SHANGHAI
 from domain.lifecycle import OPEN_STATUSES, Status
 from domain.org import CHAIN_ORDER, LEVEL_TITLES, ChainLevel, ChainMember, OrgChart
-from domain.taxonomy import REGULATOR_SOURCES, SensitiveTag, Severity
+from domain.taxonomy import REGULATOR_SOURCES, SENSITIVE_TAG_CODES, Severity
 
-_IMMEDIATE_TAGS = frozenset(
-    {SensitiveTag.PUBLIC_OPINION.value, SensitiveTag.JUDICIAL.value, SensitiveTag.REGULATORY.value}
-)
 _REGULATOR_SOURCES = frozenset(s.value for s in REGULATOR_SOURCES)
 
 # A review (核查) has its own 30-day clock with the 上级机构; the branch's chain is not
@@ -130,7 +127,7 @@ def is_urgent(*, severity: str, severity_requested: str | None, group_size: int,
         severity == Severity.MAJOR.value
         or severity_requested == Severity.MAJOR.value
         or group_size >= MAJOR_GROUP_SIZE
-        or bool(_IMMEDIATE_TAGS.intersection(tags))
+        or bool(SENSITIVE_TAG_CODES.intersection(tags))
         or source in _REGULATOR_SOURCES
     )
 

@@ -16,20 +16,19 @@ from domain.classification import Classification, ClassificationInput, classify
 from domain.deadlines import local_text
 from domain.intents import MessageIntent
 from domain.masking import mask_free_text, mask_name
+from domain.messages import NO_HANDLER, Routed
 from domain.org import ChainLevel, OrgChart
 from domain.routing import RouteDecision, RouteInput, RoutingTable, route_complaint
 from domain.taxonomy import (
     SEVERITY_NAMES,
     TAG_NAMES,
+    UNTRIAGED,
     Dimension,
     SensitiveTag,
     Severity,
     Source,
     name_of,
 )
-from notifications.contracts import NO_HANDLER, Routed
-
-UNTRIAGED = "待分拣"
 
 
 class PendingCase(NamedTuple):

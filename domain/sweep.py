@@ -34,13 +34,12 @@ from domain.escalation import (
     lateness_days,
     resolve_recipients,
 )
-from domain.intake import UNTRIAGED
 from domain.intents import AuditIntent, MessageIntent
 from domain.masking import mask_free_text, mask_name
+from domain.messages import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
 from domain.org import ChainMember, OrgChart
-from domain.taxonomy import SEVERITY_NAMES, Dimension, Severity, name_of
+from domain.taxonomy import SEVERITY_NAMES, UNTRIAGED, Dimension, Severity, name_of
 from domain.wording import lateness_text, vulnerable_text
-from notifications.contracts import NO_HANDLER, ChainEntry, DigestCase, Escalated, EscalationDigest
 
 DIGEST_CASES_SHOWN = 200  # a digest lists at most this many cases (its count says how many in all)
 REASON_STORED = 200  # characters of the firing reason kept on the escalation row

@@ -20,7 +20,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 from sqlalchemy import Engine
 
-from complaints.config import Config, load_config
 from domain.calendar import WorkingCalendar
 from domain.sweep import SweepMemo
 from flows.events import emit
@@ -35,6 +34,7 @@ from models.escalation_schedule import (
     schedule_page,
 )
 from models.escalation_store import FiredEscalation, claim_due, fire_due, send_digests
+from settings.config import Config, load_config
 
 
 @dataclass

@@ -21,12 +21,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as flow_run_runtime
 from sqlalchemy import Engine
 
-from complaints.config import Config, load_config
 from domain.intake import plan_batch, plan_messages
 from flows.events import emit
 from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
 from models.routing_store import RoutedCase, apply_plans, claim_pending, count_pending, open_load
+from settings.config import Config, load_config
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.escalation import ESCALATING_STATUSES, CaseClock, is_urgent
 from domain.lifecycle import Status
@@ -18,6 +17,7 @@ from domain.sweep import SweepMemo
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, EscalationSchedule, EscalationState
 from models.sqlutil import id_chunks, id_in, insert_ignoring_conflicts, table_of
+from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)

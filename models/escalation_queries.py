@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import local_date
 from domain.escalation import due_levels
@@ -27,6 +26,7 @@ from models.escalation_loads import (
     open_pauses,
     pause_state,
 )
+from settings.config import Config
 
 
 def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: str, now: datetime) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import orjson
 from sqlalchemy import Boolean, String, and_, cast, delete, exists, select, type_coerce
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.sweep import ScheduleCase, ScheduleEntry, SweepMemo, plan_schedule
 from models.escalation_loads import (
@@ -37,6 +36,7 @@ from models.escalation_loads import (
     write_state,
 )
 from models.sqlutil import id_chunks, id_in, insert_ignoring_conflicts, upsert_rows
+from settings.config import Config
 
 CURSOR_KEY = "scheduled_through_id"  # every complaint id <= this is scheduled (past the grace period)
 WALKED_KEY = "schedule_walked_through_id"  # every id <= this has been looked at once (may be > CURSOR_KEY)

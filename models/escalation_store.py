@@ -19,10 +19,10 @@ import orjson
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import local_text
 from domain.intents import AuditIntent, MessageIntent
+from domain.messages import Escalated
 from domain.sweep import (
     FiredEscalation,
     OpenEscalation,
@@ -61,10 +61,10 @@ from models.escalation_schedule import (
     schedule_page,
     write_schedule,
 )
+from models.outbox_writer import OutboxItem, enqueue
 from models.participants import add_escalation
 from models.sqlutil import id_chunks, id_in, insert_ignoring_conflicts, insert_json_rows_returning
-from notifications.contracts import Escalated
-from notifications.outbox import OutboxItem, enqueue
+from settings.config import Config
 
 __all__ = [
     "CURSOR_KEY", "SCHEDULE_PAGE", "SCHEDULE_PER_SWEEP", "WALKED_KEY", "FiredEscalation", "acknowledge_escalation",

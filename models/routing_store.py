@@ -15,7 +15,6 @@ import orjson
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from complaints.config import Config
 from domain.intake import (
     MessageFields,
     PendingCase,
@@ -26,12 +25,14 @@ from domain.intake import (
 )
 from domain.intents import MessageIntent
 from domain.lifecycle import OPEN_STATUSES, Status, ensure_transition
+from domain.messages import Routed
+from domain.org import chain_snapshot
 from models.audit_chain import AuditDraft, append
 from models.complaint import Complaint
+from models.outbox_writer import OutboxItem, enqueue
 from models.participants import replace_work
 from models.sqlutil import table_of, update_rows_by_id
-from notifications.contracts import Routed
-from notifications.outbox import OutboxItem, enqueue
+from settings.config import Config
 
 COMPLAINT = table_of(Complaint)
 _PENDING_COLS = [
@@ -139,15 +140,12 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], messages: Sequen
     people = config.org.people
     # The same few chains recur in a batch (the org chart hands out one tuple per distinct chain;
     # keyed by identity, as hashing the tuple of dataclasses costs more than building the list).
-    chains: dict[int, list[dict[str, Any]]] = {}
+    chains: dict[int, list[dict[str, object]]] = {}
     for plan in plans:
         cls, route, case = plan.classification, plan.route, plan.case
         chain = chains.get(id(route.chain))
         if chain is None:
-            chain = chains[id(route.chain)] = [
-                {"level": m.level.value, "title": m.title, "person": m.person_id,
-                 "name": people[m.person_id].name, "acting": m.acting}
-                for m in route.chain]
+            chain = chains[id(route.chain)] = chain_snapshot(route.chain, people)
         reasons = routing_reasons(plan)
         severity = cls.severity.value
         params.append({

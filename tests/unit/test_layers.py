@@ -18,26 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: dict[str, int] = {"domain": 0, "settings": 1, "models": 2, "notifications": 3, "services": 4, "flows": 5,
                           "api": 6, "complaints": 6}
 PURE_BANNED = {"prefect", "sqlmodel", "sqlalchemy", "httpx", "jinja2", "fastapi"}
-# Imports pointing up that belong to work in progress elsewhere (issue 13's second half: the escalation
-# and intake planners; analytics' own config file). Each entry must still be needed: when the import is
-# gone, the entry has to go too.
+# Imports pointing up that belong to work in progress elsewhere. Each entry must still be needed:
+# when the import is gone, the entry has to go too.
 PENDING: set[tuple[str, str]] = {
-    # the escalation sweep / intake planners (models/escalation_*.py, routing_store, flows/escalation, intake):
-    # settings.config for complaints.config, domain.messages for notifications.contracts, and
-    # models.outbox_writer for notifications.outbox are the drop-in replacements
-    ("domain.intake", "notifications.contracts"),
-    ("domain.sweep", "notifications.contracts"),
-    ("models.escalation_loads", "complaints.config"),
-    ("models.escalation_queries", "complaints.config"),
-    ("models.escalation_schedule", "complaints.config"),
-    ("models.escalation_store", "complaints.config"),
-    ("models.escalation_store", "notifications.contracts"),
-    ("models.escalation_store", "notifications.outbox"),
-    ("models.routing_store", "complaints.config"),
-    ("models.routing_store", "notifications.contracts"),
-    ("models.routing_store", "notifications.outbox"),
-    ("flows.escalation", "complaints.config"),
-    ("flows.intake", "complaints.config"),
     # the workbench queue's access filter (api/access.py) belongs below services
     ("services.workbench_queue", "api"),
 }
@@ -141,6 +124,6 @@ def test_the_named_repeats_have_one_definition_each() -> None:
         if "JUDICIAL" in source and "REGULATORY" in source or {"judicial", "regulatory"} <= set(texts):
             sensitive.append(name)
     assert local_text == ["domain.deadlines"]
-    assert sorted(untriaged) == ["domain.intake", "domain.taxonomy"]  # domain.intake: the planner's own (pending)
-    assert sorted(chain_dicts) == ["domain.org", "models.routing_store"]  # routing_store: the planner's (pending)
-    assert sorted(sensitive) == ["domain.escalation", "domain.taxonomy"]  # domain.escalation: the planner's (pending)
+    assert untriaged == ["domain.taxonomy"]
+    assert chain_dicts == ["domain.org"]
+    assert sensitive == ["domain.taxonomy"]
