@@ -142,6 +142,7 @@ def post_view(body: ViewIn, ctx: Ctx, who: ApiUser) -> Any:
     from urllib.parse import parse_qs
 
     service._need(who, "read_cases")
+    service.refuse_nul(body.model_dump(mode="json"))  # PostgreSQL cannot store a NUL: 422 naming the field
     try:
         with ctx.unit() as uow:
             return {**wq.save_view(uow, who.user, body.name, parse_qs(body.query)), "builtin": False}
