@@ -1,7 +1,9 @@
 """SQLModel tables; importing this package registers every table on SQLModel.metadata."""
 
+from models import (
+    analytics as analytics,  # daily counts, early-warning alerts, statistics snapshots (0012)
+)
 from models import users as users  # app_user, api_token, web_session (the web and API)
-from models import analytics as analytics  # daily counts, early-warning alerts, statistics snapshots (0012)
 from models.audit import AuditAnchor, AuditEvent, AuditHead
 from models.complaint import CaseSequence, ClockEventRow, Complaint
 from models.escalation import (
