@@ -119,7 +119,11 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def base_env(api_url: str | None, db_url: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"COMPLAINTS_DATABASE_URL": db_url, "PREFECT_HOME": str(home),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO_ROOT)})
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO_ROOT),
+                # the system's own anchor file and evidence store, never the repo's var/ (a fixture
+                # wider than one test is built before the per-test environment is set)
+                "COMPLAINTS_ANCHOR_FILE": str(home / "anchors" / "anchors.jsonl"),
+                "COMPLAINTS_EVIDENCE_DIR": str(home / "evidence")})
     if api_url:
         env["PREFECT_API_URL"] = api_url
     return env
