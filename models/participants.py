@@ -80,10 +80,12 @@ def work_rows(complaint_id: int, handler: str | None, chain: Iterable[dict[str, 
 
 
 def replace_work(session: Session, cases: Sequence[tuple[int, str | None, Sequence[dict[str, Any]], Sequence[str]]],
-                 *, fresh: bool = False) -> None:
+                 *, fresh: bool = False, known_open: bool = False) -> None:
     """Redraw the handler / chain / watcher rows of these cases (id, handler, chain, watchers).
 
-    `fresh`: the cases had none yet (first routing), so nothing is deleted first.
+    `fresh`: the cases had none yet (first routing), so nothing is deleted first. `known_open`: the
+    caller has just put every one of these cases in an open status (intake), so the rows are written
+    open and the database's trigger does not look each case's status up again.
     """
     if not cases:
         return
@@ -93,6 +95,9 @@ def replace_work(session: Session, cases: Sequence[tuple[int, str | None, Sequen
             session.execute(PARTICIPANT.delete().where(PARTICIPANT.c.complaint_id.in_(ids[i:i + 500]),
                                                        PARTICIPANT.c.role.in_(WORK_ROLES)))
     rows = [r for cid, handler, chain, watchers in cases for r in work_rows(cid, handler, chain, watchers)]
+    if known_open:
+        for r in rows:
+            r["open"] = True
     bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
 
 

@@ -166,7 +166,7 @@ def apply_plans(session: Session, plans: Sequence[RoutingPlan], messages: Sequen
                                  route.watchers, severity, route.triage))
     # The rows are locked by claim_pending (PostgreSQL) or the single writer (SQLite).
     update_rows_by_id(session, COMPLAINT, params)
-    replace_work(session, [(p["id"], p["handler"], p["chain"], p["watchers"]) for p in params])
+    replace_work(session, [(p["id"], p["handler"], p["chain"], p["watchers"]) for p in params], known_open=True)
     enqueue(session, [OutboxItem._make(m) for m in messages], org=config.org, now=now)
     append(session, audits)  # last: the audit head stays locked until commit (parallel batches queue here)
     return routed

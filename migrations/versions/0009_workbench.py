@@ -86,17 +86,20 @@ def _open_triggers() -> None:
                 WHERE complaint_id = NEW.id AND open IS DISTINCT FROM (NEW.status IN {_OPEN});
                 RETURN NULL;
             END $$""")
+        # A writer that knows the case is open (intake, right after routing it) inserts open = true and
+        # skips the look-up; a status change runs the update only when it opens or ends the case.
         op.execute("CREATE TRIGGER case_participant_open BEFORE INSERT ON case_participant "
-                   "FOR EACH ROW EXECUTE FUNCTION case_participant_set_open()")
-        op.execute("CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint FOR EACH ROW "
-                   "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION complaint_participants_open()")
+                   "FOR EACH ROW WHEN (NOT NEW.open) EXECUTE FUNCTION case_participant_set_open()")
+        op.execute(f"CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint FOR EACH ROW "
+                   f"WHEN ((OLD.status IN {_OPEN}) IS DISTINCT FROM (NEW.status IN {_OPEN})) "
+                   f"EXECUTE FUNCTION complaint_participants_open()")
     else:
-        op.execute(f"""CREATE TRIGGER case_participant_open AFTER INSERT ON case_participant BEGIN
+        op.execute(f"""CREATE TRIGGER case_participant_open AFTER INSERT ON case_participant WHEN new.open = 0 BEGIN
             UPDATE case_participant SET open = coalesce((SELECT status IN {_OPEN} FROM complaint
                                                          WHERE id = new.complaint_id), 0)
             WHERE rowid = new.rowid; END""")
         op.execute(f"""CREATE TRIGGER complaint_participants_open AFTER UPDATE OF status ON complaint
-            WHEN old.status IS NOT new.status BEGIN
+            WHEN (old.status IN {_OPEN}) IS NOT (new.status IN {_OPEN}) BEGIN
             UPDATE case_participant SET open = (new.status IN {_OPEN}) WHERE complaint_id = new.id; END""")
 
 

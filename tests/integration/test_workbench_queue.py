@@ -289,3 +289,31 @@ def test_complaints_search_command(cli_db: Engine, config: Config, capsys: pytes
     assert code == 2 and out is None and "TEXT（搜索词）" in err
     code, _, err = run_json(capsys, "search")
     assert code == 2 and "请输入搜索词" in err
+
+
+def test_the_participants_open_flag_follows_the_case_through_routing_close_and_reopen(
+        db_engine: Engine, config: Config) -> None:
+    """Intake writes its participants open (no per-row look-up); closing clears the flag and reopening
+    sets it again, by the database's trigger, whatever path changed the status."""
+    case_no = _file(db_engine, config, [{"category": "银行卡"}])[0]
+    C = table_of(Complaint)
+
+    def flags() -> set[bool]:
+        with db_engine.connect() as conn:
+            cid = conn.execute(select(C.c.id).where(C.c.case_no == case_no)).scalar_one()
+            return {bool(r.open) for r in conn.execute(select(PARTICIPANT.c.open)
+                                                       .where(PARTICIPANT.c.complaint_id == cid))}
+
+    assert flags() == {True}
+    cal = WorkingCalendar(overrides=config.calendar_overrides)
+    at = T0 + timedelta(hours=2)
+    with session_scope(db_engine) as s:
+        case_actions.acknowledge(s, case_no=case_no, config=config, calendar=cal, now=at, actor="chen.jing")
+        case_actions.respond(s, case_no=case_no, verified="核实", basis="依据", remedies="可申请核查、调解、仲裁、诉讼",
+                             told_via="phone", told_at=at, config=config, calendar=cal, now=at, actor="chen.jing",
+                             outcome="不成立", not_upheld_reason="合同约定")
+    assert flags() == {False}  # responded is not open work
+    with session_scope(db_engine) as s:
+        case_actions.reopen(s, case_no=case_no, reason="客户补充材料", config=config, calendar=cal, now=at,
+                            actor="chen.jing")
+    assert flags() == {True}
