@@ -4,8 +4,6 @@ acknowledges and responds; complaint text holding <script> and <img onerror> ren
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,26 +15,14 @@ from api.app import create_app, serving
 from complaints.config import Config
 from flows.intake import run_intake
 from models.case_views import case_detail
-from models.db import make_engine, session_scope
+from models.db import session_scope
 from models.users import create_user
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "counter-pass-1"
 SCRIPT = '<script>window.__xss = 1; alert("xss")</script>'
 IMG = '<img src="x" onerror="window.__xss = 2; alert(2)">'
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
-    path = tmp_path / "e2e.db"
-    shutil.copy(sqlite_template, path)
-    eng = make_engine(f"sqlite:///{path}")
-    yield eng
-    eng.dispose()
 
 
 def _user(engine: Engine, config: Config, name: str, role: str, person: str | None = None) -> None:

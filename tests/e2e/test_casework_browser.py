@@ -20,12 +20,9 @@ from models.db import make_engine, session_scope
 from models.sqlutil import table_of
 from models.submission import submit
 from models.users import create_user
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
 from tests.factories import complaint
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "counter-pass-1"
 COMPLAINT = table_of(Complaint)
 
 playwright = pytest.importorskip("playwright.sync_api")

@@ -4,10 +4,7 @@ follows the overdue figure to exactly the overdue cases of the sub-branch, and d
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -17,27 +14,15 @@ from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
 from flows.intake import run_intake
-from models.db import make_engine, session_scope
+from models.db import session_scope
 from models.submission import submit
 from models.users import create_user
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
 from tests.factories import complaint
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "counter-pass-1"
 NOW = datetime(2026, 4, 8, 10, 0, tzinfo=SHANGHAI)
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
-    path = tmp_path / "e2e.db"
-    shutil.copy(sqlite_template, path)
-    eng = make_engine(f"sqlite:///{path}")
-    yield eng
-    eng.dispose()
 
 
 def test_the_head_follows_the_overdue_figure_to_its_cases(engine: Engine, config: Config,

@@ -3,10 +3,7 @@ gets the matching cases (masked) and opens one; the page of the case follows."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -15,26 +12,13 @@ from api.app import create_app, serving
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
-from models.db import make_engine, session_scope
+from models.db import session_scope
 from models.submission import submit
 from models.users import create_user
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
 from tests.factories import complaint
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "counter-pass-1"
-
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
-    path = tmp_path / "e2e.db"
-    shutil.copy(sqlite_template, path)
-    eng = make_engine(f"sqlite:///{path}")
-    yield eng
-    eng.dispose()
 
 
 def test_search_from_the_header_and_open_the_case(engine: Engine, config: Config) -> None:
