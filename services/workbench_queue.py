@@ -1,5 +1,5 @@
 """The handler's workbench: my queue, the case lists with their filters and keyset pages, search,
-and saved views. Every list is the caller's scope (api/access.scope: participants, branch) and its
+and saved views. Every list is the caller's scope (services/access.scope: participants, branch) and its
 personal data is masked (a role that may unmask opens the case).
 
 Filters come in as query parameters (the pages' form, the API, a saved view): `parse_filter`
@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import ColumnElement, select
 
-from api import access
 from domain.deadlines import SHANGHAI
 from domain.lifecycle import STATUS_NAMES
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES, UNTRIAGED
@@ -37,6 +36,7 @@ from models.queries_workbench import (
 )
 from models.search import MIN_TERM, short_terms, terms_of
 from models.users import User
+from services import access
 from services.unit_of_work import UnitOfWork
 
 DUE_SOON = timedelta(days=3)

@@ -20,10 +20,7 @@ LAYERS: dict[str, int] = {"domain": 0, "settings": 1, "models": 2, "notification
 PURE_BANNED = {"prefect", "sqlmodel", "sqlalchemy", "httpx", "jinja2", "fastapi"}
 # Imports pointing up that belong to work in progress elsewhere. Each entry must still be needed:
 # when the import is gone, the entry has to go too.
-PENDING: set[tuple[str, str]] = {
-    # the workbench queue's access filter (api/access.py) belongs below services
-    ("services.workbench_queue", "api"),
-}
+PENDING: set[tuple[str, str]] = set()
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
