@@ -12,7 +12,6 @@ from complaints.cli_users import os_actor
 from complaints.services import open_app, to_json
 from domain.statistics import PeriodError, parse_period
 from services import analytics
-from services.unit_of_work import Runtime
 
 
 def _period(args: argparse.Namespace) -> tuple[str, str]:
@@ -30,9 +29,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         raise UsageError(str(exc)) from None
     with open_app() as app:
-        runtime = Runtime(app.config, app.engine)
         try:
-            with runtime.unit(now=now) as uow:
+            with app.unit(now=now) as uow:
                 if args.verify:
                     print(to_json(analytics.verify(uow, period, args.version)))
                     return 0
@@ -50,9 +48,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     now = now_arg(args.now)
     with open_app() as app:
-        runtime = Runtime(app.config, app.engine)
         try:
-            with runtime.unit(now=now) as uow:
+            with app.unit(now=now) as uow:
                 board = analytics.dashboard(uow, institution=args.institution,
                                             person=analytics.head_of(app.config, args.institution)
                                             if args.institution in app.config.org.branches else None)
@@ -65,8 +62,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_early_warning(args: argparse.Namespace) -> int:
     now = now_arg(args.now)
     with open_app() as app:
-        runtime = Runtime(app.config, app.engine)
-        with runtime.unit(now=now) as uow:
+        with app.unit(now=now) as uow:
             alerts = analytics.early_warning(uow, actor=os_actor())
     print(to_json({"alerts": [a.__dict__ for a in alerts], "new": sum(1 for a in alerts if a.new)}))
     return 0

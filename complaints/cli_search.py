@@ -46,12 +46,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     except wq.FilterError as exc:
         raise UsageError("；".join(exc.problems).replace("q（搜索词）", "TEXT（搜索词）")) from None
     with open_app() as app:
-        runtime = Runtime(app.config, app.engine)
-        user = _user(args, runtime)
+        user = _user(args, app)
         out: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
-            with runtime.unit() as uow:
+            with app.unit() as uow:
                 while len(out) < args.limit:
                     page = wq.search(uow, user, f, cursor=cursor, limit=min(200, args.limit - len(out)))
                     out += page.items
