@@ -17,7 +17,7 @@ from flows.intake import run_intake
 from models.case_views import case_detail
 from models.db import session_scope
 from models.users import create_user
-from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD, login
 
 SCRIPT = '<script>window.__xss = 1; alert("xss")</script>'
 IMG = '<img src="x" onerror="window.__xss = 2; alert(2)">'
@@ -29,12 +29,6 @@ def _user(engine: Engine, config: Config, name: str, role: str, person: str | No
     with session_scope(engine) as s:
         create_user(s, username=name, role=role, password=PASSWORD, config=config, now=datetime.now(UTC),
                     person_id=person, branch="dl" if role == "desk" else None)
-
-
-def _login(page: object, base: str, name: str) -> None:
-    page.fill("input[name=username]", name)  # type: ignore[attr-defined]
-    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
 
 
 def test_desk_files_handler_acknowledges_and_responds(engine: Engine, config: Config) -> None:
@@ -54,7 +48,7 @@ def test_desk_files_handler_acknowledges_and_responds(engine: Engine, config: Co
         page.on("dialog", on_dialog)
         page.goto(f"{base}/desk/new")
         assert "/login" in page.url
-        _login(page, base, "desk1")
+        login(page, "desk1")
         page.wait_for_url(f"{base}/desk/new")
         page.fill("#complainant_name", "张三")
         page.fill("#complainant_phone", "13812345678")
@@ -77,7 +71,7 @@ def test_desk_files_handler_acknowledges_and_responds(engine: Engine, config: Co
         page.click("header .who button")  # 退出
         page.wait_for_url(f"{base}/login")
         page.goto(f"{base}/cases/{case_no}")
-        _login(page, base, "handler1")
+        login(page, "handler1")
         page.wait_for_url(f"{base}/cases/{case_no}")
         assert SCRIPT in page.inner_text("#case-request")
         assert IMG in page.inner_text("#case-facts")
@@ -134,7 +128,7 @@ def test_paused_extended_case_and_letter_render_in_chromium(engine: Engine, conf
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"{base}/cases/{case_no}")
-        _login(page, base, "handler2")
+        login(page, "handler2")
         page.wait_for_url(f"{base}/cases/{case_no}")
         page.click("summary:has-text('暂停计时')")
         page.select_option("form[action$='/act/pause'] select[name=reason]", "鉴定")

@@ -20,7 +20,7 @@ from models.db import make_engine, session_scope
 from models.sqlutil import table_of
 from models.submission import submit
 from models.users import create_user
-from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD, login
 from tests.factories import complaint
 
 COMPLAINT = table_of(Complaint)
@@ -54,9 +54,7 @@ def test_open_attach_note_transfer_export(engine: Engine, config: Config, tmp_pa
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(accept_downloads=True)
         page.goto(f"{base}/cases/{r.case_no}")
-        page.fill("input[name=username]", "cpo1")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        login(page, "cpo1")
         page.wait_for_url(f"{base}/cases/{r.case_no}")
 
         page.set_input_files("#form-upload input[type=file]", str(evidence))

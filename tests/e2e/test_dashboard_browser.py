@@ -17,7 +17,7 @@ from flows.intake import run_intake
 from models.db import session_scope
 from models.submission import submit
 from models.users import create_user
-from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD, login
 from tests.factories import complaint
 
 NOW = datetime(2026, 4, 8, 10, 0, tzinfo=SHANGHAI)
@@ -53,9 +53,7 @@ def test_the_head_follows_the_overdue_figure_to_its_cases(engine: Engine, config
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page()
         page.goto(f"{base}/dashboard")
-        page.fill("input[name=username]", "ma-lei")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        login(page, "ma-lei")
         page.wait_for_url(f"{base}/dashboard")
         assert "中山支行" in page.inner_text("h1")
         assert page.locator("svg").count() >= 2

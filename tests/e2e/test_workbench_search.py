@@ -15,7 +15,7 @@ from flows.intake import run_intake
 from models.db import session_scope
 from models.submission import submit
 from models.users import create_user
-from tests.e2e.support import ARGS, CHROMIUM, PASSWORD
+from tests.e2e.support import ARGS, CHROMIUM, PASSWORD, login
 from tests.factories import complaint
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -36,9 +36,7 @@ def test_search_from_the_header_and_open_the_case(engine: Engine, config: Config
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page()
         page.goto(f"{base}/queue")
-        page.fill("input[name=username]", "h1")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        login(page, "h1")
         page.wait_for_url(f"{base}/queue")
         page.fill("header .search-box input[name=q]", "断卡")
         page.press("header .search-box input[name=q]", "Enter")
