@@ -278,6 +278,11 @@ def _names_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
 
+# Keys (in message contexts and event payloads) whose values are digests, never personal data: left
+# unmasked, as a hex digest of only digits would read as a card number.
+DIGEST_KEYS = frozenset({"sha256", "hash", "anchor_hash", "head_hash", "root", "response_sha256"})
+
+
 def mask_free_text(text: str, *, names: Sequence[str | None] = ()) -> str:
     """Mask the personal data inside free text (a complaint's facts and request, notes, reasons).
 

@@ -17,21 +17,18 @@ from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.settings import PREFECT_API_URL
 
-from domain.masking import mask_free_text
+from domain.masking import DIGEST_KEYS, mask_free_text
 
 
 def api_configured() -> bool:
     return bool(PREFECT_API_URL.value()) or FlowRunContext.get() is not None
 
 
-# payload keys that hold a digest (a hash of only digits would read as a card number)
-HASH_KEYS = frozenset({"sha256", "hash", "anchor_hash", "head_hash", "root", "response_sha256"})
-
 
 def masked_payload(value: Any, key: str | None = None) -> Any:
     """Every string inside `value` (dicts and lists walked) through `mask_free_text`, digests by key aside."""
     if isinstance(value, str):
-        return value if key in HASH_KEYS else mask_free_text(value)
+        return value if key in DIGEST_KEYS else mask_free_text(value)
     if isinstance(value, dict):
         return {k: masked_payload(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
-from domain.masking import mask_free_text, mask_name
+from domain.masking import DIGEST_KEYS, mask_free_text, mask_name
 from notifications.contracts import KINDS, RENDERER_KEYS, from_plain, template_names, to_plain
 
 __all__ = ["KINDS", "Item", "Rendered", "Renderer", "digest_id", "make_environment", "mask_context"]
@@ -30,8 +30,6 @@ __all__ = ["KINDS", "Item", "Rendered", "Renderer", "digest_id", "make_environme
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # context keys that hold a customer's (not a staff member's) name
 CUSTOMER_NAME_KEYS = frozenset({"complainant", "complainant_name", "customer", "customer_name", "agent_name"})
-# context keys that hold a digest, never personal data (a hash of only digits would read as a card number)
-HASH_KEYS = frozenset({"anchor_hash", "sha256"})
 DIGEST_TEMPLATES = ("digest.txt", "digest.html")  # several rows in one message (channels.digest)
 
 
@@ -51,7 +49,7 @@ ENV = make_environment()
 def mask_context(value: Any, key: str | None = None) -> Any:
     """Mask every string inside `value` (dicts and lists walked); customer names by key."""
     if isinstance(value, str):
-        if key in HASH_KEYS:
+        if key in DIGEST_KEYS:
             return value
         masked = mask_free_text(value)
         return mask_name(masked) if key in CUSTOMER_NAME_KEYS else masked
