@@ -150,7 +150,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     return report_once(api_url, probe_wait=args.probe_seconds, out=sys.stdout)
 
 
+def cmd_automations(args: argparse.Namespace) -> int:
+    """Create or update, by name, the automations of automations.yaml on the Prefect server."""
+    from flows.automations import (
+        check_crash_window,
+        heartbeat_seconds,
+        load_automations,
+        sync_from_files,
+    )
+
+    if args.check:
+        try:
+            wanted = load_automations()
+            check_crash_window(wanted, heartbeat_seconds())
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        print(json.dumps({"automations": [a.name for a in wanted], "ok": True}, ensure_ascii=False))
+        return 0
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UsageError("PREFECT_API_URL（Prefect API 地址）：未设置；请先 export PREFECT_API_URL=http://HOST:4200/api")
+    try:
+        synced = sync_from_files()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps({"automations": [{"name": s.name, "outcome": s.outcome, "id": s.id} for s in synced]},
+                     ensure_ascii=False))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    a = sub.add_parser("automations", help="create or update automations.yaml's automations on the Prefect server "
+                                           "(after `prefect deploy --all`; see docs/deploy.md)")
+    a.add_argument("--check", action="store_true", help="only validate automations.yaml against prefect.yaml")
+    a.set_defaults(handler=cmd_automations)
     p = sub.add_parser("status", help="each deployment's last run (running, late, failed) and whether events arrive")
     p.add_argument("--probe-seconds", type=float_arg("探测等待秒数（--probe-seconds）", above=0, maximum=300),
                    default=15.0, help="how long to wait for the probe event to be stored")

@@ -204,7 +204,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             temporary_settings,
         )
 
+        from flows.automations import flow_run_env
         from flows.deployments import runner_deployments
+
+        for key, value in flow_run_env().items():  # what prefect.yaml gives a worker's flow runs (heartbeat)
+            os.environ.setdefault(key, value)
 
         with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_RUNNER_POLL_FREQUENCY: args.poll_seconds}):
             try:

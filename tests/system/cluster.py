@@ -124,6 +124,7 @@ class Cluster:
         self.workers: list[subprocess.Popen[bytes]] = []
         self.webproc: subprocess.Popen[bytes] | None = None
         self.killed: list[int] = []  # the processes kill_worker_running killed
+        self.killed_runs: list[str] = []  # the flow runs those processes were running
 
     def _prefect_yaml(self, overrides: dict[str, Any], intake_interval: float | None) -> Path:
         import yaml
@@ -166,6 +167,9 @@ class Cluster:
         assert pool.returncode == 0, pool.stdout + pool.stderr
         out = run_cli_prefect(["--no-prompt", "deploy", "--all", "--prefect-file", str(self.yaml)], self.env)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        # the crash detector for runs whose worker died (automations.yaml, docs/deploy.md)
+        autos = run_cli(["automations"], self.env)
+        assert autos.returncode == 0, autos.stdout + autos.stderr
 
     def start_worker(self, i: int) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker{i}.log").open("ab")
@@ -214,11 +218,23 @@ class Cluster:
         return None
 
     def kill_worker_running(self, flow_name: str = "intake") -> subprocess.Popen[bytes] | None:
+        """SIGKILL the worker running a `flow_name` run, with all its flow-run processes; the ids
+        of every run those processes ran (any flow) go in `killed_runs`."""
         w = self.worker_running(flow_name)
         if w is not None:
+            running = {r["id"] for name in ("intake", "dispatch", "escalation") for r in self.flow_runs(name)
+                       if r["state_type"] == "RUNNING"}
+            procs = descendants(w.pid)
+            text = " ".join(_cmdline(p) + " " + _environ(p) for p in procs)
+            self.killed_runs = sorted(rid for rid in running if rid in text)
             self.killed = kill_tree(w.pid)
             w.wait(timeout=10)
         return w
+
+    def flow_run_state(self, run_id: str) -> str:
+        r = httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10)
+        r.raise_for_status()
+        return str(r.json()["state_type"])
 
     def flow_runs(self, flow_name: str) -> list[dict[str, Any]]:
         body = {"flows": {"name": {"any_": [flow_name]}}, "limit": 200, "sort": "EXPECTED_START_TIME_DESC"}

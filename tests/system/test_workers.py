@@ -94,7 +94,14 @@ def _check_once_each(c: Cluster, prefix: str, n: int, sinks: Sinks) -> None:
                 return {str(k): int(v) for k, v in
                         conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()}
 
-        wait_for(lambda: set(statuses()) == {"sent"}, 120, "dispatch to send every message")
+        # A worker killed while it ran dispatch leaves that run "Running", holding dispatch's one
+        # slot, until the crash detector (automations.yaml: 90 s without a heartbeat, beats every
+        # 30 s) marks it Crashed; then the next trigger or the minute schedule sends the rest.
+        try:
+            wait_for(lambda: set(statuses()) == {"sent"}, 240, "dispatch to send every message")
+        except AssertionError as exc:
+            runs = Counter((r["state_type"], (r.get("state") or {}).get("message")) for r in c.flow_runs("dispatch"))
+            raise AssertionError(f"{exc}; outbox {statuses()}; dispatch runs {dict(runs)}") from None
     finally:
         engine.dispose()
     delivered = Counter((d.channel, d.to, d.subject, d.text) for d in sinks.snapshot())
@@ -126,11 +133,17 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sin
     assert survivor.poll() is None
     _check_once_each(cluster, "KW-", N, sinks)
     _no_run_cancelled(cluster)
-    # the killed worker's run never finished; another run (the takeover) routed the rest
+    # the killed worker's runs never finished: the crash detector marks them Crashed (90 s
+    # without a heartbeat), freeing their slots; another run (the takeover) routed the rest
     runs = cluster.flow_runs("intake")
-    assert any(r["state_type"] == "RUNNING" for r in runs)  # the dead run, as the server last heard of it
     assert any(r["parameters"].get("hold_until") for r in runs), [r["parameters"] for r in runs]
     assert killed.poll() is not None
+    assert cluster.killed_runs, "no flow run was found in the killed worker's processes"
+
+    def killed_states() -> dict[str, str]:
+        return {r: cluster.flow_run_state(r) for r in cluster.killed_runs}
+
+    wait_for(lambda: set(killed_states().values()) == {"CRASHED"}, 180, "the killed worker's runs marked Crashed")
 
 
 def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster, sinks: Sinks) -> None:
