@@ -11,12 +11,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, cast, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from models.case_views import select_cases
 from models.complaint import Complaint
 from models.escalation import Escalation
+from models.participants import ESCALATION, PARTICIPANT
 from models.report import ReportSnapshot
 from models.sqlutil import table_of
 
@@ -42,16 +43,26 @@ def cases_in_scope(session: Session, scope: ColumnElement[bool], *, now: datetim
     return select_cases(session, stmt, now=now, overdue=overdue, due_before=due_before, limit=limit, keep=keep)
 
 
-def escalations_of(session: Session, person: str, *, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
-    """The escalations `person` received, newest first (the LIKE narrows, the recipients list decides)."""
-    escaped = person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    stmt = select(ESC).where(cast(ESC.c.recipients, Text).like(f'%"{escaped}"%', escape="\\"))
+def escalations_query(person: str, *, open_only: bool = True, limit: int = 500) -> Select[Any]:
+    """The escalation rows sent to `person`, newest first: the person's escalation rows of
+    `case_participant` (index `ix_case_participant_person_role`: person, role, case, level), each
+    joined to its level's row by `uq_escalation_complaint_level`. The sweep writes one such row per
+    recipient of each level it fires (migration 0009 backfilled the older levels)."""
+    stmt = (select(ESC)
+            .join(PARTICIPANT, and_(PARTICIPANT.c.complaint_id == ESC.c.complaint_id,
+                                    PARTICIPANT.c.level == ESC.c.level))
+            .where(PARTICIPANT.c.person == person, PARTICIPANT.c.role == ESCALATION))
     if open_only:
         stmt = stmt.where(ESC.c.acknowledged_at.is_(None))
-    rows = session.execute(stmt.order_by(ESC.c.fired_at.desc()).limit(limit)).all()
+    return stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit)
+
+
+def escalations_of(session: Session, person: str, *, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+    """The escalations `person` received, newest first (`open_only`: not yet acknowledged)."""
+    rows = session.execute(escalations_query(person, open_only=open_only, limit=limit)).all()
     return [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
              "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
-            for r in rows if any(x.get("person") == person for x in r.recipients)]
+            for r in rows]
 
 
 def latest_reports(session: Session) -> list[dict[str, Any]]:

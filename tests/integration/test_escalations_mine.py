@@ -17,10 +17,11 @@ from flows.intake import run_intake
 from models.db import session_scope
 from models.escalation import Escalation
 from models.escalation_store import acknowledge_escalation
-from models.queries import escalations_of
+from models.queries import escalations_of, escalations_query
 from models.sqlutil import table_of
 from models.submission import submit
 from tests.factories import complaint
+from tests.support.plans import plan_of
 
 CAL = WorkingCalendar()
 ESC = table_of(Escalation)
@@ -97,3 +98,29 @@ def test_a_persons_escalations_open_and_all(db_engine: Engine, config: Config) -
     with session_scope(db_engine) as s:
         assert escalations_of(s, "nobody", open_only=False) == []
         assert len(escalations_of(s, sorted(people)[0], open_only=False, limit=1)) <= 1
+
+
+def test_newest_first_ties_by_id(db_engine: Engine, config: Config) -> None:
+    """Levels fired in one sweep share their `fired_at`: the later row comes first, as in the queue."""
+    _, people = _escalated(db_engine, config)
+    with db_engine.connect() as conn:
+        ids = {(r.case_no, r.level): r.id for r in conn.execute(select(ESC.c.case_no, ESC.c.level, ESC.c.id))}
+    for person in people:
+        with session_scope(db_engine) as s:
+            got = escalations_of(s, person, open_only=False)
+        order = [(e["fired_at"], ids[_key(e)]) for e in got]
+        assert order == sorted(order, reverse=True)
+
+
+def test_read_through_the_participants_index(db_engine: Engine, config: Config) -> None:
+    """No pass over every escalation's JSON: the person's rows come from case_participant's index
+    (PostgreSQL may read the open levels by `ix_escalation_open` beside it, and does on these few rows)."""
+    _escalated(db_engine, config)
+    with db_engine.connect() as conn, conn.begin():
+        for open_only in (True, False):
+            plan = plan_of(conn, escalations_query("zhao.li", open_only=open_only))
+            assert "ix_case_participant_person_role" in plan, plan
+            if db_engine.dialect.name == "postgresql":
+                assert "Seq Scan" not in plan, plan
+            else:
+                assert "SCAN escalation" not in plan and "sqlite_autoindex_escalation" in plan, plan
