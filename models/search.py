@@ -6,11 +6,13 @@ COMPLAINTS_SEARCH_KEY or the file COMPLAINTS_SEARCH_KEY_FILE, never in the datab
 index, so no personal data is scanned or compared in clear and a role that sees data masked can
 still find a case by it.
 
-Full text (case number, facts, request, respondent, and internal notes when `case_note` exists)
-works for Chinese, where words are not separated: PostgreSQL matches terms of 3+ characters with
+Full text (case number, facts, request, respondent, and the internal notes of `case_note`) works
+for Chinese, where words are not separated: PostgreSQL matches terms of 3+ characters with
 pg_trgm's GIN index and 2-character terms ("冻结", "断卡") with a GIN index over the text's
 character bigrams; SQLite matches 3+ characters with an FTS5 trigram table and 2-character terms
-with LIKE over that table's content (migration 0009).
+with LIKE over that table's content (migration 0009). The notes have the same indexes of their own
+(migration 0013: GINs over `lower(case_note.text)`, the FTS5 table `case_note_fts`); a term's
+note matches are read first and their cases added beside the case text's matches.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     Text,
     and_,
     bindparam,
     cast,
+    exists,
     func,
     literal,
     or_,
@@ -41,9 +45,11 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
 
 from models.complaint import Complaint
 from models.sqlutil import table_of
+from models.workbench import NOTE
 
 COMPLAINT = table_of(Complaint)
 KEY_ENV = "COMPLAINTS_SEARCH_KEY"
@@ -160,37 +166,53 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_NOTE_COLUMN: dict[str, str | None] = {}
+NOTE_CAP = 10_000  # a term's note matches read per search: the newest cases' (see _note_ids)
 
 
-def _note_column(session: Session) -> str | None:
-    """The text column of the internal notes table (issue 14's notes), if that table exists here."""
-    url = str(session.get_bind().engine.url)
-    if url not in _NOTE_COLUMN:
-        from sqlalchemy import inspect
-
-        insp = inspect(session.connection())
-        column: str | None = None
-        if insp.has_table("case_note"):
-            names = [c["name"] for c in insp.get_columns("case_note")]
-            column = next((n for n in ("body", "text", "content", "note") if n in names), None)
-        _NOTE_COLUMN[url] = column
-    return _NOTE_COLUMN[url]
+def _fts_rowids(table: str, term: str) -> TextualSelect:
+    """`SELECT rowid FROM <table> WHERE <table> MATCH "<term>"`: the rows of an FTS5 trigram table
+    holding the term as a phrase (3+ characters)."""
+    phrase = '"' + term.replace('"', '""') + '"'
+    return (text(f"SELECT rowid FROM {table} WHERE {table} MATCH :m")
+            .bindparams(bindparam("m", phrase, unique=True)).columns(sql_column("rowid", Integer)))
 
 
-def _note_ids(session: Session, pattern: str) -> list[int] | None:
-    """Cases whose internal notes contain the pattern, when the notes table exists (read first, so
-    the case query keeps its indexes: `id IN (…)` beside the text index, never an OR with a subquery)."""
-    column = _note_column(session)
-    if column is None:
-        return None
-    ids = session.execute(text(f"SELECT DISTINCT complaint_id FROM case_note WHERE lower({column}) LIKE :np "
-                               "ESCAPE '\\' LIMIT 10000"), {"np": pattern}).scalars().all()
+def note_hits(postgres: bool, term: str) -> Select[int] | None:
+    """The cases (`complaint_id`) of the internal notes holding `term`, read through the notes' own
+    text indexes (migration 0013), as the case text is read through the case's: PostgreSQL pg_trgm
+    GIN over `lower(text)` for 3+ characters, the bigram GIN beside `strpos` for 2; SQLite the FTS5
+    trigram table `case_note_fts` for 3+. None for a 2-character term on SQLite, which no index
+    serves: each case row read checks its notes instead (`_note_exists`)."""
+    if postgres:
+        body = func.lower(NOTE.c.text)
+        if len(term) == 2:
+            hit: ColumnElement[bool] = and_(
+                func.complaint_bigrams(body, type_=ARRAY(Text)).contains(cast(array([term]), ARRAY(Text))),
+                func.strpos(body, term) > 0)
+        else:
+            hit = body.like(f"%{_like_escape(term)}%", escape="\\")
+        return select(NOTE.c.complaint_id).where(hit)
+    if len(term) >= 3:
+        return select(NOTE.c.complaint_id).where(NOTE.c.id.in_(_fts_rowids("case_note_fts", term)))
+    return None
+
+
+def _note_ids(session: Session, stmt: Select[int]) -> list[int]:
+    """The cases of a term's notes, read first, so the case query keeps its indexes (`id IN (…)`
+    beside the text index, never an OR with a subquery). A term in the notes of more than NOTE_CAP
+    cases keeps the newest (highest id) NOTE_CAP of them."""
+    ids = session.execute(stmt.distinct().order_by(NOTE.c.complaint_id.desc()).limit(NOTE_CAP)).scalars().all()
     return [int(i) for i in ids]
 
 
+def _note_exists(pattern: str) -> ColumnElement[bool]:
+    """The case row has a note holding the pattern (its notes read by `ix_case_note_complaint`)."""
+    return exists(select(NOTE.c.id).where(NOTE.c.complaint_id == COMPLAINT.c.id,
+                                          NOTE.c.text.like(pattern, escape="\\")))
+
+
 def text_match(session: Session, q: str) -> ColumnElement[bool]:
-    """A filter on complaint rows: every term of `q` in the case's text (or its notes)."""
+    """A filter on complaint rows: every term of `q` in the case's text or in one of its notes."""
     postgres = session.get_bind().dialect.name == "postgresql"
     clauses: list[ColumnElement[bool]] = []
     for term in terms_of(q):
@@ -207,17 +229,18 @@ def text_match(session: Session, q: str) -> ColumnElement[bool]:
                     func.strpos(doc, term) > 0)
             else:  # 3+ characters: the pg_trgm GIN index serves LIKE
                 hit = doc.like(pattern, escape="\\")
-        else:
-            if len(term) >= 3:
-                phrase = '"' + term.replace('"', '""') + '"'
-                fts = text("SELECT rowid FROM complaint_fts WHERE complaint_fts MATCH :m").bindparams(bindparam("m", phrase, unique=True))
-                hit = COMPLAINT.c.id.in_(fts.columns(sql_column("rowid", Integer)))
-            else:  # under 3 characters the trigram index cannot help: each row is checked as the list is read
-                # (newest first, a frequent term is found within the first rows; LIKE ignores ASCII case)
-                c = COMPLAINT.c
-                hit = or_(*(col.like(pattern, escape="\\") for col in (c.case_no, c.facts, c.request, c.respondent)))
-        notes = _note_ids(session, pattern)
-        clauses.append(or_(hit, COMPLAINT.c.id.in_(notes)) if notes else hit)
+        elif len(term) >= 3:
+            hit = COMPLAINT.c.id.in_(_fts_rowids("complaint_fts", term))
+        else:  # under 3 characters the trigram index cannot help: each row is checked as the list is read
+            # (newest first, a frequent term is found within the first rows; LIKE ignores ASCII case)
+            c = COMPLAINT.c
+            clauses.append(or_(*(col.like(pattern, escape="\\") for col in (c.case_no, c.facts, c.request,
+                                                                             c.respondent)),
+                               _note_exists(pattern)))
+            continue
+        notes = note_hits(postgres, term)
+        ids = _note_ids(session, notes) if notes is not None else []
+        clauses.append(or_(hit, COMPLAINT.c.id.in_(ids)) if ids else hit)
     return and_(*clauses)
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
 from models.complaint import Complaint
+from models.search import note_hits, text_match
 from models.sqlutil import table_of
 from models.submission import submit
 from models.users import User
@@ -21,6 +23,7 @@ from services import workbench
 from services import workbench_queue as wq
 from services.unit_of_work import Runtime
 from tests.factories import complaint
+from tests.support.plans import plan_of
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Beijing
 COMPLAINT = table_of(Complaint)
@@ -127,3 +130,27 @@ def test_recall_of_every_piece_of_every_note(db_engine: Engine, config: Config) 
         assert _found(rt, cpo, term) == want, term
     for q in ("年费 同意", "扣收 减免", "冻结 上午", "冻结 电诈"):
         assert _found(rt, cpo, q) == _truth(db_engine, q), q
+
+
+def test_notes_are_read_through_their_text_indexes(db_engine: Engine, config: Config) -> None:
+    """The notes of a term are found by the notes' own indexes (migration 0013), never by reading
+    every note: PostgreSQL's trigram and bigram GINs, SQLite's FTS5 table; a 2-character term on
+    SQLite checks each case row's notes by the case's key."""
+    _cases_with_notes(db_engine, config)
+    postgres = db_engine.dialect.name == "postgresql"
+    with db_engine.connect() as conn, conn.begin():
+        for term, index in (("卡被冻", "ix_case_note_search_trgm"), ("atm", "ix_case_note_search_trgm"),
+                            ("吞卡", "ix_case_note_search_bigrams")):
+            stmt = note_hits(postgres, term)
+            if not postgres and len(term) == 2:
+                assert stmt is None
+                with Session(bind=conn) as s:
+                    plan = plan_of(conn, select(COMPLAINT.c.id).where(text_match(s, term)))
+                assert "SEARCH case_note USING INDEX ix_case_note_complaint" in plan, plan
+                continue
+            assert stmt is not None
+            plan = plan_of(conn, stmt)
+            if postgres:
+                assert index in plan and "Seq Scan" not in plan, plan
+            else:
+                assert "SCAN case_note_fts VIRTUAL TABLE" in plan and "SCAN case_note\n" not in plan + "\n", plan
