@@ -94,7 +94,7 @@ def get_complaint(case_no: CaseNo, ctx: Ctx, who: ApiUser, unmask: bool = False)
 
 def _action(name: str) -> Any:
     def run(case_no: str, ctx: Any, who: Any, body: Any) -> Any:
-        return local(service.act(ctx, who, case_no, name, body))
+        return local(service.act(ctx, who, case_no, name, body).as_dict())
     return run
 
 
@@ -162,7 +162,7 @@ def my_escalations(ctx: Ctx, who: ApiUser, include_acknowledged: bool = False) -
 @router.post("/complaints/{case_no}/escalations/{level}/acknowledge", response_model=ActionOut,
              summary="acknowledge an escalation sent to me")
 def ack_escalation(case_no: CaseNo, level: Annotated[int, Path(ge=0, le=9)], ctx: Ctx, who: ApiUser) -> Any:
-    return local(service.ack_escalation(ctx, who, case_no, level))
+    return local(service.ack_escalation(ctx, who, case_no, level).as_dict())
 
 
 @router.get("/reports", response_model=list[ReportListItem], summary="frozen weekly reports (latest version each)")

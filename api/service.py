@@ -39,7 +39,13 @@ from models.schemas import SubmitResult
 from models.submission import KeyReused
 from models.users import ROLE_NAMES
 from services import cases
-from services.cases import CASE_ACTIONS, ActionError, CaseAction
+from services.cases import (
+    CASE_ACTIONS,
+    AcknowledgeEscalationResult,
+    ActionError,
+    ActionResult,
+    CaseAction,
+)
 
 DUE_SOON = timedelta(days=3)
 __all__ = ["ACTIONS", "DUE_SOON", "NUL_REFUSED", "PERMISSION_NAMES", "Refused", "forbidden"]
@@ -163,7 +169,7 @@ _BODIES: dict[str, type[BaseModel]] = {
 ACTIONS: dict[str, Action] = {name: Action(_BODIES[name], spec) for name, spec in CASE_ACTIONS.items()}
 
 
-def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel) -> dict[str, Any]:
+def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel) -> ActionResult:
     """One action on one case in one transaction; 409 naming both states when the lifecycle refuses."""
     spec = ACTIONS[action].spec
     _need(who, spec.permission)
@@ -193,7 +199,7 @@ def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> 
         return escalations_of(s, person, open_only=open_only)
 
 
-def ack_escalation(ctx: Context, who: Principal, case_no: str, level: int) -> dict[str, Any]:
+def ack_escalation(ctx: Context, who: Principal, case_no: str, level: int) -> AcknowledgeEscalationResult:
     _need(who, "escalations")
     if not who.user.person_id:
         raise Refused(422, "本账号未关联组织架构中的人员，不能确认督办", [refusal("by", "本账号未关联组织架构中的人员")])

@@ -40,7 +40,7 @@ def _act(args: argparse.Namespace, action: str, command: cases.Command) -> int:
                 out = cases.act(uow, args.case_no, action, command, actor=actor)
         except (cases.ActionError, IllegalTransition) as exc:
             raise UsageError(str(exc)) from None
-    print(to_json(out))
+    print(to_json(out.as_dict()))
     return 0
 
 
@@ -71,7 +71,7 @@ def cmd_ack_escalation(args: argparse.Namespace) -> int:
                 out = cases.acknowledge_escalation(uow, case_no=args.case_no, level=args.level, by=args.by)
         except cases.ActionError as exc:
             raise UsageError(str(exc)) from None
-    print(to_json(out))
+    print(to_json(out.as_dict()))
     return 0
 
 

@@ -2,6 +2,7 @@
 close, withdraw. Each runs in the caller's transaction and writes the state change, its audit
 event, any outbox rows and the case's next escalation time together; a problem raises
 `ActionError` (or IllegalTransition) before anything is written, so nothing is half-stored.
+Each returns its typed result (models/case_results.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ from domain.messages import ExtensionApproved, ExtensionRequested, ReviewOpened
 from domain.org import ChainLevel, chain_snapshot
 from domain.wording import extension_limit
 from models.audit_chain import AuditDraft, append, response_digest
+from models.case_results import (
+    AcknowledgeResult,
+    AssignResult,
+    CloseResult,
+    DeadlineResult,
+    ExtendResult,
+    PauseResult,
+    RespondResult,
+    ResumeResult,
+    ReviewResult,
+    TransitionResult,
+    WithdrawResult,
+)
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.escalation_store import local_text, pause_state, reschedule
@@ -132,7 +146,7 @@ def _chain_person(config: Config, row: Any, seat: ChainLevel) -> str | None:
 
 def extend(session: Session, *, case_no: str, to: str, approver: str, approver_org: str | None,
            approval_ref: str | None, reason: str, customer_told_at: datetime, customer_told_via: str,
-           config: Config, calendar: WorkingCalendar, now: datetime, actor: str) -> dict[str, Any]:
+           config: Config, calendar: WorkingCalendar, now: datetime, actor: str) -> ExtendResult:
     """Record an approved extension to 30 (complex) or 60 (special) days and recompute the deadline."""
     row = load_case(session, case_no)
     _require_open(row, "延期")
@@ -183,7 +197,7 @@ def extend(session: Session, *, case_no: str, to: str, approver: str, approver_o
     items += [OutboxItem("extension_approved", p, key, approved, row.id, row.case_no) for p in notice.told]
     enqueue(session, items, org=config.org, now=now)
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, **new, "previous_due_at": row.regulatory_due_at}
+    return ExtendResult(case_no=row.case_no, **new, previous_due_at=row.regulatory_due_at)
 
 
 def _case_file(session: Session, row: Any, file_id: int | None, field: str) -> None:
@@ -198,7 +212,7 @@ def _case_file(session: Session, row: Any, file_id: int | None, field: str) -> N
 
 
 def pause(session: Session, *, case_no: str, reason: str, evidence: str, at: datetime, config: Config,
-          calendar: WorkingCalendar, now: datetime, actor: str, evidence_file_id: int | None = None) -> dict[str, Any]:
+          calendar: WorkingCalendar, now: datetime, actor: str, evidence_file_id: int | None = None) -> PauseResult:
     """Stop the regulatory clock for appraisal, testing, evaluation or mediation (Art. 18, 23)."""
     row = load_case(session, case_no)
     _require_open(row, "中止计时")
@@ -217,11 +231,11 @@ def pause(session: Session, *, case_no: str, reason: str, evidence: str, at: dat
             **({"evidence_file_id": evidence_file_id} if evidence_file_id is not None else {})},
            f"{reason}: {evidence}")
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, "paused_at": at, "reason": reason, **new}
+    return PauseResult(case_no=row.case_no, paused_at=at, reason=reason, **new)
 
 
 def resume(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str) -> dict[str, Any]:
+           now: datetime, actor: str) -> ResumeResult:
     """Start the clock again; the paused calendar days are added to the deadline."""
     row = load_case(session, case_no)
     if row.id not in pause_state(session, [row.id]):
@@ -235,11 +249,11 @@ def resume(session: Session, *, case_no: str, at: datetime, config: Config, cale
     _audit(session, row, "clock_resumed", actor, now, {"regulatory_due_at": row.regulatory_due_at.isoformat()},
            {"at": at.isoformat(), **_iso(new)})
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, "resumed_at": at, **new}
+    return ResumeResult(case_no=row.case_no, resumed_at=at, **new)
 
 
 def new_facts(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
-              now: datetime, actor: str) -> dict[str, Any]:
+              now: datetime, actor: str) -> DeadlineResult:
     """New facts or reasons restart the clock from their receipt (Art. 18)."""
     row = load_case(session, case_no)
     _require_open(row, "重新计时")
@@ -253,33 +267,34 @@ def new_facts(session: Session, *, case_no: str, at: datetime, config: Config, c
                                                          "regulatory_due_at": row.regulatory_due_at.isoformat()},
            _iso(new), "新的事实或理由")
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, **new}
+    return DeadlineResult(case_no=row.case_no, **new)
 
 
 def _transition(session: Session, row: Any, target: Status, *, values: dict[str, Any], action: str, actor: str,
                 now: datetime, config: Config, calendar: WorkingCalendar, detail: str = "",
-                recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+                recorded: dict[str, Any] | None = None) -> TransitionResult:
     """`recorded`: what the event also records beside the row (the outcome, the root cause)."""
     ensure_transition(Status(row.status), target)
     _update(session, row.id, {"status": target.value, **values}, now)
     _audit(session, row, action, actor, now, {"status": row.status},
            {"status": target.value, **_iso(values), **(recorded or {})}, detail)
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, "status": target.value, "previous_status": row.status, **values}
+    return TransitionResult(case_no=row.case_no, status=target.value, previous_status=row.status)
 
 
 def acknowledge(session: Session, *, case_no: str, config: Config, calendar: WorkingCalendar, now: datetime,
-                actor: str) -> dict[str, Any]:
+                actor: str) -> AcknowledgeResult:
     row = load_case(session, case_no)
-    return _transition(session, row, Status.ACKNOWLEDGED, values={"acknowledged_at": now}, action="acknowledged",
-                       actor=actor, now=now, config=config, calendar=calendar)
+    moved = _transition(session, row, Status.ACKNOWLEDGED, values={"acknowledged_at": now}, action="acknowledged",
+                        actor=actor, now=now, config=config, calendar=calendar)
+    return AcknowledgeResult(moved.case_no, moved.status, moved.previous_status, acknowledged_at=now)
 
 
 def respond(session: Session, *, case_no: str, verified: str, basis: str, remedies: str, told_via: str,
             told_at: datetime, config: Config, calendar: WorkingCalendar, now: datetime,
             actor: str, proof_file_id: int | None = None, outcome: str | None = None,
             not_upheld_reason: str | None = None, redress_type: str | None = None,
-            redress_amount: Decimal | str | None = None) -> dict[str, Any]:
+            redress_amount: Decimal | str | None = None) -> RespondResult:
     """The decision (Art. 19: 核实情况, 依据和理由, 救济途径) and how it was told (Art. 21); the
     proof of notice may be an attached evidence file (`proof_file_id`). The outcome (投诉是否成立,
     redress) is required; the timely flag is fixed by the first response (models/governance.py)."""
@@ -300,19 +315,22 @@ def respond(session: Session, *, case_no: str, verified: str, basis: str, remedi
     recorded = outcome_audit(session, complaint_id=row.id, decision=decision, told_at=told_at, due_at=due_now,
                              callback_due=callback_due)
     recorded["response_sha256"] = response_digest((verified, basis, remedies, told_via, told_at, proof_file_id))
-    out = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
-                      actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}",
-                      recorded=recorded)
+    moved = _transition(session, row, Status.RESPONDED, values={"responded_at": told_at}, action="responded",
+                        actor=actor, now=now, config=config, calendar=calendar, detail=f"told via {told_via}",
+                        recorded=recorded)
     session.execute(RESPONSE.insert().values(complaint_id=row.id, verified=verified, basis=basis, remedies=remedies,
                                              told_via=told_via, told_at=told_at, recorded_at=now, actor=actor,
                                              proof_file_id=proof_file_id))
-    out.update(record_outcome(session, complaint_id=row.id, case_no=row.case_no, decision=decision, told_at=told_at,
-                              due_at=due_now, callback_due=callback_due, now=now, actor=actor))
-    return out
+    stored = record_outcome(session, complaint_id=row.id, case_no=row.case_no, decision=decision, told_at=told_at,
+                            due_at=due_now, callback_due=callback_due, now=now, actor=actor)
+    return RespondResult(moved.case_no, moved.status, moved.previous_status, responded_at=told_at,
+                         outcome=stored["outcome"], redress_type=stored["redress_type"],
+                         redress_amount=stored["redress_amount"], timely=stored["timely"],
+                         callback_due_at=stored["callback_due_at"])
 
 
 def close(session: Session, *, case_no: str, config: Config, calendar: WorkingCalendar, now: datetime,
-          actor: str, root_cause: str | None = None) -> dict[str, Any]:
+          actor: str, root_cause: str | None = None) -> CloseResult:
     """Close a responded case; its root cause (溯源, config/root_causes.yaml: code or name) is required."""
     from domain.governance import check_root_cause
     from models.governance import record_root_cause, root_causes
@@ -322,24 +340,27 @@ def close(session: Session, *, case_no: str, config: Config, calendar: WorkingCa
     cause, problems = check_root_cause(root_cause, root_causes(config))
     if problems or cause is None:
         raise ActionError(problems)
-    out = _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
-                      now=now, config=config, calendar=calendar, detail=f"投诉根因：{cause.name}",
-                      recorded={"root_cause": cause.code, "root_cause_jrt": cause.jrt})
-    out.update(record_root_cause(session, complaint_id=row.id, case_no=row.case_no, cause=cause, now=now))
-    return out
+    moved = _transition(session, row, Status.CLOSED, values={"closed_at": now}, action="closed", actor=actor,
+                        now=now, config=config, calendar=calendar, detail=f"投诉根因：{cause.name}",
+                        recorded={"root_cause": cause.code, "root_cause_jrt": cause.jrt})
+    stored = record_root_cause(session, complaint_id=row.id, case_no=row.case_no, cause=cause, now=now)
+    return CloseResult(moved.case_no, moved.status, moved.previous_status, closed_at=now,
+                       root_cause=stored["root_cause"], root_cause_name=stored["root_cause_name"],
+                       root_cause_jrt=stored["root_cause_jrt"])
 
 
 def withdraw(session: Session, *, case_no: str, at: datetime, config: Config, calendar: WorkingCalendar,
-             now: datetime, actor: str) -> dict[str, Any]:
+             now: datetime, actor: str) -> WithdrawResult:
     """Handling ends on the day the withdrawal is received (Art. 15)."""
     row = load_case(session, case_no)
     _check_time("at", at, row, now)
-    return _transition(session, row, Status.WITHDRAWN, values={"closed_at": at}, action="withdrawn", actor=actor,
-                       now=now, config=config, calendar=calendar, detail="投诉人撤回投诉，当日终止处理")
+    moved = _transition(session, row, Status.WITHDRAWN, values={"closed_at": at}, action="withdrawn", actor=actor,
+                        now=now, config=config, calendar=calendar, detail="投诉人撤回投诉，当日终止处理")
+    return WithdrawResult(moved.case_no, moved.status, moved.previous_status, closed_at=at)
 
 
 def review(session: Session, *, case_no: str, requested_at: datetime, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str) -> dict[str, Any]:
+           now: datetime, actor: str) -> ReviewResult:
     """Open a review (核查) by the 上级机构, due 30 days after the request (Art. 20)."""
     row = load_case(session, case_no)
     if requested_at.utcoffset() is None:
@@ -351,8 +372,8 @@ def review(session: Session, *, case_no: str, requested_at: datetime, config: Co
         raise ActionError(problems)
     spec = config.escalation.review
     due = review_due_at(requested_at)
-    out = _transition(session, row, Status.UNDER_REVIEW, values={}, action="review_opened", actor=actor, now=now,
-                      config=config, calendar=calendar, detail=f"核查 by {spec.owner_org} {spec.owner_name}")
+    moved = _transition(session, row, Status.UNDER_REVIEW, values={}, action="review_opened", actor=actor, now=now,
+                        config=config, calendar=calendar, detail=f"核查 by {spec.owner_org} {spec.owner_name}")
     session.execute(REVIEW.insert().values(complaint_id=row.id, requested_at=requested_at, due_at=due,
                                            owner_name=spec.owner_name, owner_org=spec.owner_org, recorded_at=now,
                                            actor=actor))
@@ -360,11 +381,12 @@ def review(session: Session, *, case_no: str, requested_at: datetime, config: Co
                        owner=f"{spec.owner_org} {spec.owner_name}", link=f"{config.policy.case_link_base}{row.case_no}")
     enqueue(session, [OutboxItem("review_opened", p, f"{row.case_no}:review:{requested_at.isoformat()}", ctx,
                                  row.id, row.case_no) for p in spec.notify], org=config.org, now=now)
-    return {**out, "review_due_at": due, "owner_name": spec.owner_name, "owner_org": spec.owner_org}
+    return ReviewResult(moved.case_no, moved.status, moved.previous_status, review_due_at=due,
+                        owner_name=spec.owner_name, owner_org=spec.owner_org)
 
 
 def assign(session: Session, *, case_no: str, handler: str, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str) -> dict[str, Any]:
+           now: datetime, actor: str) -> AssignResult:
     """(Re)assign an open, routed case to a handler of its department; the new handler is told.
 
     The status does not change (a reassigned case keeps its acknowledgement and its deadlines);
@@ -398,11 +420,11 @@ def assign(session: Session, *, case_no: str, handler: str, config: Config, cale
     enqueue(session, [OutboxItem("routed", handler, f"{row.case_no}:assigned:{now.isoformat()}", ctx, row.id,
                                  row.case_no)], org=config.org, now=now)
     reschedule(session, [row.id], config=config, calendar=calendar)
-    return {"case_no": row.case_no, "status": target.value, "handler": handler, "previous_handler": row.handler}
+    return AssignResult(case_no=row.case_no, status=target.value, handler=handler, previous_handler=row.handler)
 
 
 def reopen(session: Session, *, case_no: str, reason: str, config: Config, calendar: WorkingCalendar,
-           now: datetime, actor: str) -> dict[str, Any]:
+           now: datetime, actor: str) -> TransitionResult:
     """Take a responded or closed case up again (e.g. the response was incomplete); the deadlines
     stand as they are (new facts restart the clock: `new_facts`), and escalation resumes."""
     if not reason.strip():

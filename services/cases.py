@@ -17,6 +17,21 @@ from typing import Any
 
 from models import case_actions
 from models.case_actions import ActionError
+from models.case_results import (
+    AcknowledgeEscalationResult,
+    AcknowledgeResult,
+    ActionResult,
+    AssignResult,
+    CloseResult,
+    DeadlineResult,
+    ExtendResult,
+    PauseResult,
+    RespondResult,
+    ResumeResult,
+    ReviewResult,
+    TransitionResult,
+    WithdrawResult,
+)
 from models.case_views import case_detail, record_personal_data_view
 from models.escalation_store import acknowledge_escalation as _acknowledge_escalation
 from models.queries import latest_reports
@@ -133,7 +148,7 @@ class Review:
 
 Command = (Acknowledge | Assign | Pause | Resume | NewFacts | Extend | Respond | Close | Withdraw | Reopen
            | Review)
-Store = Callable[..., dict[str, Any]]  # a models/case_actions.py function: (session, case_no=, ..., actor=)
+Store = Callable[..., ActionResult]  # a models/case_actions.py function: (session, case_no=, ..., actor=)
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ class CaseAction:
     now_default: tuple[str, ...] = ()  # time fields that mean "now" when left out
     permission: str = "act"  # api/access.py's name for who may run it
 
-    def run(self, uow: UnitOfWork, case_no: str, command: Command, actor: str) -> dict[str, Any]:
+    def run(self, uow: UnitOfWork, case_no: str, command: Command, actor: str) -> ActionResult:
         args = {f.name: getattr(command, f.name) for f in fields(command)}
         for name in self.now_default:
             args[name] = args[name] or uow.now
@@ -171,8 +186,9 @@ CASE_ACTIONS: dict[str, CaseAction] = {
 }
 
 
-def act(uow: UnitOfWork, case_no: str, action: str, command: Command, *, actor: str) -> dict[str, Any]:
-    """One action on one case in the unit's transaction, announced (its event) once it commits.
+def act(uow: UnitOfWork, case_no: str, action: str, command: Command, *, actor: str) -> ActionResult:
+    """One action on one case in the unit's transaction, announced (its event, with the result's
+    `as_dict()`) once it commits; the result is the store's (models/case_results.py: one type per action).
 
     Raises `ActionError` (each problem naming its field) or `IllegalTransition` before anything is written.
     """
@@ -180,20 +196,23 @@ def act(uow: UnitOfWork, case_no: str, action: str, command: Command, *, actor: 
     if not isinstance(command, spec.command):
         raise TypeError(f"{action}: expected {spec.command.__name__}, got {type(command).__name__}")
     out = spec.run(uow, case_no, command, actor)
-    uow.announce(spec.event, out)
+    uow.announce(spec.event, out.as_dict())
     return out
 
 
 # ---------------------------------------------------------------- escalations, viewing, reports
 
 
-def acknowledge_escalation(uow: UnitOfWork, *, case_no: str, level: int, by: str) -> dict[str, Any]:
+def acknowledge_escalation(uow: UnitOfWork, *, case_no: str, level: int, by: str) -> AcknowledgeEscalationResult:
     """A supervisor acknowledges a fired level; ActionError naming the field when `by` may not."""
     try:
-        out = _acknowledge_escalation(uow.session, case_no=case_no, level=level, by=by, now=uow.now)
+        stored = _acknowledge_escalation(uow.session, case_no=case_no, level=level, by=by, now=uow.now)
     except ValueError as exc:
         raise ActionError([str(exc)]) from None
-    uow.announce("complaint.escalation_acknowledged", out)
+    out = AcknowledgeEscalationResult(case_no=stored["case_no"], level=stored["level"],
+                                      acknowledged_at=stored["acknowledged_at"],
+                                      acknowledged_by=stored["acknowledged_by"], already=stored["already"])
+    uow.announce("complaint.escalation_acknowledged", out.as_dict())
     return out
 
 
@@ -217,6 +236,9 @@ def report(uow: UnitOfWork, week: str) -> Any | None:
     return latest_snapshot(uow.session, week)
 
 
-__all__ = ["CASE_ACTIONS", "Acknowledge", "ActionError", "Assign", "CaseAction", "Close", "Command", "Extend",
-           "NewFacts", "Pause", "Reopen", "Respond", "Resume", "Review", "Withdraw", "acknowledge_escalation",
-           "act", "announce_submitted", "report", "reports", "submit", "validate", "view"]
+__all__ = ["CASE_ACTIONS", "AcknowledgeEscalationResult", "AcknowledgeResult", "ActionResult", "AssignResult",
+           "CloseResult", "DeadlineResult", "ExtendResult", "PauseResult", "RespondResult", "ResumeResult",
+           "ReviewResult", "TransitionResult", "WithdrawResult", "Acknowledge", "ActionError", "Assign",
+           "CaseAction", "Close", "Command", "Extend", "NewFacts", "Pause", "Reopen", "Respond", "Resume", "Review",
+           "Withdraw", "acknowledge_escalation", "act", "announce_submitted", "report", "reports", "submit",
+           "validate", "view"]

@@ -58,12 +58,12 @@ def record_callback(uow: UnitOfWork, *, case_no: str, result: str, satisfaction:
                            "callback": store.record_attempt(s, row=cb, step=step, now=uow.now, actor=actor, note=note)}
     if step.followup is Followup.REOPEN:
         follow = case_actions.reopen(s, case_no=case_no, reason=f"回访不满意：{(reason or '').strip()}",
-                                     config=uow.config, calendar=uow.calendar, now=uow.now, actor=actor)
+                                     config=uow.config, calendar=uow.calendar, now=uow.now, actor=actor).as_dict()
         out["followup"] = follow
         uow.announce("complaint.reopened", follow)
     elif step.followup is Followup.REVIEW:
         follow = case_actions.review(s, case_no=case_no, requested_at=uow.now, config=uow.config,
-                                     calendar=uow.calendar, now=uow.now, actor=actor)
+                                     calendar=uow.calendar, now=uow.now, actor=actor).as_dict()
         out["followup"] = follow
         uow.announce("complaint.review_opened", follow)
     return out

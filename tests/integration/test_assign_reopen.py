@@ -12,6 +12,7 @@ from domain.calendar import WorkingCalendar
 from domain.lifecycle import IllegalTransition
 from flows.intake import run_intake
 from models import case_actions
+from models.case_results import ActionResult, AssignResult, TransitionResult
 from models.case_views import case_detail
 from models.db import session_scope
 from models.outbox import OutboxMessage
@@ -29,10 +30,10 @@ def _routed(engine: Engine, config: Config, **kw: object) -> str:
     return r.case_no
 
 
-def _act(engine: Engine, config: Config, fn: str, **kw: object) -> dict[str, object]:
+def _act(engine: Engine, config: Config, fn: str, **kw: object) -> ActionResult:
     with session_scope(engine) as s:
-        out: dict[str, object] = getattr(case_actions, fn)(s, config=config, calendar=CAL, now=NOW + timedelta(hours=1),
-                                                          actor="feng.yu", **kw)
+        out: ActionResult = getattr(case_actions, fn)(s, config=config, calendar=CAL, now=NOW + timedelta(hours=1),
+                                                      actor="feng.yu", **kw)
     return out
 
 
@@ -44,7 +45,7 @@ def test_assign_moves_the_case_redraws_the_chain_and_tells_the_new_handler(db_en
     assert before is not None
     other = "chu.wei" if before["handler"] == "chen.jing" else "chen.jing"
     out = _act(db_engine, config, "assign", case_no=case_no, handler=other)
-    assert out["handler"] == other and out["status"] == "routed"
+    assert isinstance(out, AssignResult) and (out.handler, out.status) == (other, "routed")
     with session_scope(db_engine) as s:
         after = case_detail(s, case_no)
         recipients = [r for (r,) in s.execute(select(table_of(OutboxMessage).c.recipient)
@@ -83,7 +84,7 @@ def test_reopen_a_responded_case_and_only_then(db_engine: Engine, config: Config
     _act(db_engine, config, "respond", case_no=case_no, verified="已核实", basis="合同第5条",
          remedies="可申请核查、调解、仲裁、诉讼", told_via="phone", told_at=NOW + timedelta(minutes=30), outcome="成立")
     out = _act(db_engine, config, "reopen", case_no=case_no, reason="客户不认可答复，补充了账单")
-    assert out["status"] == "reopened"
+    assert isinstance(out, TransitionResult) and out.status == "reopened"
     with session_scope(db_engine) as s:
         d = case_detail(s, case_no)
     assert d is not None and d["responded_at"] is not None

@@ -43,7 +43,7 @@ def test_submit_and_a_case_action_are_announced_after_their_commit(db_engine: En
     with rt.unit(now=NOW + timedelta(hours=1)) as uow:
         out = cases.act(uow, result.case_no, "acknowledge", cases.Acknowledge(), actor="chen.jing")
         assert emitted == []  # not yet: the transaction is still open
-    assert out["status"] == "acknowledged"
+    assert isinstance(out, cases.AcknowledgeResult) and out.status == "acknowledged"
     assert [e["event"] for e in emitted] == ["complaint.acknowledged"]
     assert emitted[0]["payload"]["status"] == "acknowledged"
     assert emitted[0]["payload"]["previous_status"] == "routed"

@@ -65,10 +65,10 @@ def detail(engine: Engine, case_no: str) -> dict[str, Any]:
     return d
 
 
-def act(engine: Engine, fn: Any, **kwargs: Any) -> dict[str, Any]:
+def act(engine: Engine, fn: Any, **kwargs: Any) -> Any:
+    """The store's typed result (models/case_results.py)."""
     with session_scope(engine) as s:
-        out: dict[str, Any] = fn(s, calendar=CAL, actor="t", **kwargs)
-        return out
+        return fn(s, calendar=CAL, actor="t", **kwargs)
 
 
 def test_whole_life_each_level_once_and_stop_on_response(db_engine: Engine, config: Config) -> None:
@@ -169,11 +169,11 @@ def test_extension_by_the_right_person_moves_the_deadline(db_engine: Engine, con
     out = act(db_engine, case_actions.extend, case_no=case_no, to="complex", approver="li.ming", approver_org=None,
               approval_ref=None, reason="需调取监控录像", customer_told_at=now, customer_told_via="sms",
               config=config, now=now)
-    assert out["regulatory_due_at"] == at("2026-12-26 23:59:59")
+    assert out.regulatory_due_at == at("2026-12-26 23:59:59")
     out = act(db_engine, case_actions.extend, case_no=case_no, to="special", approver="省分行 刘洋",
               approver_org="某银行辽宁省分行", approval_ref="辽银消保〔2026〕12号", reason="涉及第三方机构",
               customer_told_at=now, customer_told_via="written", config=config, now=now)
-    assert out["regulatory_due_at"] == at("2027-01-25 23:59:59")
+    assert out.regulatory_due_at == at("2027-01-25 23:59:59")
     with db_engine.connect() as conn:
         kinds = Counter(conn.execute(select(OUT.c.kind).where(OUT.c.case_no == case_no)).scalars())
     assert kinds["extension_requested"] >= 2 and kinds["extension_approved"] >= 2
@@ -209,7 +209,7 @@ def test_pause_across_national_day_adds_the_days_and_holds_escalation(db_engine:
     assert [(p["case_no"], p["reason"], p["paused_days_so_far"]) for p in paused] == [(case_no, "评估", 7)]
     out = act(db_engine, case_actions.resume, case_no=case_no, at=at("2026-10-08 10:00"), config=config,
               now=at("2026-10-14 10:30"))
-    assert out["paused_days"] == 8 and out["regulatory_due_at"] == at("2026-10-21 23:59:59")
+    assert out.paused_days == 8 and out.regulatory_due_at == at("2026-10-21 23:59:59")
     # L0 is 3 working days before Wed 10-21: Fri 10-16.
     assert sweep(db_engine, config, "2026-10-16 23:00") == {}
     assert sweep(db_engine, config, "2026-10-17 00:00") == {"L0": 1}
@@ -221,7 +221,7 @@ def test_new_facts_restart_the_clock(db_engine: Engine, config: Config) -> None:
     act(db_engine, case_actions.acknowledge, case_no=case_no, config=config, now=at("2026-11-26 11:00"))
     out = act(db_engine, case_actions.new_facts, case_no=case_no, at=at("2026-12-05 15:00"), config=config,
               now=at("2026-12-05 15:00"))
-    assert out["regulatory_due_at"].astimezone(UTC) == datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)
+    assert out.regulatory_due_at.astimezone(UTC) == datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)
     assert sweep(db_engine, config, "2026-12-12 10:00") == {}
 
 
@@ -257,7 +257,7 @@ def test_review_only_within_thirty_days_of_the_decision(db_engine: Engine, confi
             now=at("2027-01-02 10:00"))
     out = act(db_engine, case_actions.review, case_no=case_no, requested_at=at("2026-12-31 10:00"), config=config,
               now=at("2027-01-02 10:00"))
-    assert out["status"] == "under_review" and out["review_due_at"] == at("2027-01-30 23:59:59")
+    assert out.status == "under_review" and out.review_due_at == at("2027-01-30 23:59:59")
     assert sweep(db_engine, config, "2027-01-03 10:00") == {}
 
 

@@ -18,6 +18,7 @@ from domain.governance import check_outcome, parse_amount
 from flows.intake import run_intake
 from models import case_actions
 from models.audit_chain import verify
+from models.case_results import RespondResult
 from models.case_views import case_detail
 from models.db import session_scope
 from models.escalation import CaseResponse
@@ -54,17 +55,18 @@ def _routed(engine: Engine, config: Config, *, now: datetime = NOW, **kw: Any) -
 
 
 def _act(engine: Engine, config: Config, fn: str, *, now: datetime, calendar: WorkingCalendar = CAL,
-         **kw: Any) -> dict[str, Any]:
+         **kw: Any) -> Any:
+    """The store's typed result (models/case_results.py)."""
     with session_scope(engine) as s:
-        out: dict[str, Any] = getattr(case_actions, fn)(s, config=config, calendar=calendar, now=now,
-                                                       actor="chen.jing", **kw)
-    return out
+        return getattr(case_actions, fn)(s, config=config, calendar=calendar, now=now, actor="chen.jing", **kw)
 
 
 def _respond(engine: Engine, config: Config, case_no: str, *, now: datetime, calendar: WorkingCalendar = CAL,
-             **kw: Any) -> dict[str, Any]:
-    return _act(engine, config, "respond", case_no=case_no, now=now, calendar=calendar, told_at=now,
-                **{**ANSWER, **kw})
+             **kw: Any) -> RespondResult:
+    out = _act(engine, config, "respond", case_no=case_no, now=now, calendar=calendar, told_at=now,
+               **{**ANSWER, **kw})
+    assert isinstance(out, RespondResult)
+    return out
 
 
 def _outcome(engine: Engine, case_no: str) -> Any:
@@ -125,13 +127,13 @@ def test_outcome_and_redress_stored_and_timely_fixed_at_the_first_response(db_en
     case_no = _routed(db_engine, config)
     out = _respond(db_engine, config, case_no, now=NOW + timedelta(days=2), outcome="部分成立",
                    not_upheld_reason="年费按合约收取，但未提前提醒", redress_type="退还费用", redress_amount="200.5")
-    assert out["outcome"] == "partly_upheld" and out["timely"] is True and out["redress_amount"] == "200.50"
+    assert out.outcome == "partly_upheld" and out.timely is True and out.redress_amount == "200.50"
     first = _outcome(db_engine, case_no)
     assert first.redress_amount_fen == 20050 and first.redress_type == "refund" and first.timely is True
     _act(db_engine, config, "reopen", case_no=case_no, reason="投诉人补充材料", now=NOW + timedelta(days=3))
     late = NOW + timedelta(days=40)  # past the 15-day deadline
     out = _respond(db_engine, config, case_no, now=late, outcome="成立")
-    assert out["timely"] is True
+    assert out.timely is True
     again = _outcome(db_engine, case_no)
     assert (again.outcome, again.timely, again.responses, again.redress_type) == ("upheld", True, 2, None)
     assert again.first_responded_at == first.first_responded_at and again.responded_at == late
@@ -147,7 +149,7 @@ def test_a_late_first_response_is_not_timely(db_engine: Engine, config: Config) 
     case_no = _routed(db_engine, config)
     out = _respond(db_engine, config, case_no, now=NOW + timedelta(days=20), outcome="不成立",
                    not_upheld_reason="按合约收取")
-    assert out["timely"] is False and _outcome(db_engine, case_no).timely is False
+    assert out.timely is False and _outcome(db_engine, case_no).timely is False
 
 
 # ---------------------------------------------------------------- root cause at close
@@ -165,9 +167,9 @@ def test_close_needs_a_root_cause_by_name_or_code(db_engine: Engine, config: Con
         detail = case_detail(s, a)
     assert detail is not None and detail["status"] == "responded"
     out = _act(db_engine, config, "close", case_no=a, now=NOW + timedelta(hours=2), root_cause="收费定价")
-    assert (out["status"], out["root_cause"], out["root_cause_jrt"]) == ("closed", "R02", "C07")
+    assert (out.status, out.root_cause, out.root_cause_jrt) == ("closed", "R02", "C07")
     out = _act(db_engine, config, "close", case_no=b, now=NOW + timedelta(hours=2), root_cause="r05")
-    assert (out["root_cause"], out["root_cause_name"], out["root_cause_jrt"]) == ("R05", "系统故障", "C02")
+    assert (out.root_cause, out.root_cause_name, out.root_cause_jrt) == ("R05", "系统故障", "C02")
     assert _outcome(db_engine, a).root_cause == "R02" and _outcome(db_engine, b).root_cause == "R05"
 
 
@@ -180,11 +182,11 @@ def test_callback_due_in_three_working_days_over_national_day(db_engine: Engine,
     told = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)
     a = _routed(db_engine, config, now=told)
     out = _respond(db_engine, config, a, now=told + timedelta(hours=1), outcome="成立")
-    assert out["callback_due_at"].astimezone(SHANGHAI).date() == date(2026, 10, 10)
+    assert out.callback_due_at.astimezone(SHANGHAI).date() == date(2026, 10, 10)
     own = WorkingCalendar(overrides=CalendarOverrides(extra_holidays=frozenset({date(2026, 10, 8)})))
     b = _routed(db_engine, config, now=told)
     out = _respond(db_engine, config, b, now=told + timedelta(hours=1), calendar=own, outcome="成立")
-    assert out["callback_due_at"].astimezone(SHANGHAI).date() == date(2026, 10, 12)
+    assert out.callback_due_at.astimezone(SHANGHAI).date() == date(2026, 10, 12)
     rt = _runtime(db_engine, config)
     results = []
     for day in (8, 9, 10):
