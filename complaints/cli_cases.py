@@ -45,7 +45,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             return 2
         good = [p for p in parsed if p is not None]
         try:  # the import tool's keys are its own client's (`cli`); it may backdate (recorded)
-            results = cases.submit(app, good, now=utcnow(), actor=actor_of(args, permission="submit")) if good else []
+            results = cases.submit(app, good, now=utcnow(), actor=actor_of(args, permission="submit", app=app)) if good else []
         except KeyReused as exc:
             print("complaints: 外部编号已用于内容不同的投诉，未保存任何投诉：\n  " + "\n  ".join(exc.problems),
                   file=sys.stderr)

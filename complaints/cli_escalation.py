@@ -33,8 +33,9 @@ def _act(args: argparse.Namespace, action: str, command: cases.Command) -> int:
     After the commit, the change is announced as a Prefect event on the case (when a Prefect API
     is configured), so supervisors can follow it in the event feed and automations can react.
     """
-    now, actor = _when(args.now, "--now"), actor_of(args)  # the actor is proven before the transaction
+    now = _when(args.now, "--now")
     with open_app() as app:
+        actor = actor_of(args, app=app)  # the actor is proven before the transaction
         try:
             with app.unit(now=now) as uow:
                 out = cases.act(uow, args.case_no, action, command, actor=actor)

@@ -33,8 +33,8 @@ def _plain(value: Any) -> Any:
 
 def _run(args: argparse.Namespace, fn: Callable[[UnitOfWork, str], Any], *, actor: bool = True) -> int:
     now: datetime = now_arg(args.now)
-    who = actor_of(args) if actor else ""
     with open_app() as app:
+        who = actor_of(args, app=app) if actor else ""
         try:
             with app.unit(now=now) as uow:
                 out = fn(uow, who)

@@ -11,16 +11,15 @@ from complaints.cli import UsageError, int_arg
 from complaints.cli_cases import now_arg
 from complaints.services import open_app, to_json, utcnow
 from domain.field_names import refusal
-from models.db import session_scope
 from notifications.outbox import dead_letters, requeue, status_counts
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    with open_app() as app, session_scope(app.engine) as session:
+    with open_app() as app, app.session() as session:
         if args.dead:
             print(to_json(dead_letters(session, limit=args.limit)))
         else:
-            print(to_json(status_counts(session, now=utcnow())))
+            print(to_json(status_counts(session, now=app.now())))
     return 0
 
 
@@ -29,8 +28,8 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         raise UsageError(refusal("ids", "请给出要重新投递的死信编号，或使用 --all-dead"))
     if args.ids and args.all_dead:
         raise UsageError(refusal("ids", "死信编号与 --all-dead 只能二选一"))
-    with open_app() as app, session_scope(app.engine) as session:
-        n = requeue(session, ids=args.ids, all_dead=args.all_dead, now=utcnow())
+    with open_app() as app, app.session() as session:
+        n = requeue(session, ids=args.ids, all_dead=args.all_dead, now=app.now())
     print(to_json({"requeued": n}))
     if args.ids and n < len(args.ids):
         print(f"complaints: 所给编号中有 {len(args.ids) - n} 条不是死信，未改动", file=sys.stderr)

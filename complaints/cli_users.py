@@ -12,13 +12,13 @@ import argparse
 import getpass
 import os
 import sys
+from contextlib import ExitStack
 
 from api.access import allowed
 from complaints.cli import UsageError, int_arg
-from complaints.services import open_app, to_json, utcnow
+from complaints.services import App, open_app, to_json
 from domain.deadlines import local_text
 from domain.field_names import refusal
-from models.db import session_scope
 from models.users import (
     ROLES,
     UserError,
@@ -49,10 +49,11 @@ def add_actor_options(p: argparse.ArgumentParser) -> None:
                    help=f"an API token of the --actor user, as proof (default: ${TOKEN_ENV})")
 
 
-def actor_of(args: argparse.Namespace, *, permission: str | None = None) -> str:
+def actor_of(args: argparse.Namespace, *, permission: str | None = None, app: App | None = None) -> str:
     """Who the audit trail records for this command: the OS user, or a web user proven by token.
 
-    A proven web user must hold `permission` (api/access.py) when one is named. Resolved once.
+    A proven web user must hold `permission` (api/access.py) when one is named. Resolved once; the
+    token is checked in `app` (the command's Runtime) when given, else in one opened for it.
     """
     resolved: str | None = getattr(args, "_actor_resolved", None)
     if resolved is not None:
@@ -65,8 +66,10 @@ def actor_of(args: argparse.Namespace, *, permission: str | None = None) -> str:
         if not token:
             raise UsageError(f"actor（操作人）：--actor {name} 须同时以 --token（或环境变量 {TOKEN_ENV}）"
                                               f"提供该用户的 API 令牌作为证明；不写 --actor 时记录操作系统用户 {os_actor()}")
-        with open_app() as app, session_scope(app.engine) as session:
-            user = user_for_token(session, token, now=utcnow())
+        with ExitStack() as stack:
+            rt = app if app is not None else stack.enter_context(open_app())
+            with rt.session() as session:
+                user = user_for_token(session, token, now=rt.now())
         if user is None or user.username != name:
             raise UsageError(f"token（令牌）：不是用户 {name!r} 的有效 API 令牌（不存在、已撤销、已过期或用户已停用）")
         if permission is not None:
@@ -90,9 +93,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = _password(args)
     with open_app() as app:
         try:
-            with session_scope(app.engine) as session:
+            with app.session() as session:
                 user = create_user(session, username=args.name, role=args.role, password=password,
-                                   config=app.config, now=utcnow(), person_id=args.person, branch=args.branch,
+                                   config=app.config, now=app.now(), person_id=args.person, branch=args.branch,
                                    display_name=args.display_name)
         except UserError as exc:
             raise UsageError(str(exc)) from None
@@ -104,8 +107,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def _set_active(args: argparse.Namespace, active: bool) -> int:
     with open_app() as app:
         try:
-            with session_scope(app.engine) as session:
-                user = set_active(session, username=args.name, active=active, now=utcnow())
+            with app.session() as session:
+                user = set_active(session, username=args.name, active=active, now=app.now())
         except UserError as exc:
             raise UsageError(str(exc)) from None
     note = ("已启用；原有令牌仍作废，请用 token add 新建" if active
@@ -125,8 +128,8 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 def cmd_token_add(args: argparse.Namespace) -> int:
     with open_app() as app:
         try:
-            with session_scope(app.engine) as session:
-                now = utcnow()
+            with app.session() as session:
+                now = app.now()
                 days = args.days if args.days is not None else app.config.policy.auth.token_days
                 token = create_token(session, username=args.user, now=now, label=args.label, days=days)
         except UserError as exc:
@@ -139,8 +142,8 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    with open_app() as app, session_scope(app.engine) as session:
-        tokens, sessions = revoke_tokens(session, username=args.user, now=utcnow())
+    with open_app() as app, app.session() as session:
+        tokens, sessions = revoke_tokens(session, username=args.user, now=app.now())
     print(to_json({"user": args.user, "revoked": tokens, "sessions_ended": sessions}))
     return 0
 
