@@ -139,7 +139,7 @@ def child(url: str, out: str) -> None:
     assert again.sha256 == result.sha256
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 2), "rerun_seconds": round(rerun, 2), "peak_rss_mb": round(rss_mb, 1),
-                      "new": result.content["summary"]["new"], "overdue": result.content["summary"]["overdue_at_end"],
+                      "new": result.content.summary.new, "overdue": result.content.summary.overdue_at_end,
                       "input_rows": result.input_rows}))
 
 

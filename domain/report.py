@@ -5,8 +5,11 @@
   (15:30Z) belongs to that week; one at Monday 00:10 +08:00 (Sunday 16:10Z) to the next.
 * Percentiles are computed from aggregated data (value → count, as SQL returns it), by the
   nearest-rank method: the smallest value v with at least ceil(q × n) of the n values ≤ v.
-* A report's content is plain JSON-able data; its digest is the sha256 of its canonical JSON
-  (sorted keys, no spaces, UTF-8), so the same figures always give the same digest.
+* A week's figures come in as a `domain.report_data.WeekData` (the SQL layer fills it);
+  `build_content` shapes them into a `ReportContent`, the typed content the page, the CSVs, the
+  artifacts and the message read. Its JSON (`ReportContent.as_dict`) is what is frozen; its digest
+  is the sha256 of the canonical JSON (sorted keys, no spaces, UTF-8), so the same figures always
+  give the same digest, and `ReportContent.from_dict` reads a stored one back.
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from domain.deadlines import SHANGHAI, local_text
-from domain.masking import mask_name, mask_text
+from domain.masking import mask_text
+from domain.report_data import (
+    ChainSeat,
+    DepartmentOpen,
+    NewGroup,
+    SensitiveCase,
+    TrendPoint,
+    WeekCounts,
+    WeekData,
+    WeekTotals,
+)
 from domain.taxonomy import TAG_NAMES
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -188,20 +201,185 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
 
+    def column(self, name: str) -> tuple[Cell, ...]:
+        """The cells of one column, by its (Chinese) name, in row order."""
+        at = self.columns.index(name)
+        return tuple(r[at] for r in self.rows)
+
     def as_dict(self) -> dict[str, Any]:
         return {"title": self.title, "columns": list(self.columns), "rows": [list(r) for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, key: str, data: Mapping[str, Any]) -> Table:
+        """A table as frozen in a report's content (its JSON): `as_dict` read back."""
+        if set(data) != {"title", "columns", "rows"}:
+            raise ValueError(f"report table {key!r}: keys {sorted(data)} are not title, columns, rows")
+        return cls(key, data["title"], tuple(data["columns"]), tuple(tuple(r) for r in data["rows"]))
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline figures of one week (the summary table compares two weeks' of these)."""
+
+    new: int
+    responded: int
+    closed: int
+    withdrawn: int
+    open_at_end: int
+    overdue_at_end: int
+    on_time_rate: float | None  # answered by the regulatory deadline, of those answered in the week
+    ack_sla_rate: float | None  # acknowledged (or answered) by the internal SLA, of those due in the week
+    median_hours: float | None  # receipt → answer, cases answered in the week
+    p90_hours: float | None
+
+    def labelled(self) -> tuple[tuple[str, int | float | None], ...]:
+        """The figures with their row labels, in the summary table's order."""
+        return (("新受理", self.new), ("已答复", self.responded), ("已办结", self.closed),
+                ("已撤诉", self.withdrawn), ("周末在办", self.open_at_end), ("周末逾期", self.overdue_at_end),
+                ("按时答复率（监管时限）", self.on_time_rate), ("确认时效达标率（内部SLA）", self.ack_sla_rate),
+                ("处理时长中位数（小时）", self.median_hours), ("处理时长P90（小时）", self.p90_hours))
+
+
+@dataclass(frozen=True)
+class Summary(Headline):
+    """The week's headline figures and how many of each listed kind (the message and the page quote these)."""
+
+    repeats: int
+    sensitive: int
+    escalations: int
+    extensions: int
+    pauses: int
+
+    def as_dict(self) -> dict[str, Cell]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        if set(data) != _SUMMARY_KEYS:
+            raise ValueError(f"report summary: keys {sorted(data)} are not {sorted(_SUMMARY_KEYS)}")
+        return cls(**data)
+
+
+_SUMMARY_KEYS = frozenset(f.name for f in fields(Summary))
+
+
+@dataclass(frozen=True)
+class FrozenPolicy:
+    """The report settings a week was computed with, recorded in its content."""
+
+    repeat_window_days: int
+    customers: Mapping[str, int]  # branch code → personal customers, by code
+    caps: Mapping[str, int]  # "branch/department" → monthly 投诉限值, by key
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"repeat_window_days": self.repeat_window_days, "customers": dict(self.customers),
+                "caps": dict(self.caps)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FrozenPolicy:
+        if set(data) != {"repeat_window_days", "customers", "caps"}:
+            raise ValueError(f"report policy: keys {sorted(data)} are not caps, customers, repeat_window_days")
+        return cls(data["repeat_window_days"], dict(data["customers"]), dict(data["caps"]))
+
+
+@dataclass(frozen=True)
+class ReportTables:
+    """The report's tables, each under its key (a field name with - for _: by_channel is `by-channel`)."""
+
+    summary: Table
+    by_channel: Table
+    by_category: Table
+    by_cause: Table
+    by_department: Table
+    by_branch: Table
+    by_outlet: Table
+    escalations: Table
+    extensions: Table
+    pauses: Table
+    sensitive: Table
+    repeats: Table
+    overdue: Table
+    trend: Table
+    trend_4w: Table
+
+    def __post_init__(self) -> None:
+        for f, table in zip(fields(self), self, strict=True):
+            if table.key != _key(f.name):
+                raise ValueError(f"report table {table.key!r} given as {_key(f.name)!r}")
+
+    def __iter__(self) -> Iterator[Table]:
+        """The tables in the report's order."""
+        return iter(tuple(getattr(self, f.name) for f in fields(self)))
+
+    def get(self, key: str) -> Table | None:
+        """The table named `key` (e.g. `by-channel`, as in its CSV's file name), or None."""
+        return next((t for t in self if t.key == key), None)
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {t.key: t.as_dict() for t in self}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> ReportTables:
+        if set(data) != set(TABLE_KEYS):
+            raise ValueError(f"report tables: {sorted(data)} are not {sorted(TABLE_KEYS)}")
+        return cls(*(Table.from_dict(key, data[key]) for key in TABLE_KEYS))
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "-")
+
+
+TABLE_KEYS = tuple(_key(f.name) for f in fields(ReportTables))  # in the report's order
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """The frozen content of a week's report: what its sha256 is over, what the page, the CSVs, the
+    artifacts and the message are made from. `as_dict` is its JSON (stored with the snapshot and
+    written as content.json); `from_dict` reads a stored one back, so a frozen report renders from
+    its stored content exactly as it did from the computed one."""
+
+    week: str  # 2026-W47
+    period: str  # 2026-11-16 至 2026-11-22
+    start: str  # the week's bounds in UTC, ISO 8601
+    end: str
+    input_rows: int  # cases received before the week's end
+    policy: FrozenPolicy
+    summary: Summary
+    tables: ReportTables
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"week": self.week, "period": self.period, "start": self.start, "end": self.end,
+                "input_rows": self.input_rows, "policy": self.policy.as_dict(), "summary": self.summary.as_dict(),
+                "tables": self.tables.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReportContent:
+        """A stored content read back; ValueError naming the part that is not a report's content."""
+        keys = {"week", "period", "start", "end", "input_rows", "policy", "summary", "tables"}
+        if set(data) != keys:
+            raise ValueError(f"report content: keys {sorted(data)} are not {sorted(keys)}")
+        return cls(data["week"], data["period"], data["start"], data["end"], data["input_rows"],
+                   FrozenPolicy.from_dict(data["policy"]), Summary.from_dict(data["summary"]),
+                   ReportTables.from_dict(data["tables"]))
+
+    @property
+    def sha256(self) -> str:
+        return digest(self)
 
 
 def canonical_json(content: Mapping[str, Any]) -> bytes:
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def digest(content: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(content)).hexdigest()
+def digest(content: ReportContent | Mapping[str, Any]) -> str:
+    """The sha256 of a report's content (typed, or its JSON as stored) over its canonical JSON."""
+    return hashlib.sha256(canonical_json(content.as_dict() if isinstance(content, ReportContent) else content)).hexdigest()
 
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 20) -> list[str]:
-    """What differs between two report contents, naming the table, row and column."""
+    """What differs between two report contents (as JSON: a stored one may have been edited), naming
+    the table, row and column."""
     out: list[str] = []
     old_s, new_s = old.get("summary", {}), new.get("summary", {})
     for k in sorted(set(old_s) | set(new_s)):
@@ -281,13 +459,12 @@ def _local_or_none(at: datetime | None) -> str | None:
     return None if at is None else local_text(at)
 
 
-def status_at(row: Mapping[str, Any], end: datetime) -> str:
+def status_at(case: SensitiveCase, end: datetime) -> str:
     """Where a case stood at `end`, from its timestamps (not its current status)."""
-    responded, closed = row.get("responded_at"), row.get("closed_at")
-    if responded is not None and responded < end:
+    if case.responded_at is not None and case.responded_at < end:
         return "已答复"
-    if closed is not None and closed < end:
-        return "已撤诉" if row.get("status") == "withdrawn" else "已办结"
+    if case.closed_at is not None and case.closed_at < end:
+        return "已撤诉" if case.status == "withdrawn" else "已办结"
     return "处理中"
 
 
@@ -299,182 +476,167 @@ def _share(n: int, total: int) -> float | None:
     return rate(n, total)
 
 
-def _rollup(groups: Sequence[Mapping[str, Any]], *keys: str) -> dict[tuple[Any, ...], int]:
-    out: dict[tuple[Any, ...], int] = {}
+Key = tuple[str | None, ...]
+
+
+def _rollup(groups: Iterable[NewGroup], key: Callable[[NewGroup], Key]) -> dict[Key, int]:
+    out: dict[Key, int] = {}
     for g in groups:
-        k = tuple(g.get(key) for key in keys)
-        out[k] = out.get(k, 0) + int(g["n"])
+        k = key(g)
+        out[k] = out.get(k, 0) + g.n
     return out
 
 
-def _sort_key(k: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple("\uffff" if v is None else str(v) for v in k)  # unknown last
+def _sort_key(k: Key) -> tuple[str, ...]:
+    return tuple("\uffff" if v is None else v for v in k)  # unknown last
 
 
-def headline(counts: Mapping[str, Any], histogram: Iterable[tuple[int, int]]) -> dict[str, Cell]:
+def headline(counts: WeekCounts, histogram: Iterable[tuple[int, int]]) -> Headline:
     """The headline figures of one week from its counts and handling-time histogram."""
     hist = list(histogram)
-    return {
-        "new": int(counts["new"]),
-        "responded": int(counts["responded"]),
-        "closed": int(counts["closed"]),
-        "withdrawn": int(counts["withdrawn"]),
-        "open_at_end": int(counts["open_at_end"]),
-        "overdue_at_end": int(counts["overdue_at_end"]),
-        "on_time_rate": rate(int(counts["responded_on_time"]), int(counts["responded"])),
-        "ack_sla_rate": rate(int(counts["ack_on_time"]), int(counts["ack_due"])),
-        "median_hours": _hours(percentile(hist, 0.5)),
-        "p90_hours": _hours(percentile(hist, 0.9)),
-    }
+    return Headline(
+        new=counts.new, responded=counts.responded, closed=counts.closed, withdrawn=counts.withdrawn,
+        open_at_end=counts.open_at_end, overdue_at_end=counts.overdue_at_end,
+        on_time_rate=rate(counts.responded_on_time, counts.responded),
+        ack_sla_rate=rate(counts.ack_on_time, counts.ack_due),
+        median_hours=_hours(percentile(hist, 0.5)), p90_hours=_hours(percentile(hist, 0.9)),
+    )
 
 
-_HEADLINE_LABELS = (
-    ("new", "新受理"),
-    ("responded", "已答复"),
-    ("closed", "已办结"),
-    ("withdrawn", "已撤诉"),
-    ("open_at_end", "周末在办"),
-    ("overdue_at_end", "周末逾期"),
-    ("on_time_rate", "按时答复率（监管时限）"),
-    ("ack_sla_rate", "确认时效达标率（内部SLA）"),
-    ("median_hours", "处理时长中位数（小时）"),
-    ("p90_hours", "处理时长P90（小时）"),
-)
-
-
-def _summary_table(current: Mapping[str, Cell], previous: Mapping[str, Cell]) -> Table:
+def _summary_table(current: Headline, previous: Headline) -> Table:
     rows = []
-    for key, label in _HEADLINE_LABELS:
-        cur, prev = current[key], previous[key]
-        ch = Change(cur if not isinstance(cur, str) else None, prev if not isinstance(prev, str) else None)
+    for (label, cur), (_, prev) in zip(current.labelled(), previous.labelled(), strict=True):
+        ch = Change(cur, prev)
         rows.append((label, cur, prev, ch.delta, ch.pct))
     return Table("summary", "总览（与上周比较）", ("指标", "本周", "上周", "变化", "变化率"), tuple(rows))
 
 
-def _dimension_table(key: str, title: str, dimension: str, groups: Sequence[Mapping[str, Any]],
-                     names: Names, total: int) -> Table:
-    rolled = _rollup(groups, dimension)
+_DIMENSIONS: Mapping[str, Callable[[NewGroup], Key]] = {
+    "channel": lambda g: (g.channel,), "category": lambda g: (g.category,), "cause": lambda g: (g.cause,)}
+
+
+def _dimension_table(key: str, title: str, dimension: str, groups: Sequence[NewGroup], names: Names,
+                     total: int) -> Table:
+    rolled = _rollup(groups, _DIMENSIONS[dimension])
     rows = tuple((k[0] or "—", names.term(dimension, k[0]), n, _share(n, total))
                  for k, n in sorted(rolled.items(), key=lambda kv: _sort_key(kv[0])))
     return Table(key, title, ("代码", "名称", "新受理", "占比"), rows)
 
 
-def _case_summary(row: Mapping[str, Any], mask_name: Any, mask_text: Any) -> str:
-    text = str(row.get("request") or "")
-    for name in (row.get("complainant_name"), row.get("agent_name")):
-        if name:
-            text = text.replace(str(name), str(mask_name(str(name))))
-    text = str(mask_text(text))
+def _case_summary(request: str) -> str:
+    """The 诉求摘要 of a sensitive case: its request (names masked by the loader), numbers masked, 40 characters."""
+    text = mask_text(request)
     return text if len(text) <= 40 else text[:40] + "…"
 
 
-def build_content(*, week: Week, current: Mapping[str, Any], previous: Mapping[str, Any],
-                  names: Names, policy: ReportPolicy) -> dict[str, Any]:
-    """The frozen content of a week's report: plain JSON-able figures, tables and policy.
+def _seat_name(chain: Sequence[ChainSeat], level: str) -> str | None:
+    """The name in the chain's (last) seat of `level`."""
+    found = [s.name for s in chain if s.level == level]
+    return found[-1] if found else None
 
-    `current` holds what the SQL layer read for the week (counts, histogram, groups, lists, trend);
+
+def build_content(*, data: WeekData, previous: WeekTotals, names: Names, policy: ReportPolicy) -> ReportContent:
+    """The frozen content of a week's report: figures, tables and the policy they were computed with.
+
+    `data` holds what the SQL layer read for the week (counts, histogram, groups, lists, trend);
     `previous` the counts and histogram of the week before (for week-over-week change).
     """
+    week = data.week
     end = week.end
-    now_head = headline(current["counts"], current["histogram"])
-    prev_head = headline(previous["counts"], previous["histogram"])
-    groups: Sequence[Mapping[str, Any]] = current["groups"]
-    total = int(now_head["new"] or 0)
-    tables: list[Table] = [_summary_table(now_head, prev_head)]
-    tables.append(_dimension_table("by-channel", "按办理渠道（A）", "channel", groups, names, total))
-    tables.append(_dimension_table("by-category", "按业务类别（B）", "category", groups, names, total))
-    tables.append(_dimension_table("by-cause", "按投诉原因（C）", "cause", groups, names, total))
+    now_head = headline(data.counts, data.handling_minutes)
+    prev_head = headline(previous.counts, previous.handling_minutes)
+    groups = data.groups
+    total = now_head.new
 
     # Departments: new this week, open / overdue at the week's end, month-to-date against the cap.
-    new_dept = _rollup(groups, "department_branch", "department")
-    open_dept = {(r["department_branch"], r["department"]): r for r in current["open_by_department"]}
-    month = {(r["department_branch"], r["department"]): int(r["n"]) for r in current["month_by_department"]}
-    caps = dict(policy.caps or {})
-    dept_keys = sorted(set(new_dept) | set(open_dept) | set(month) | set(caps), key=_sort_key)
+    new_dept = _rollup(groups, lambda g: (g.department_branch, g.department))
+    open_dept: dict[Key, DepartmentOpen] = {(r.department_branch, r.department): r for r in data.open_by_department}
+    month: dict[Key, int] = {(r.department_branch, r.department): r.n for r in data.month_by_department}
+    caps: dict[Key, int] = dict((policy.caps or {}).items())
     dept_rows = []
-    for b, d in dept_keys:
+    for b, d in sorted(set(new_dept) | set(open_dept) | set(month) | set(caps), key=_sort_key):
         cap = caps.get((b, d))
         mtd = month.get((b, d), 0)
-        o = open_dept.get((b, d), {})
+        o = open_dept.get((b, d))
         dept_rows.append((names.branch(b) if b else "—", d or "—", names.department(b, d), new_dept.get((b, d), 0),
-                          int(o.get("open", 0)), int(o.get("overdue", 0)), mtd, cap,
+                          o.open if o else 0, o.overdue if o else 0, mtd, cap,
                           rate(mtd, cap) if cap else None, cap_state(mtd, cap)))
-    tables.append(Table("by-department", "按承办部门（含本月投诉限值）",
-                        ("机构", "部门代码", "部门", "新受理", "周末在办", "周末逾期", "本月累计", "月度限值", "限值使用率", "状态"),
-                        tuple(dept_rows)))
 
     customers = dict(policy.customers or {})
-    by_branch = _rollup(groups, "branch")
+    by_branch = _rollup(groups, lambda g: (g.branch,))
     branch_keys = sorted({k[0] for k in by_branch} | set(customers), key=lambda v: _sort_key((v,)))
-    tables.append(Table("by-branch", "按机构（每万名客户投诉量）", ("机构代码", "机构", "新受理", "客户数", "每万客户投诉"),
-                        tuple((b, names.branch(b), by_branch.get((b,), 0), customers.get(b or ""),
-                               per_10k(by_branch.get((b,), 0), customers.get(b or ""))) for b in branch_keys)))
-    by_outlet = _rollup(groups, "branch", "outlet")
-    tables.append(Table("by-outlet", "按网点", ("机构", "网点", "新受理"),
-                        tuple((names.branch(b), o or "—", n)
-                              for (b, o), n in sorted(by_outlet.items(), key=lambda kv: _sort_key(kv[0])))))
-
-    tables.append(Table("escalations", "督办（按层级）", ("层级", "名称", "次数"),
-                        tuple((int(r["level"]), r["name"], int(r["n"])) for r in current["escalations"])))
-    ext = {r["to_tier"]: int(r["n"]) for r in current["extensions"]}
-    tables.append(Table("extensions", "延期", ("延期", "件数"),
-                        tuple((label, ext.get(tier, 0)) for tier, label in _TIER_DAYS.items())))
-    tables.append(Table("pauses", "中止计时（鉴定、检测、评估、调解）", ("原因", "次数"),
-                        tuple((r["reason"] or "—", int(r["n"])) for r in current["pauses"])))
-
-    tables.append(Table(
-        "sensitive", "重大及敏感投诉（本周受理）",
-        ("受理编号", "受理时间", "机构", "部门", "业务类别", "等级", "敏感标签", "周末状态", "答复期限", "诉求摘要"),
-        tuple((r["case_no"], _local_or_none(r["received_at"]), names.branch(r["branch"]),
-               names.department(r["department_branch"], r["department"]), names.term("category", r["category"]),
-               _SEVERITY.get(r["severity"], r["severity"]),
-               "、".join(_TAGS.get(t, t) for t in sorted(r["tags"] or [])) or "—",
-               status_at(r, end), _local_or_none(r["due_at"]), _case_summary(r, mask_name, mask_text))
-              for r in current["sensitive"])))
-    tables.append(Table(
-        "repeats", f"重复投诉（同一投诉人、同一业务类别，{policy.repeat_window_days}天内）",
-        ("受理编号", "受理时间", "业务类别", "部门", "前次受理编号"),
-        tuple((r["case_no"], _local_or_none(r["received_at"]), names.term("category", r["category"]),
-               names.department(r["department_branch"], r["department"]), r["previous_case_no"])
-              for r in current["repeats"])))
+    by_outlet = _rollup(groups, lambda g: (g.branch, g.outlet))
+    ext = {r.to_tier: r.n for r in data.extensions}
 
     overdue_rows = []
-    for r in current["overdue"]:
-        chain = {m.get("level"): m for m in (r.get("chain") or [])}
-        handler = chain.get("handler", {}).get("name") or r.get("handler") or "（未指派）"
-        esc = r.get("escalation")
-        holders = "、".join(f"{x.get('title', '')}{x.get('name', '')}" for x in (esc or {}).get("recipients") or [])
-        overdue_rows.append((r["case_no"], _local_or_none(r["received_at"]),
-                             names.department(r["department_branch"], r["department"]), _local_or_none(r["due_at"]),
-                             (week.sunday - r["due_at"].astimezone(SHANGHAI).date()).days,
-                             handler, esc["name"] if esc else "未督办", holders or "—"))
-    tables.append(Table("overdue", "周末逾期案件及责任链",
-                        ("受理编号", "受理时间", "部门", "答复期限", "逾期天数", "经办人", "督办层级", "督办对象"),
-                        tuple(overdue_rows)))
+    for r in data.overdue:
+        handler = _seat_name(r.chain, "handler") or r.handler or "（未指派）"
+        esc = r.escalation
+        holders = "、".join(f"{x.title}{x.name}" for x in esc.recipients) if esc else ""
+        overdue_rows.append((r.case_no, _local_or_none(r.received_at),
+                             names.department(r.department_branch, r.department), _local_or_none(r.due_at),
+                             (week.sunday - r.due_at.astimezone(SHANGHAI).date()).days,
+                             handler, esc.name if esc else "未督办", holders or "—"))
 
-    trend_rows = tuple((t["week"], int(t["new"]), int(t["responded"]), int(t["open"]), int(t["overdue"]))
-                       for t in current["trend"])
-    tables.append(Table("trend", "近13周趋势", ("周", "新受理", "已答复", "周末在办", "周末逾期"), trend_rows))
-    four = trend_rows[-4:]
-    tables.append(Table("trend-4w", "近4周合计与周均", ("指标", "4周合计", "4周周均", "13周周均"),
-                        tuple((label, sum(int(r[i] or 0) for r in four), round(sum(int(r[i] or 0) for r in four) / max(len(four), 1), 1),
-                               round(sum(int(r[i] or 0) for r in trend_rows) / max(len(trend_rows), 1), 1))
-                              for i, label in ((1, "新受理"), (2, "已答复")))))
+    trend = data.trend
+    four = trend[-4:]
 
-    summary: dict[str, Cell] = {**now_head, "repeats": len(current["repeats"]),
-                                "sensitive": len(current["sensitive"]),
-                                "escalations": sum(int(r["n"]) for r in current["escalations"]),
-                                "extensions": sum(ext.values()),
-                                "pauses": sum(int(r["n"]) for r in current["pauses"])}
-    return {
-        "week": week.label,
-        "period": week.period,
-        "start": week.start.isoformat(),
-        "end": week.end.isoformat(),
-        "input_rows": int(current["counts"]["input_rows"]),
-        "policy": {"repeat_window_days": policy.repeat_window_days,
-                   "customers": dict(sorted(customers.items())),
-                   "caps": {f"{b}/{d}": c for (b, d), c in sorted(caps.items())}},
-        "summary": summary,
-        "tables": {t.key: t.as_dict() for t in tables},
-    }
+    def recent(pick: Callable[[TrendPoint], int]) -> tuple[int, float, float]:
+        """4-week total, 4-week weekly mean, 13-week weekly mean."""
+        four_total = sum(pick(t) for t in four)
+        return (four_total, round(four_total / max(len(four), 1), 1),
+                round(sum(pick(t) for t in trend) / max(len(trend), 1), 1))
+
+    tables = ReportTables(
+        summary=_summary_table(now_head, prev_head),
+        by_channel=_dimension_table("by-channel", "按办理渠道（A）", "channel", groups, names, total),
+        by_category=_dimension_table("by-category", "按业务类别（B）", "category", groups, names, total),
+        by_cause=_dimension_table("by-cause", "按投诉原因（C）", "cause", groups, names, total),
+        by_department=Table(
+            "by-department", "按承办部门（含本月投诉限值）",
+            ("机构", "部门代码", "部门", "新受理", "周末在办", "周末逾期", "本月累计", "月度限值", "限值使用率", "状态"),
+            tuple(dept_rows)),
+        by_branch=Table(
+            "by-branch", "按机构（每万名客户投诉量）", ("机构代码", "机构", "新受理", "客户数", "每万客户投诉"),
+            tuple((b, names.branch(b), by_branch.get((b,), 0), customers.get(b or ""),
+                   per_10k(by_branch.get((b,), 0), customers.get(b or ""))) for b in branch_keys)),
+        by_outlet=Table(
+            "by-outlet", "按网点", ("机构", "网点", "新受理"),
+            tuple((names.branch(b), o or "—", n) for (b, o), n in sorted(by_outlet.items(), key=lambda kv: _sort_key(kv[0])))),
+        escalations=Table("escalations", "督办（按层级）", ("层级", "名称", "次数"),
+                          tuple((r.level, r.name, r.n) for r in data.escalations)),
+        extensions=Table("extensions", "延期", ("延期", "件数"),
+                         tuple((label, ext.get(tier, 0)) for tier, label in _TIER_DAYS.items())),
+        pauses=Table("pauses", "中止计时（鉴定、检测、评估、调解）", ("原因", "次数"),
+                     tuple((r.reason or "—", r.n) for r in data.pauses)),
+        sensitive=Table(
+            "sensitive", "重大及敏感投诉（本周受理）",
+            ("受理编号", "受理时间", "机构", "部门", "业务类别", "等级", "敏感标签", "周末状态", "答复期限", "诉求摘要"),
+            tuple((r.case_no, _local_or_none(r.received_at), names.branch(r.branch),
+                   names.department(r.department_branch, r.department), names.term("category", r.category),
+                   _SEVERITY.get(r.severity, r.severity), "、".join(_TAGS.get(t, t) for t in sorted(r.tags)) or "—",
+                   status_at(r, end), _local_or_none(r.due_at), _case_summary(r.request))
+                  for r in data.sensitive)),
+        repeats=Table(
+            "repeats", f"重复投诉（同一投诉人、同一业务类别，{policy.repeat_window_days}天内）",
+            ("受理编号", "受理时间", "业务类别", "部门", "前次受理编号"),
+            tuple((r.case_no, _local_or_none(r.received_at), names.term("category", r.category),
+                   names.department(r.department_branch, r.department), r.previous_case_no) for r in data.repeats)),
+        overdue=Table("overdue", "周末逾期案件及责任链",
+                      ("受理编号", "受理时间", "部门", "答复期限", "逾期天数", "经办人", "督办层级", "督办对象"),
+                      tuple(overdue_rows)),
+        trend=Table("trend", "近13周趋势", ("周", "新受理", "已答复", "周末在办", "周末逾期"),
+                    tuple((t.week, t.new, t.responded, t.open, t.overdue) for t in trend)),
+        trend_4w=Table("trend-4w", "近4周合计与周均", ("指标", "4周合计", "4周周均", "13周周均"),
+                       (("新受理", *recent(lambda t: t.new)), ("已答复", *recent(lambda t: t.responded)))),
+    )
+    summary = Summary(**asdict(now_head), repeats=len(data.repeats), sensitive=len(data.sensitive),
+                      escalations=sum(r.n for r in data.escalations), extensions=sum(ext.values()),
+                      pauses=sum(r.n for r in data.pauses))
+    return ReportContent(
+        week=week.label, period=week.period, start=week.start.isoformat(), end=week.end.isoformat(),
+        input_rows=data.counts.input_rows,
+        policy=FrozenPolicy(policy.repeat_window_days, dict(sorted(customers.items())),
+                            {f"{b}/{d}": c for (b, d), c in sorted((policy.caps or {}).items())}),
+        summary=summary, tables=tables,
+    )

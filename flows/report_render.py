@@ -1,8 +1,10 @@
-"""Render a week's frozen report content: HTML (jinja2, autoescaped, matplotlib SVG charts),
-one CSV per table, and the markdown summary shown as a Prefect artifact.
+"""Render a week's frozen report content (`domain.report.ReportContent`): HTML (jinja2,
+autoescaped, matplotlib SVG charts; the template reads the content by attribute), one CSV per
+table, and the markdown summary shown as a Prefect artifact.
 
 Everything here reads only the frozen content, so the same content always renders the same
-files (charts use a fixed SVG hash salt and no date metadata).
+files (charts use a fixed SVG hash salt and no date metadata), whether it was just computed or
+read back from its stored JSON (`ReportContent.from_dict`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from domain.report import canonical_json
+from domain.report import Cell, ReportContent, Table, canonical_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
@@ -82,13 +84,15 @@ def cjk_font_families() -> list[str]:
     return _font_families
 
 
-def _dimension_names(table: Mapping[str, Any]) -> list[str]:
-    """A dimension table's rows by their JR/T 0169 name (the 名称 column), never by our code."""
-    at = list(table["columns"]).index("名称")
-    return [str(r[at]) for r in table["rows"]]
+def _counts(cells: Sequence[Cell]) -> list[int]:
+    """A column of counts, as the charts plot them."""
+    counts = [v for v in cells if isinstance(v, int)]
+    if len(counts) != len(cells):
+        raise TypeError(f"not a column of counts: {cells!r}")
+    return counts
 
 
-def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
+def charts(content: ReportContent) -> dict[str, Markup]:
     """The trend and the category charts as inline SVG strings, labelled in Chinese."""
     import matplotlib
 
@@ -100,17 +104,18 @@ def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
              "font.family": "sans-serif", "font.sans-serif": cjk_font_families(), "axes.unicode_minus": False}
     with warnings.catch_warnings(), matplotlib.rc_context(style):
         warnings.simplefilter("ignore")  # a viewer font matplotlib does not have: the SVG keeps the text
-        trend = content["tables"]["trend"]["rows"]
+        trend = content.tables.trend
         fig, ax = plt.subplots(figsize=(7.5, 2.8))
-        x = [f"{int(r[0][-2:])}周" if re.fullmatch(r"\d{4}-W\d{2}", str(r[0])) else str(r[0]) for r in trend]
-        for i, label in ((1, "新受理"), (2, "已答复"), (4, "周末逾期")):
-            ax.plot(x, [r[i] for r in trend], marker="o", label=label)
+        x = [f"{int(w[-2:])}周" if re.fullmatch(r"\d{4}-W\d{2}", w) else w for w in map(str, trend.column("周"))]
+        for label in ("新受理", "已答复", "周末逾期"):  # each the name of its column
+            ax.plot(x, _counts(trend.column(label)), marker="o", label=label)
         ax.legend(loc="upper left", frameon=False)
         ax.grid(alpha=0.3)
         out["trend"] = _svg(fig)
         plt.close(fig)
-        table = content["tables"]["by-category"]
-        names, counts = _dimension_names(table), [r[list(table["columns"]).index("新受理")] for r in table["rows"]]
+        # the categories by their JR/T 0169 name (the 名称 column), never by our code
+        table = content.tables.by_category
+        names, counts = [str(n) for n in table.column("名称")], _counts(table.column("新受理"))
         fig, ax = plt.subplots(figsize=(7.5, max(1.6, 0.3 * len(names) + 0.8)))
         ax.barh(names[::-1], counts[::-1], color="#4472c4")  # the table's first row on top
         ax.set_xlabel("本周新受理（件）")
@@ -120,10 +125,14 @@ def charts(content: Mapping[str, Any]) -> dict[str, Markup]:
     return out
 
 
-def render_html(content: Mapping[str, Any], *, version: int, generated_at: str, sha256: str,
+def render_html(content: ReportContent | Mapping[str, Any], *, version: int, generated_at: str, sha256: str,
                 institution: str) -> str:
+    """The report's page. `content` is the typed content, or its JSON as stored (read back with
+    `ReportContent.from_dict`: api/service.py's page for a snapshot frozen before 0011 passes that)."""
+    if not isinstance(content, ReportContent):
+        content = ReportContent.from_dict(content)
     return ENV.get_template("weekly_report.html.j2").render(
-        c=content, tables=content["tables"], summary=content["summary"], charts=charts(content),
+        c=content, tables=content.tables, summary=content.summary, charts=charts(content),
         version=version, generated_at=generated_at, sha256=sha256, institution=institution,
     )
 
@@ -141,35 +150,37 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def table_csv(table: Mapping[str, Any]) -> str:
+def table_csv(table: Table | Mapping[str, Any]) -> str:
+    """One table as CSV. `table` is a typed table, or its columns and rows as stored in a content's JSON
+    (api/service.py's CSV download)."""
+    columns, rows = (table.columns, table.rows) if isinstance(table, Table) else (table["columns"], table["rows"])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_cell(c) for c in table["columns"]])
-    writer.writerows([csv_cell(v) for v in row] for row in table["rows"])
+    writer.writerow([csv_cell(c) for c in columns])
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
     return buf.getvalue()
 
 
-def markdown_summary(content: Mapping[str, Any], *, version: int, sha256: str, link: str) -> str:
-    s, rows = content["summary"], content["tables"]["summary"]["rows"]
-    lines = [f"# 投诉处理周报 {content['week']}（{content['period']}）", "",
-             f"版本 v{version} · 输入 {content['input_rows']} 件 · sha256 `{sha256}`", "",
-             "| 指标 | 本周 | 上周 | 变化 | 变化率 |", "|---|---:|---:|---:|---:|"]
-    for r in rows:
-        cols = ("指标", "本周", "上周", "变化", "变化率")
-        lines.append("| " + " | ".join(cell_text(v, col, r[0]) for v, col in zip(r, cols, strict=True)) + " |")
-    lines += ["", f"重大及敏感 {s['sensitive']} 件 · 重复投诉 {s['repeats']} 件 · 督办 {s['escalations']} 次 · "
-                  f"延期 {s['extensions']} 件 · 中止计时 {s['pauses']} 次", "", f"[完整报告]({link})"]
+def markdown_summary(content: ReportContent, *, version: int, sha256: str, link: str) -> str:
+    s, table = content.summary, content.tables.summary
+    lines = [f"# 投诉处理周报 {content.week}（{content.period}）", "",
+             f"版本 v{version} · 输入 {content.input_rows} 件 · sha256 `{sha256}`", "",
+             "| " + " | ".join(table.columns) + " |", "|---|---:|---:|---:|---:|"]
+    for r in table.rows:
+        lines.append("| " + " | ".join(cell_text(v, col, r[0]) for v, col in zip(r, table.columns, strict=True)) + " |")
+    lines += ["", f"重大及敏感 {s.sensitive} 件 · 重复投诉 {s.repeats} 件 · 督办 {s.escalations} 次 · "
+                  f"延期 {s.extensions} 件 · 中止计时 {s.pauses} 次", "", f"[完整报告]({link})"]
     return "\n".join(lines)
 
 
-def write_files(directory: Path, content: Mapping[str, Any], html: str) -> list[Path]:
+def write_files(directory: Path, content: ReportContent, html: str) -> list[Path]:
     """report.html, content.json and <table>.csv (UTF-8 with BOM, so spreadsheet tools read the Chinese)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "report.html", directory / "content.json"]
     written[0].write_text(html, encoding="utf-8")
-    written[1].write_bytes(canonical_json(content))
-    for key, table in content["tables"].items():
-        path = directory / f"{key}.csv"
+    written[1].write_bytes(canonical_json(content.as_dict()))
+    for table in content.tables:
+        path = directory / f"{table.key}.csv"
         path.write_text(table_csv(table), encoding="utf-8-sig")
         written.append(path)
     return written

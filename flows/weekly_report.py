@@ -2,9 +2,11 @@
 artifacts → auditors told through the outbox.
 
 `build_weekly_report` is the plain function (the flow, the CLI, the tests and the benchmark call
-it): load the week's aggregates (SQL) → shape them (pure, domain/report.py) → freeze: store a
-new version only when the figures differ from the last one, refusing without `force` → write the
-files. Re-running a week whose figures have not changed stores nothing new and queues nothing new.
+it): load the week's aggregates (SQL, models/report.py, into a `domain.report_data.WeekData`) →
+shape them (pure, domain/report.py, into a `ReportContent`) → freeze: store a new version (the
+content's JSON) only when the figures differ from the last one, refusing without `force` → write
+the files (flows/report_render.py, from the `ReportContent`). Re-running a week whose figures have
+not changed stores nothing new and queues nothing new.
 The HTML page is rendered once, at the freeze, and stored with the version (models/report_html.py):
 the web serves it from there, and `report verify` checks it against its sha256.
 """
@@ -25,9 +27,11 @@ from sqlalchemy.orm import Session
 from domain.deadlines import SHANGHAI
 from domain.report import (
     Names,
+    ReportContent,
     ReportPolicy,
     Week,
     build_content,
+    canonical_json,
     differences,
     digest,
     month_start,
@@ -40,13 +44,12 @@ from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_f
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine, session_scope
 from models.report import (
-    counts,
-    handling_histogram,
     late_registrations,
     latest_snapshot,
     load_week,
     registered_before,
     store_snapshot,
+    totals,
 )
 from models.report_html import html_digest, snapshot_id, store_html, stored_html
 from notifications.contracts import ReportReady
@@ -74,13 +77,13 @@ class ReportResult:
     input_rows: int
     output_dir: Path
     link: str
-    content: dict[str, Any] = field(repr=False)
+    content: ReportContent = field(repr=False)
     anchor: dict[str, Any] | None = None  # the audit chain's signed head at the freeze (models/anchors.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {"week": self.week, "version": self.version, "sha256": self.sha256, "created": self.created,
                 "input_rows": self.input_rows, "output_dir": str(self.output_dir), "link": self.link,
-                "summary": self.content["summary"], "anchor": self.anchor}
+                "summary": self.content.summary.as_dict(), "anchor": self.anchor}
 
 
 def names_of(config: Config) -> Names:
@@ -104,20 +107,11 @@ def output_root(config: Config, override: Path | None = None) -> Path:
     return root if root.is_absolute() else REPO_ROOT / root
 
 
-def compute_content(session: Session, config: Config, week: Week) -> dict[str, Any]:
+def compute_content(session: Session, config: Config, week: Week) -> ReportContent:
     """The week's figures as of its end, shaped into the report's content (read-only)."""
     policy = policy_of(config)
     data = load_week(session, week, repeat_window_days=policy.repeat_window_days, month_start=month_start(week))
-    prev = week.shift(-1)
-    current = {"counts": {k: getattr(data, k) for k in (
-        "input_rows", "new", "responded", "responded_on_time", "closed", "withdrawn", "open_at_end",
-        "overdue_at_end", "ack_due", "ack_on_time")},
-        "histogram": data.handling_minutes, "groups": data.groups, "open_by_department": data.open_by_department,
-        "month_by_department": data.month_by_department, "escalations": data.escalations,
-        "extensions": data.extensions, "pauses": data.pauses, "sensitive": data.sensitive,
-        "repeats": data.repeats, "overdue": data.overdue, "trend": data.trend}
-    previous = {"counts": counts(session, prev), "histogram": handling_histogram(session, prev)}
-    return build_content(week=week, current=current, previous=previous, names=names_of(config), policy=policy)
+    return build_content(data=data, previous=totals(session, week.shift(-1)), names=names_of(config), policy=policy)
 
 
 class WeekError(ValueError):
@@ -157,7 +151,7 @@ def resolve_week(week: Week | str | None, now: datetime) -> Week:
     return w
 
 
-def _render(content: dict[str, Any], version: int, generated_at: datetime, sha: str, config: Config) -> str:
+def _render(content: ReportContent, version: int, generated_at: datetime, sha: str, config: Config) -> str:
     return render_html(content, version=version, generated_at=generated_at.astimezone(SHANGHAI).isoformat(),
                        sha256=sha, institution=config.institution)
 
@@ -171,7 +165,7 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
     anchor: Anchor | None = None
     with session_scope(engine) as session:
         content = compute_content(session, config, w)
-        sha = digest(content)
+        sha = content.sha256
         latest = latest_snapshot(session, w.label)
         directory = output_root(config, output_dir) / w.label
         link = report_link(config.report.link_base, w.label)
@@ -186,27 +180,28 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
                 store_html(session, int(latest.id), html)
         else:
             if latest is not None and not force:
-                raise ReportChanged(w.label, int(latest.version), differences(json.loads(latest.content), content))
+                raise ReportChanged(w.label, int(latest.version),
+                                    differences(json.loads(latest.content), content.as_dict()))
             version, generated_at, created = (int(latest.version) + 1 if latest else 1), now, True
             append(session, [AuditDraft(at=now, actor=actor, action="report_generated",
                                         after={"week": w.label, "version": version, "sha256": sha,
-                                               "input_rows": content["input_rows"]},
+                                               "input_rows": content.input_rows},
                                         detail=f"weekly report {w.label} v{version}")])
             # The chain head signed at the freeze, its report_generated event (with the sha256) included:
             # in the snapshot, the message, the artifact and the anchor file.
             anchor = anchor_in(session, key, f"report:{w.label}:v{version}", now)
             anchor_json = anchor.as_json()
             store_snapshot(session, {
-                "week": w.label, "version": version, "generated_at": now, "input_rows": content["input_rows"],
-                "sha256": sha, "content": json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+                "week": w.label, "version": version, "generated_at": now, "input_rows": content.input_rows,
+                "sha256": sha, "content": canonical_json(content.as_dict()).decode(),
                 "output_dir": str(directory), "forced": latest is not None, "actor": actor, "anchor": anchor_json,
             })
             # The page is rendered once, here, and stored with the version (served from storage).
             html = _render(content, version, generated_at, sha, config)
             store_html(session, snapshot_id(session, w.label, version), html)
-            s = content["summary"]
-            ctx = ReportReady(week=w.label, period=w.period, version=version, received=int(s["new"]),
-                              closed=int(s["closed"]), overdue=int(s["overdue_at_end"]), link=link,
+            s = content.summary
+            ctx = ReportReady(week=w.label, period=w.period, version=version, received=s.new,
+                              closed=s.closed, overdue=s.overdue_at_end, link=link,
                               anchor_seq=anchor.seq, anchor_hash=anchor.hash[:16])
             items = [OutboxItem(kind=KIND, recipient=p, key=f"report:{w.label}:v{version}", context=ctx)
                      for p in config.report.recipients]
@@ -214,8 +209,7 @@ def build_weekly_report(engine: Engine, config: Config, week: Week | str | None,
     write_files(directory, content, html)
     if anchor is not None:
         append_to_file(anchor_file(), anchor, key)
-    return ReportResult(w.label, version, sha, created, int(content["input_rows"]), directory, link, content,
-                        anchor_json)
+    return ReportResult(w.label, version, sha, created, content.input_rows, directory, link, content, anchor_json)
 
 
 @dataclass
@@ -254,16 +248,17 @@ def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, ou
                 recomputed = compute_content(session, config, w)
         else:
             recomputed = compute_content(session, config, w)
-    out = VerifyOutcome(w.label, True, int(latest.version), latest.sha256, digest(recomputed),
+    fresh = recomputed.as_dict()
+    out = VerifyOutcome(w.label, True, int(latest.version), latest.sha256, recomputed.sha256,
                         late_registrations=[{"case_no": r["case_no"], "received_at": r["received_at"].isoformat(),
                                              "registered_at": r["created_at"].isoformat()} for r in late])
     if digest(stored) != latest.sha256:
         out.problems.append(f"stored content of v{latest.version} does not match its sha256: the snapshot was edited; "
                             f"stored vs recomputed:")
-        out.problems.extend("  " + d for d in differences(stored, recomputed))
+        out.problems.extend("  " + d for d in differences(stored, fresh))
     if out.recomputed_sha256 != latest.sha256:
         out.problems.append(f"the figures recomputed from the data differ from frozen v{latest.version}:")
-        out.problems.extend("  " + d for d in differences(stored, recomputed))
+        out.problems.extend("  " + d for d in differences(stored, fresh))
     if page is not None and html_digest(page[0]) != page[1]:
         out.problems.append(f"the stored page of v{latest.version} does not match its sha256 {page[1][:16]}…: "
                             "the page was edited after the freeze")
@@ -282,9 +277,9 @@ def publish_artifacts(result: ReportResult) -> None:
     key = f"weekly-report-{result.week.lower()}"
     create_markdown_artifact(key=key, markdown=markdown_summary(result.content, version=result.version,
                              sha256=result.sha256, link=result.link), description=f"投诉处理周报 {result.week}")
-    for tkey, table in result.content["tables"].items():
-        rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
-        create_table_artifact(key=f"{key}-{tkey}", table=rows, description=table["title"])
+    for table in result.content.tables:
+        rows = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+        create_table_artifact(key=f"{key}-{table.key}", table=rows, description=table.title)
     if result.anchor:
         create_markdown_artifact(key=f"{key}-anchor", markdown=anchor_markdown(result.anchor),
                                  description=f"审计链锚点 {result.week}")

@@ -13,13 +13,13 @@ current status, so running the report again later gives the same figures (docs/r
 Merged cases (合并) carry no timestamp of the merge, so they are left out of open and overdue.
 Every query is set-based (GROUP BY in the database); only small lists (重大, overdue, repeats) come
 back row by row. Complainant data is read only to match repeats inside SQL and never selected.
+Each query returns the typed rows of domain/report_data.py; `load_week` fills a `WeekData`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,24 @@ from sqlmodel import Field, SQLModel
 
 from domain.masking import mask_free_text
 from domain.report import Week, trailing
+from domain.report_data import (
+    ChainSeat,
+    DepartmentCount,
+    DepartmentOpen,
+    EscalationCount,
+    ExtensionCount,
+    NewGroup,
+    Notified,
+    OverdueCase,
+    PauseCount,
+    RepeatCase,
+    SensitiveCase,
+    TopEscalation,
+    TrendPoint,
+    WeekCounts,
+    WeekData,
+    WeekTotals,
+)
 from domain.taxonomy import SENSITIVE_TAGS
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation, Extension
@@ -173,35 +191,7 @@ def _count(session: Session, *where: ColumnElement[bool]) -> int:
 # ---------------------------------------------------------------- the figures of one week
 
 
-@dataclass
-class WeekData:
-    """What SQL returns for one week, before it is shaped into tables."""
-
-    week: Week
-    input_rows: int = 0
-    new: int = 0
-    responded: int = 0
-    responded_on_time: int = 0
-    closed: int = 0
-    withdrawn: int = 0
-    open_at_end: int = 0
-    overdue_at_end: int = 0
-    ack_due: int = 0
-    ack_on_time: int = 0
-    handling_minutes: list[tuple[int, int]] = field(default_factory=list)
-    groups: list[dict[str, Any]] = field(default_factory=list)  # new by channel/category/... combination
-    open_by_department: list[dict[str, Any]] = field(default_factory=list)
-    month_by_department: list[dict[str, Any]] = field(default_factory=list)
-    escalations: list[dict[str, Any]] = field(default_factory=list)
-    extensions: list[dict[str, Any]] = field(default_factory=list)
-    pauses: list[dict[str, Any]] = field(default_factory=list)
-    sensitive: list[dict[str, Any]] = field(default_factory=list)
-    repeats: list[dict[str, Any]] = field(default_factory=list)
-    overdue: list[dict[str, Any]] = field(default_factory=list)
-    trend: list[dict[str, Any]] = field(default_factory=list)
-
-
-def counts(session: Session, week: Week) -> dict[str, int]:
+def counts(session: Session, week: Week) -> WeekCounts:
     """The headline counts of a week, each by its own timestamp."""
     e = week.end
     responded = select(
@@ -224,32 +214,33 @@ def counts(session: Session, week: Week) -> dict[str, int]:
         select(func.count(), func.coalesce(func.sum(case((acked <= C.c.ack_due_at, 1), else_=0)), 0))
         .where(_in(C.c.ack_due_at, week), ~withdrawn_before_ack)
     ).one()
-    return {
-        "input_rows": _count(session, C.c.received_at < e),
-        "new": _count(session, _in(C.c.received_at, week)),
-        "responded": int(r_all), "responded_on_time": int(r_on_time),
-        "closed": closed, "withdrawn": withdrawn,
-        "open_at_end": int(open_row[0]), "overdue_at_end": int(open_row[1]),
-        "ack_due": int(ack[0]), "ack_on_time": int(ack[1]),
-    }
+    return WeekCounts(
+        input_rows=_count(session, C.c.received_at < e),
+        new=_count(session, _in(C.c.received_at, week)),
+        responded=int(r_all), responded_on_time=int(r_on_time),
+        closed=closed, withdrawn=withdrawn,
+        open_at_end=int(open_row[0]), overdue_at_end=int(open_row[1]),
+        ack_due=int(ack[0]), ack_on_time=int(ack[1]),
+    )
 
 
-def handling_histogram(session: Session, week: Week) -> list[tuple[int, int]]:
+def handling_histogram(session: Session, week: Week) -> tuple[tuple[int, int], ...]:
     """Minutes from receipt to decision of the cases decided in the week, as (minutes, count)."""
     dialect = session.get_bind().dialect.name
     minutes = _minutes(C.c.responded_at, C.c.received_at, dialect).label("m")
     rows = session.execute(select(minutes, func.count()).where(_in(C.c.responded_at, week)).group_by(minutes))
-    return [(int(m), int(n)) for m, n in rows]
+    return tuple((int(m), int(n)) for m, n in rows)
 
 
-def new_groups(session: Session, week: Week) -> list[dict[str, Any]]:
+def new_groups(session: Session, week: Week) -> tuple[NewGroup, ...]:
     """New complaints of the week counted by every combination of the report's dimensions."""
     cols = [C.c.channel, C.c.category, C.c.cause, C.c.branch, C.c.outlet, C.c.department_branch, C.c.department]
     stmt = select(*cols, func.count().label("n")).where(_in(C.c.received_at, week)).group_by(*cols)
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(NewGroup(r.channel, r.category, r.cause, r.branch, r.outlet, r.department_branch, r.department, int(r.n))
+                 for r in session.execute(stmt))
 
 
-def open_by_department(session: Session, week: Week) -> list[dict[str, Any]]:
+def open_by_department(session: Session, week: Week) -> tuple[DepartmentOpen, ...]:
     e = week.end
     cols = [C.c.department_branch, C.c.department]
     stmt = (
@@ -257,33 +248,34 @@ def open_by_department(session: Session, week: Week) -> list[dict[str, Any]]:
                func.coalesce(func.sum(case((due_as_of(e) < e, 1), else_=0)), 0).label("overdue"))
         .select_from(with_extensions()).where(open_at(e)).group_by(*cols)
     )
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(DepartmentOpen(r.department_branch, r.department, int(r.open), int(r.overdue))
+                 for r in session.execute(stmt))
 
 
-def month_by_department(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def month_by_department(session: Session, start: datetime, end: datetime) -> tuple[DepartmentCount, ...]:
     """Complaints received from `start` to `end` per (branch of department, department): for caps."""
     cols = [C.c.department_branch, C.c.department]
     stmt = (select(*cols, func.count().label("n"))
             .where(C.c.received_at >= start, C.c.received_at < end).group_by(*cols))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(DepartmentCount(r.department_branch, r.department, int(r.n)) for r in session.execute(stmt))
 
 
-def escalations_by_level(session: Session, week: Week) -> list[dict[str, Any]]:
+def escalations_by_level(session: Session, week: Week) -> tuple[EscalationCount, ...]:
     stmt = (select(ESC.c.level, ESC.c.name, func.count().label("n"))
             .where(_in(ESC.c.fired_at, week)).group_by(ESC.c.level, ESC.c.name).order_by(ESC.c.level))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(EscalationCount(int(r.level), r.name, int(r.n)) for r in session.execute(stmt))
 
 
-def extensions_by_tier(session: Session, week: Week) -> list[dict[str, Any]]:
+def extensions_by_tier(session: Session, week: Week) -> tuple[ExtensionCount, ...]:
     stmt = (select(EXT.c.to_tier, func.count().label("n"))
             .where(_in(EXT.c.recorded_at, week)).group_by(EXT.c.to_tier).order_by(EXT.c.to_tier))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(ExtensionCount(r.to_tier, int(r.n)) for r in session.execute(stmt))
 
 
-def pauses_by_reason(session: Session, week: Week) -> list[dict[str, Any]]:
+def pauses_by_reason(session: Session, week: Week) -> tuple[PauseCount, ...]:
     stmt = (select(CLOCK.c.reason, func.count().label("n"))
             .where(CLOCK.c.kind == "pause", _in(CLOCK.c.at, week)).group_by(CLOCK.c.reason).order_by(CLOCK.c.reason))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(PauseCount(r.reason, int(r.n)) for r in session.execute(stmt))
 
 
 _CASE_COLS = (C.c.id, C.c.case_no, C.c.received_at, C.c.branch, C.c.outlet, C.c.department_branch,
@@ -291,7 +283,7 @@ _CASE_COLS = (C.c.id, C.c.case_no, C.c.received_at, C.c.branch, C.c.outlet, C.c.
               C.c.closed_at)
 
 
-def sensitive_cases(session: Session, week: Week) -> list[dict[str, Any]]:
+def sensitive_cases(session: Session, week: Week) -> tuple[SensitiveCase, ...]:
     """重大 and sensitive (舆情/司法/监管) complaints received in the week, the request already masked
     (`mask_free_text` with the case's names), so no personal data leaves this read."""
     e = week.end
@@ -299,16 +291,16 @@ def sensitive_cases(session: Session, week: Week) -> list[dict[str, Any]]:
     stmt = (select(*_CASE_COLS, C.c.request, C.c.complainant_name, C.c.agent_name, C.c.complainant_legal_rep,
                    due_as_of(e).label("due_at"))
             .select_from(with_extensions()).where(_in(C.c.received_at, week), _sensitive()).order_by(C.c.received_at, C.c.case_no))
-    out = []
-    for r in session.execute(stmt):
-        row = dict(r._mapping)
-        names = (row.pop("complainant_name"), row.pop("agent_name"), row.pop("complainant_legal_rep"))
-        row["request"] = mask_free_text(row["request"] or "", names=names)
-        out.append(row)
-    return out
+    return tuple(
+        SensitiveCase(case_no=r.case_no, received_at=r.received_at, branch=r.branch, department_branch=r.department_branch,
+                      department=r.department, category=r.category, severity=r.severity, tags=tuple(r.tags or ()),
+                      status=r.status, responded_at=r.responded_at, closed_at=r.closed_at, due_at=r.due_at,
+                      request=mask_free_text(r.request or "",
+                                             names=(r.complainant_name, r.agent_name, r.complainant_legal_rep)))
+        for r in session.execute(stmt))
 
 
-def repeat_cases(session: Session, week: Week, window_days: int) -> list[dict[str, Any]]:
+def repeat_cases(session: Session, week: Week, window_days: int) -> tuple[RepeatCase, ...]:
     """Complaints of the week whose complainant (same ID number or phone) complained about the
     same category within `window_days` before; the match stays inside SQL."""
     dialect = session.get_bind().dialect.name
@@ -327,19 +319,25 @@ def repeat_cases(session: Session, week: Week, window_days: int) -> list[dict[st
                    previous.label("previous_case_no"))
             .where(_in(C.c.received_at, week), C.c.category.is_not(None), same_person)
             .order_by(C.c.received_at, C.c.case_no))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return tuple(RepeatCase(r.case_no, r.received_at, r.category, r.department_branch, r.department, r.previous_case_no)
+                 for r in session.execute(stmt))
 
 
-def overdue_cases(session: Session, week: Week) -> list[dict[str, Any]]:
+def _top_escalation(row: Any) -> TopEscalation:
+    return TopEscalation(int(row.level), row.name, tuple(Notified(str(x.get("title", "")), str(x.get("name", "")))
+                                                         for x in row.recipients or ()))
+
+
+def overdue_cases(session: Session, week: Week) -> tuple[OverdueCase, ...]:
     """Cases open and past their deadline at the week's end, with the chain and the highest
     escalation level fired before the end (who holds it)."""
     e = week.end
     due = due_as_of(e)
     stmt = (select(*_CASE_COLS, C.c.handler, C.c.chain, due.label("due_at"))
             .select_from(with_extensions()).where(open_at(e), due < e).order_by(due, C.c.case_no))
-    rows = [dict(r._mapping) for r in session.execute(stmt)]
-    ids = [r["id"] for r in rows]
-    top: dict[int, dict[str, Any]] = {}
+    rows = session.execute(stmt).all()
+    ids = [r.id for r in rows]
+    top: dict[int, TopEscalation] = {}
     for i in range(0, len(ids), 1000):
         esc = session.execute(
             select(ESC.c.complaint_id, ESC.c.level, ESC.c.name, ESC.c.recipients)
@@ -347,13 +345,16 @@ def overdue_cases(session: Session, week: Week) -> list[dict[str, Any]]:
             .order_by(ESC.c.complaint_id, ESC.c.level)
         )
         for e_row in esc:
-            top[int(e_row.complaint_id)] = dict(e_row._mapping)  # ordered by level: the last is the highest
-    for r in rows:
-        r["escalation"] = top.get(r["id"])
-    return rows
+            top[int(e_row.complaint_id)] = _top_escalation(e_row)  # ordered by level: the last is the highest
+    return tuple(
+        OverdueCase(case_no=r.case_no, received_at=r.received_at, department_branch=r.department_branch,
+                    department=r.department, due_at=r.due_at, handler=r.handler,
+                    chain=tuple(ChainSeat(m.get("level"), m.get("name")) for m in r.chain or ()),
+                    escalation=top.get(r.id))
+        for r in rows)
 
 
-def trend(session: Session, weeks: Sequence[Week]) -> list[dict[str, Any]]:
+def trend(session: Session, weeks: Sequence[Week]) -> tuple[TrendPoint, ...]:
     """New, answered, open and overdue at the end, for each week (oldest first), in three queries."""
     first, last = weeks[0], weeks[-1]
 
@@ -386,25 +387,32 @@ def trend(session: Session, weeks: Sequence[Week]) -> list[dict[str, Any]]:
             out[i]["open"] += int(count)
             if i >= int(fd):
                 out[i]["overdue"] += int(count)
-    return out
+    return tuple(TrendPoint(**t) for t in out)
+
+
+def totals(session: Session, week: Week) -> WeekTotals:
+    """The counts and handling-time histogram of `week` (what week-over-week change needs)."""
+    return WeekTotals(counts(session, week), handling_histogram(session, week))
 
 
 def load_week(session: Session, week: Week, *, repeat_window_days: int, month_start: datetime,
               trend_weeks: int = 13) -> WeekData:
     """Every figure of `week` as of its end (read-only)."""
-    data = WeekData(week, **counts(session, week))  # type: ignore[arg-type]
-    data.handling_minutes = handling_histogram(session, week)
-    data.groups = new_groups(session, week)
-    data.open_by_department = open_by_department(session, week)
-    data.month_by_department = month_by_department(session, month_start, week.end)
-    data.escalations = escalations_by_level(session, week)
-    data.extensions = extensions_by_tier(session, week)
-    data.pauses = pauses_by_reason(session, week)
-    data.sensitive = sensitive_cases(session, week)
-    data.repeats = repeat_cases(session, week, repeat_window_days)
-    data.overdue = overdue_cases(session, week)
-    data.trend = trend(session, trailing(week, trend_weeks))
-    return data
+    return WeekData(
+        week=week,
+        counts=counts(session, week),
+        handling_minutes=handling_histogram(session, week),
+        groups=new_groups(session, week),
+        open_by_department=open_by_department(session, week),
+        month_by_department=month_by_department(session, month_start, week.end),
+        escalations=escalations_by_level(session, week),
+        extensions=extensions_by_tier(session, week),
+        pauses=pauses_by_reason(session, week),
+        sensitive=sensitive_cases(session, week),
+        repeats=repeat_cases(session, week, repeat_window_days),
+        overdue=overdue_cases(session, week),
+        trend=trend(session, trailing(week, trend_weeks)),
+    )
 
 
 # ---------------------------------------------------------------- snapshots

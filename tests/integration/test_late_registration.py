@@ -35,7 +35,7 @@ def test_case_registered_after_the_freeze_is_a_late_registration(db_engine: Engi
     submit(db_engine, [complaint(), complaint(category="人民币储蓄")], config=config, calendar=CAL, now=REGISTERED)
     run_intake(db_engine, config, now=REGISTERED)
     frozen = build_weekly_report(db_engine, config, "2026-W48", FROZEN, output_dir=tmp_path)
-    assert frozen.content["summary"]["new"] == 2
+    assert frozen.content.summary.new == 2
     before = verify_weekly_report(db_engine, config, "2026-W48", output_dir=tmp_path)
     assert before.ok and before.late_registrations == []
 

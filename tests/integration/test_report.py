@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
 from complaints.config import Config
-from domain.report import Week, parse_week, trailing
+from domain.report import ReportContent, Week, parse_week, trailing
 from flows.weekly_report import ReportChanged, build_weekly_report, verify_weekly_report
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
@@ -77,8 +77,10 @@ def expected(data: dict[str, Any], w: Week) -> dict[str, Any]:
     }
 
 
-def _table(content: dict[str, Any], key: str) -> list[list[Any]]:
-    return [list(r) for r in content["tables"][key]["rows"]]
+def _table(content: ReportContent, key: str) -> list[list[Any]]:
+    table = content.tables.get(key)
+    assert table is not None, key
+    return [list(r) for r in table.rows]
 
 
 def test_every_figure_matches_an_independent_computation_from_the_raw_rows(db_engine: Engine, config: Config, tmp_path: Path) -> None:
@@ -86,7 +88,7 @@ def test_every_figure_matches_an_independent_computation_from_the_raw_rows(db_en
     data = seed(db_engine)
     rows = data["rows"]
     result = build_weekly_report(db_engine, config, "2026-W47", NOW, output_dir=tmp_path)
-    c, s = result.content, result.content["summary"]
+    c, s = result.content, result.content.summary.as_dict()
     exp = expected(data, W47)
     for key in ("new", "responded", "closed", "withdrawn", "open_at_end", "overdue_at_end", "on_time_rate",
                 "ack_sla_rate", "median_hours", "p90_hours"):
@@ -95,7 +97,7 @@ def test_every_figure_matches_an_independent_computation_from_the_raw_rows(db_en
     prev = expected(data, W47.shift(-1))
     summary = {r[0]: r for r in _table(c, "summary")}
     assert summary["新受理"][2] == prev["new"] and summary["新受理"][3] == exp["new"] - prev["new"]
-    assert c["input_rows"] == sum(r["received_at"] < W47.end for r in rows)
+    assert c.input_rows == sum(r["received_at"] < W47.end for r in rows)
 
     new = [r for r in rows if _in(r["received_at"], W47)]
     for key, dim in (("by-channel", "channel"), ("by-category", "category"), ("by-cause", "cause")):
@@ -174,7 +176,7 @@ def test_rerun_later_gives_the_same_figures_and_verify_names_what_changed(db_eng
         build_weekly_report(db_engine, config, "2026-W47", NOW + timedelta(days=4), output_dir=tmp_path)
     assert "summary.new" in str(exc.value)
     forced = build_weekly_report(db_engine, config, "2026-W47", NOW + timedelta(days=4), force=True, output_dir=tmp_path)
-    assert forced.version == 2 and forced.created and forced.content["summary"]["new"] == first.content["summary"]["new"] + 1
+    assert forced.version == 2 and forced.created and forced.content.summary.new == first.content.summary.new + 1
     assert verify_weekly_report(db_engine, config, "2026-W47", output_dir=tmp_path).ok
 
 
@@ -237,7 +239,7 @@ def test_report_names_categories_in_chinese_in_tables_and_charts(db_engine: Engi
     result = build_weekly_report(db_engine, config, "2026-W47", NOW, output_dir=tmp_path)
     html = (result.output_dir / "report.html").read_text(encoding="utf-8")
 
-    by_category = {r[1]: r[2] for r in result.content["tables"]["by-category"]["rows"]}
+    by_category = {r[1]: r[2] for r in result.content.tables.by_category.rows}
     assert by_category == {"银行卡": 2, "贷款": 1, "支付结算": 1, "个人金融信息": 1}
     codes = {t.code for t in CATEGORIES}
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
@@ -251,7 +253,7 @@ def test_report_names_categories_in_chinese_in_tables_and_charts(db_engine: Engi
     trend_labels = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>.*?</text>", svgs[0], flags=re.S)]
     assert "47周" in trend_labels and {"新受理", "已答复", "周末逾期"} <= set(trend_labels)
 
-    section = html[html.index(result.content["tables"]["by-category"]["title"]):]
+    section = html[html.index(result.content.tables.by_category.title):]
     table = section[section.index("<table>"):section.index("</table>")]
     assert "<th>名称</th>" in table and "<th>代码</th>" not in table
     for name in by_category:

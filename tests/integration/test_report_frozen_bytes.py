@@ -5,7 +5,8 @@ The content's sha256, every CSV and the page are pinned: the values below were d
 this test's `frozen_outputs` on the code before the report's data became a typed structure (issue
 13), so a change to how the figures are carried cannot change a stored report. The page is pinned
 with its two charts cut out (the SVG measures text with whichever CJK fonts the machine has); the
-charts are covered by the check that the stored page is exactly what the stored content renders to.
+charts are covered by the second test: the stored content read back is the computed content, and
+renders the stored page, charts included, byte for byte.
 
 If a change to the producers (intake, the sweep, a case action) or to config/ changes these
 figures on purpose, re-derive the values with `PRINT_REPORT_DIGESTS=1` and say why in the commit.
@@ -24,8 +25,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from complaints.config import Config
+from domain.deadlines import SHANGHAI
+from domain.report import TABLE_KEYS, ReportContent
 from flows.escalation import run_escalation
 from flows.intake import run_intake
+from flows.report_render import markdown_summary, render_html, table_csv
 from flows.weekly_report import build_weekly_report
 from models.report import SNAP
 from models.report_html import HTML
@@ -150,3 +154,28 @@ def test_frozen_report_bytes_are_unchanged(db_engine: Engine, config: Config, tm
     if os.environ.get("PRINT_REPORT_DIGESTS"):
         print(json.dumps(got, indent=4, sort_keys=True))
     assert got == EXPECTED
+
+
+def test_a_stored_report_reads_back_as_the_computed_content_and_renders_the_same_bytes(
+        db_engine: Engine, config: Config, tmp_path: Path) -> None:
+    """The snapshot's stored JSON read back (ReportContent.from_dict) equals the content computed at the
+    freeze, and renders the stored page (charts included), every CSV and the markdown byte for byte."""
+    produce_week(db_engine, config)
+    result = build_weekly_report(db_engine, config, WEEK, at("2026-12-01 09:00"), output_dir=tmp_path)
+    with db_engine.connect() as conn:
+        snap = conn.execute(select(SNAP).where(SNAP.c.week == WEEK)).one()
+        page = conn.execute(select(HTML.c.html).where(HTML.c.snapshot_id == snap.id)).scalar_one()
+    stored = json.loads(snap.content)
+    back = ReportContent.from_dict(stored)
+    assert back == result.content and back.as_dict() == stored and back.sha256 == snap.sha256
+    assert back.summary.new == 6 and back.tables.sensitive.rows[0][-1] == "李*要求退还罚息，联系139****4321，已向媒体反映"
+
+    generated_at = snap.generated_at.astimezone(SHANGHAI).isoformat()
+    assert render_html(back, version=1, generated_at=generated_at, sha256=snap.sha256,
+                       institution=config.institution) == page
+    for table in back.tables:
+        assert table_csv(table).encode("utf-8-sig") == (tmp_path / WEEK / f"{table.key}.csv").read_bytes(), table.key
+    assert [t.key for t in back.tables] == list(TABLE_KEYS) == list(result.content.as_dict()["tables"])
+    link = result.link
+    assert markdown_summary(back, version=1, sha256=snap.sha256, link=link) == \
+        markdown_summary(result.content, version=1, sha256=snap.sha256, link=link)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,103 @@ def test_rates_read_as_percentages_and_their_change_in_points() -> None:
     assert cell_text(0.035, "变化", "按时答复率（监管时限）") == "+3.5 个百分点"
     assert cell_text(-0.0822, "变化率", "新受理") == "-8.2%" and cell_text(9, "变化", "新受理") == "9"
     assert cell_text(None, "本周", "新受理") == "—"
+
+
+def _week_data() -> tuple[Any, Any]:
+    """A small week, typed as the SQL layer fills it (domain/report_data.py), and the week before."""
+    from domain.report_data import (
+        ChainSeat,
+        DepartmentCount,
+        DepartmentOpen,
+        EscalationCount,
+        ExtensionCount,
+        NewGroup,
+        Notified,
+        OverdueCase,
+        PauseCount,
+        RepeatCase,
+        SensitiveCase,
+        TopEscalation,
+        TrendPoint,
+        WeekCounts,
+        WeekData,
+        WeekTotals,
+    )
+
+    w = parse_week("2026-W47")
+    at = datetime(2026, 11, 17, 2, tzinfo=UTC)
+    counts = WeekCounts(input_rows=40, new=5, responded=4, responded_on_time=3, closed=2, withdrawn=1,
+                        open_at_end=9, overdue_at_end=2, ack_due=4, ack_on_time=4)
+    data = WeekData(
+        week=w, counts=counts, handling_minutes=((60, 2), (600, 2)),
+        groups=(NewGroup("A01", "B03", "C07", "dl", None, "dl", "card", 3),
+                NewGroup(None, None, None, "dl-zs", "中山广场网点", None, None, 2)),
+        open_by_department=(DepartmentOpen("dl", "card", 7, 2),),
+        month_by_department=(DepartmentCount("dl", "card", 100),),
+        escalations=(EscalationCount(1, "L1督办", 2),), extensions=(ExtensionCount("special", 1),),
+        pauses=(PauseCount(None, 1),),
+        sensitive=(SensitiveCase(case_no="DL-1", received_at=at, branch="dl", department_branch="dl", department="card",
+                                 category="B03", severity="major", tags=("regulatory", "public_opinion"),
+                                 status="responded", responded_at=at, closed_at=None, due_at=at,
+                                 request="张*要求退款，卡号 6222020200112233445 已冻结，请尽快处理并书面答复本人"),),
+        repeats=(RepeatCase("DL-2", at, "B03", "dl", "card", "DL-0"),),
+        overdue=(OverdueCase("DL-3", at - timedelta(days=30), "dl", "card", datetime(2026, 11, 19, 15, 59, tzinfo=UTC),
+                             "chen.jing", (ChainSeat("handler", "甲"), ChainSeat("handler", "陈静")),
+                             TopEscalation(2, "L2督办", (Notified("消保办主任", "赵丽"), Notified("", "王军")))),
+                 OverdueCase("DL-4", at, None, None, datetime(2026, 11, 20, 15, 59, tzinfo=UTC), None, (), None)),
+        trend=tuple(TrendPoint(f"2026-W{n:02d}", n, 1, 2, 0) for n in range(35, 48)),
+    )
+    previous = WeekTotals(WeekCounts(30, 4, 5, 5, 1, 0, 8, 1, 0, 0), ((30, 1),))
+    return data, previous
+
+
+def test_build_content_shapes_typed_week_data_into_typed_content() -> None:
+    """The typed week (what SQL read) becomes the typed content: headline against the week before, the
+    tables read by attribute, the chain's last handler seat and the escalation's holders named."""
+    from domain.report import Names, ReportPolicy, build_content
+
+    data, previous = _week_data()
+    names = Names(branches={"dl": "大连分行", "dl-zs": "中山支行"}, departments={("dl", "card"): "信用卡部"},
+                  terms={"channel": {"A01": "营业现场"}, "category": {"B03": "银行卡"}, "cause": {"C07": "定价收费"}})
+    policy = ReportPolicy(repeat_window_days=30, customers={"dl": 1_000_000}, caps={("dl", "card"): 120})
+    c = build_content(data=data, previous=previous, names=names, policy=policy)
+    s = c.summary
+    assert (s.new, s.on_time_rate, s.ack_sla_rate, s.median_hours, s.p90_hours) == (5, 0.75, 1.0, 1.0, 10.0)
+    assert (s.sensitive, s.repeats, s.escalations, s.extensions, s.pauses) == (1, 1, 2, 1, 1)
+    assert c.tables.summary.rows[0] == ("新受理", 5, 4, 1, 0.25)
+    assert c.tables.summary.rows[7] == ("确认时效达标率（内部SLA）", 1.0, None, None, None)
+    assert c.tables.by_channel.rows == (("A01", "营业现场", 3, 0.6), ("—", "未分类", 2, 0.4))
+    assert c.tables.by_department.rows[0] == ("大连分行", "card", "信用卡部", 3, 7, 2, 100, 120, 0.8333, "预警")
+    assert c.tables.by_branch.column("每万客户投诉") == (0.03, None)
+    assert c.tables.extensions.rows == (("延期至30天", 0), ("延期至60天", 1))
+    assert c.tables.pauses.rows == (("—", 1),)
+    (sensitive,) = c.tables.sensitive.rows
+    assert sensitive[6] == "舆情、监管" and sensitive[7] == "已答复"
+    assert sensitive[9] == "张*要求退款，卡号 ***************3445 已冻结，请尽快处理并…"  # numbers masked, cut to 40
+    assert c.tables.overdue.rows[0][4:] == (3, "陈静", "L2督办", "消保办主任赵丽、王军")
+    assert c.tables.overdue.rows[1][2:] == ("待分派", "2026-11-20 23:59", 2, "（未指派）", "未督办", "—")
+    assert c.tables.trend_4w.rows == (("新受理", 182, 45.5, 41.0), ("已答复", 4, 1.0, 1.0))
+    assert c.policy.caps == {"dl/card": 120} and c.input_rows == 40
+    assert c.as_dict()["summary"]["new"] == 5 and list(c.as_dict()["tables"])[:2] == ["summary", "by-channel"]
+
+
+def test_content_reads_back_from_its_json_and_refuses_what_is_not_a_report() -> None:
+    """from_dict(as_dict(c)) is c, with the same digest; a content, table or summary with missing or extra
+    keys is refused naming the part, and a table put in another table's place is refused."""
+    import json
+    from dataclasses import replace
+
+    from domain.report import Names, ReportContent, ReportPolicy, build_content
+
+    data, previous = _week_data()
+    c = build_content(data=data, previous=previous, names=Names({}, {}, {}), policy=ReportPolicy())
+    stored = json.loads(json.dumps(c.as_dict()))
+    assert ReportContent.from_dict(stored) == c and digest(stored) == c.sha256 == digest(c)
+    with pytest.raises(ValueError, match="report content"):
+        ReportContent.from_dict({**stored, "extra": 1})
+    with pytest.raises(ValueError, match="report summary"):
+        ReportContent.from_dict({**stored, "summary": {k: v for k, v in stored["summary"].items() if k != "new"}})
+    with pytest.raises(ValueError, match="report tables"):
+        ReportContent.from_dict({**stored, "tables": {k: v for k, v in stored["tables"].items() if k != "trend"}})
+    with pytest.raises(ValueError, match="report table 'by-cause' given as 'by-channel'"):
+        replace(c.tables, by_channel=c.tables.by_cause)
