@@ -55,7 +55,7 @@ def _to(engine: Engine, revision: str, *, down: bool = False) -> None:
 def _note_search_objects(engine: Engine) -> set[str]:
     """The notes' text indexes present: PostgreSQL's GIN indexes, or SQLite's FTS table and triggers."""
     if engine.dialect.name == "postgresql":
-        return {i["name"] for i in inspect(engine).get_indexes("case_note")} & NOTE_INDEXES
+        return {str(i["name"]) for i in inspect(engine).get_indexes("case_note")} & NOTE_INDEXES
     with engine.connect() as conn:
         return set(conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'case_note_fts%'")).scalars())
 
