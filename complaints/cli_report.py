@@ -23,7 +23,7 @@ def _week_arg(value: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from flows.weekly_report import ReportChanged, WeekError, build_weekly_report, resolve_week
+    from flows.weekly_report import ReportChanged, WeekError, freeze_report, resolve_week
 
     now = now_arg(args.now)
     try:
@@ -36,7 +36,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.now or args.out:
             raise UsageError("--now（时间）和 --out（输出目录）须与 --direct 同用（流程按真实时钟出具报告）")
         with open_app():
-            pass  # migrate before the flow starts
+            pass  # migrate before the flow starts; the flow run has its own Runtime, as a worker's run does
         try:
             print(to_json(weekly_report(week=args.week, force=args.force)))
         except ReportChanged as exc:
@@ -45,8 +45,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     with open_app() as app:
         try:
-            result = build_weekly_report(app.engine, app.config, args.week, now, force=args.force,
-                                         output_dir=Path(args.out) if args.out else None, actor=os_actor())
+            result = freeze_report(app, args.week, now, force=args.force,
+                                   output_dir=Path(args.out) if args.out else None, actor=os_actor())
         except ReportChanged as exc:
             print(f"complaints: {exc}", file=sys.stderr)
             return 1
@@ -57,12 +57,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from flows.weekly_report import verify_weekly_report
+    from flows.weekly_report import verify_report
 
     with open_app() as app:
         try:
-            outcome = verify_weekly_report(app.engine, app.config, args.week,
-                                           output_dir=Path(args.out) if args.out else None)
+            outcome = verify_report(app, args.week, output_dir=Path(args.out) if args.out else None)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     print(to_json(outcome.as_dict()))

@@ -1,12 +1,13 @@
 """The weekly auditor report: last ISO week (Asia/Shanghai) → frozen snapshot → HTML, CSV, Prefect
 artifacts → auditors told through the outbox.
 
-`build_weekly_report` is the plain function (the flow, the CLI, the tests and the benchmark call
-it): load the week's aggregates (SQL, models/report.py, into a `domain.report_data.WeekData`) →
-shape them (pure, domain/report.py, into a `ReportContent`) → freeze: store a new version (the
-content's JSON) only when the figures differ from the last one, refusing without `force` → write
-the files (flows/report_render.py, from the `ReportContent`). Re-running a week whose figures have
-not changed stores nothing new and queues nothing new.
+`freeze_report` is the plain function, run in a `Runtime` (the flow's own, the CLI's from
+`open_app`; `build_weekly_report` is the same for the tests, the benchmark and the demo, which hold
+an engine and a config): load the week's aggregates (SQL, models/report.py, into a
+`domain.report_data.WeekData`) → shape them (pure, domain/report.py, into a `ReportContent`) →
+freeze: store a new version (the content's JSON) only when the figures differ from the last one,
+refusing without `force` → write the files (flows/report_render.py, from the `ReportContent`).
+Re-running a week whose figures have not changed stores nothing new and queues nothing new.
 The HTML page is rendered once, at the freeze, and stored with the version (models/report_html.py):
 the web serves it from there, and `report verify` checks it against its sha256.
 """
@@ -42,7 +43,7 @@ from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
 from flows.report_render import markdown_summary, read_content, render_html, write_files
 from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_from_env
 from models.audit_chain import AuditDraft, append
-from models.db import make_engine, session_scope
+from models.db import make_engine
 from models.report import (
     late_registrations,
     latest_snapshot,
@@ -54,6 +55,7 @@ from models.report import (
 from models.report_html import html_digest, snapshot_id, store_html, stored_html
 from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
+from services.unit_of_work import Runtime
 from settings.config import REPO_ROOT, Config, load_config
 
 KIND = "report_ready"
@@ -159,11 +161,21 @@ def _render(content: ReportContent, version: int, generated_at: datetime, sha: s
 def build_weekly_report(engine: Engine, config: Config, week: Week | str | None, now: datetime, *,
                         force: bool = False, output_dir: Path | None = None,
                         actor: str = "weekly-report") -> ReportResult:
-    """Compute, freeze and write one week's report; see the module docstring."""
+    """`freeze_report` for a caller holding an engine and a config rather than a Runtime (the
+    tests, the benchmark, the demo)."""
+    return freeze_report(Runtime(config, engine), week, now, force=force, output_dir=output_dir, actor=actor)
+
+
+def freeze_report(rt: Runtime, week: Week | str | None, now: datetime | None = None, *, force: bool = False,
+                  output_dir: Path | None = None, actor: str = "weekly-report") -> ReportResult:
+    """Compute, freeze and write one week's report in the Runtime's transaction (serialised on
+    SQLite); `now` defaults to the Runtime's clock. See the module docstring."""
+    config = rt.config
+    now = now or rt.now()
     w = resolve_week(week, now)
     key = key_from_env()  # refused (AnchorError) before anything is stored if set but unusable
     anchor: Anchor | None = None
-    with session_scope(engine) as session:
+    with rt.session() as session:
         content = compute_content(session, config, w)
         sha = content.sha256
         latest = latest_snapshot(session, w.label)
@@ -229,14 +241,21 @@ class VerifyOutcome:
 
 
 def verify_weekly_report(engine: Engine, config: Config, week: Week | str, *, output_dir: Path | None = None) -> VerifyOutcome:
+    """`verify_report` for a caller holding an engine and a config rather than a Runtime."""
+    return verify_report(Runtime(config, engine), week, output_dir=output_dir)
+
+
+def verify_report(rt: Runtime, week: Week | str, *, output_dir: Path | None = None) -> VerifyOutcome:
     """Recompute a frozen week and compare: the stored row with its own hash, the figures with the
-    data now, and the content.json on disk with the stored content. Names what differs.
+    data now, and the content.json on disk with the stored content. Names what differs. Runs in
+    the Runtime's transaction (serialised on SQLite: not inside another of its transactions).
 
     The figures are recomputed from the cases registered before the snapshot was generated (its
     freeze); a case registered later for that week is listed in `late_registrations` and does not
     count as a changed figure."""
+    config = rt.config
     w = week if isinstance(week, Week) else parse_week(week)
-    with session_scope(engine) as session:
+    with rt.session() as session:
         latest = latest_snapshot(session, w.label)
         if latest is None:
             return VerifyOutcome(w.label, False, problems=[f"{w.label}: no frozen report (run complaints report --week {w.label})"])
@@ -295,13 +314,12 @@ def anchor_markdown(anchor: dict[str, Any]) -> str:
 def weekly_report(week: str | None = None, force: bool = False, output_dir: str | None = None) -> dict[str, Any]:
     """Last ISO week's report (or `week`, e.g. 2026-W47): frozen, written, published, announced."""
     logger = get_run_logger()
-    config = load_config()
-    engine = make_engine()
+    rt = Runtime(load_config(), make_engine())  # the flow run's own: a worker runs it in its own process
     try:
-        result = build_weekly_report(engine, config, week, datetime.now(UTC), force=force,
-                                     output_dir=Path(output_dir) if output_dir else None)
+        result = freeze_report(rt, week, datetime.now(UTC), force=force,
+                               output_dir=Path(output_dir) if output_dir else None)
     finally:
-        engine.dispose()
+        rt.engine.dispose()
     publish_artifacts(result)
     logger.info("weekly report %s v%d (%s): %d input rows, sha256 %s", result.week, result.version,
                 "new" if result.created else "unchanged", result.input_rows, result.sha256)
