@@ -1,18 +1,20 @@
 """Escalation sweep: every case whose next level is due goes up the 一把手 chain, once per level.
 
 One run: schedule new complaints (ids above the cursor, a page per transaction, at most
-`schedule_limit` a run: a bulk import is scheduled over several runs) → in batches, claim the
-due cases (`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on
-SQLite) → load, plan (pure, `domain.sweep.plan_sweep`: levels, recipients, wording), write:
-one escalation row per (complaint, level) ON CONFLICT DO NOTHING and act only on rows inserted
-(audit events, outbox messages), the case's next time → commit → emit `complaint.escalated`.
-Then, once per local day, the digest of still-unacknowledged escalations per supervisor
-(`domain.sweep.plan_digests`).
+`schedule_limit` a run: a bulk import is scheduled over several runs) → in batches, each one transaction (`services.escalation.sweep_batch`): claim
+the due cases (`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on
+SQLite) → load (the store) → plan (pure, `domain.sweep.plan_sweep`: levels, recipients, wording)
+→ apply (the store): one escalation row per (complaint, level) ON CONFLICT DO NOTHING and act only
+on rows inserted (audit events, outbox messages), the case's next time → commit → emit
+`complaint.escalated`. Then, once per local day, the digest of still-unacknowledged escalations
+per supervisor (`services.escalation.send_digests`: load → `domain.sweep.plan_digests` → queue).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +35,9 @@ from models.escalation_schedule import (
     recheck_young,
     schedule_page,
 )
-from models.escalation_store import FiredEscalation, claim_due, fire_due, send_digests
+from models.escalation_store import FiredEscalation
+from services.escalation import send_digests, sweep_batch
+from services.unit_of_work import UnitOfWork
 from settings.config import Config, load_config
 
 
@@ -104,17 +108,23 @@ def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, 
     return seen
 
 
+@contextmanager
+def _unit(engine: Engine, config: Config, cal: WorkingCalendar, at: datetime) -> Iterator[UnitOfWork]:
+    """One transaction of the run, at the run's instant and calendar (the flow announces its own events)."""
+    with session_scope(engine) as session:
+        yield UnitOfWork(session=session, config=config, calendar=cal, now=at)
+
+
 def _drain(engine: Engine, config: Config, cal: WorkingCalendar, memo: SweepMemo, at: datetime,
            size: int) -> list[tuple[int, list[FiredEscalation]]]:
-    """Claim, load, plan and write batches until none is due; each batch is one transaction."""
+    """Batches (claim → load → plan → apply, `sweep_batch`) until none is due; each one transaction."""
     batches: list[tuple[int, list[FiredEscalation]]] = []
     while True:
-        with session_scope(engine) as session:
-            ids = claim_due(session, at, size)
-            if not ids:
-                return batches
-            fired = fire_due(session, ids, config=config, calendar=cal, now=at, memo=memo)
-        batches.append((len(ids), fired))
+        with _unit(engine, config, cal, at) as uow:
+            checked, fired = sweep_batch(uow, size=size, memo=memo)
+        if not checked:
+            return batches
+        batches.append((checked, fired))
 
 
 def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, memo: SweepMemo, at: datetime, size: int,
@@ -123,7 +133,7 @@ def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, memo: Sweep
 
     A batch is Python work (decide, contexts, hashes) and then database work; with two batches
     in flight one's statements run while the other's Python does. `claim_due` takes disjoint
-    cases (FOR UPDATE SKIP LOCKED); the audit head lock (taken last in `fire_due`, held to
+    cases (FOR UPDATE SKIP LOCKED); the audit head lock (taken last in `apply_sweep`, held to
     commit) keeps the chain in one order. A failing batch rolls back alone and is raised after
     the others finish; its cases stay due for the next sweep.
     """
@@ -157,8 +167,8 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
         result.events += emit_escalated(pending_events)
     elif result.fired:
         result.events += emit("complaint.escalated.summary", payload=result.as_dict())
-    with session_scope(engine) as session:
-        result.digests = send_digests(session, config=config, now=at, calendar=cal)
+    with _unit(engine, config, cal, at) as uow:
+        result.digests = send_digests(uow)
     return result
 
 

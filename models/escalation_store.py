@@ -1,6 +1,8 @@
-"""The escalation sweep's and the daily digest's load and write: what `domain.sweep` decides
-(`plan_sweep`, `plan_digests`) is written here — escalation rows, audit events, outbox messages,
-the cases' schedule. Nothing here chooses a level, a recipient or a word of a message.
+"""The escalation sweep's and the daily digest's load and write, nothing else: `load_sweep` and
+`load_digest` read what `domain.sweep` decides from (`plan_sweep`, `plan_digests`), and
+`apply_sweep` and `queue_digests` write the plans — escalation rows, audit events, outbox
+messages, the cases' schedule. Nothing here chooses a level, a recipient or a word of a message;
+the three steps (load → plan → apply) are put together by services/escalation.py.
 
 The sweep reads `escalation_schedule WHERE next_at <= now` (indexed), so its cost follows the
 cases that are due, not the size of the complaint table (the schedule: models/escalation_schedule.py).
@@ -11,28 +13,23 @@ Also re-exported here for their callers: the schedule (`reschedule`, the cursors
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from domain.calendar import WorkingCalendar
 from domain.deadlines import local_text
 from domain.intents import AuditIntent, MessageIntent
-from domain.messages import Escalated
+from domain.messages import Escalated, EscalationDigest
 from domain.sweep import (
     FiredEscalation,
     OpenEscalation,
     SweepCase,
-    SweepMemo,
     SweepPlan,
-    digest_day,
     overdue_page,
-    plan_digests,
-    plan_sweep,
     start_of,
 )
 from models.audit_chain import AuditDraft, append
@@ -67,11 +64,11 @@ from models.sqlutil import id_chunks, id_in, insert_ignoring_conflicts, insert_j
 from settings.config import Config
 
 __all__ = [
-    "CURSOR_KEY", "SCHEDULE_PAGE", "SCHEDULE_PER_SWEEP", "WALKED_KEY", "FiredEscalation", "acknowledge_escalation",
-    "apply_sweep", "case_clock", "claim_due", "escalations_of", "fire_due", "fired_levels", "forecast",
-    "list_paused", "load_cases", "load_open_escalations", "load_sweep_cases", "local_text", "memo_for",
-    "open_pauses", "overdue_page", "pause_state", "recheck_young", "reschedule", "schedule_new", "schedule_page",
-    "send_digests",
+    "CURSOR_KEY", "SCHEDULE_PAGE", "SCHEDULE_PER_SWEEP", "WALKED_KEY", "DigestLoad", "FiredEscalation", "SweepLoad", "acknowledge_escalation",
+    "apply_sweep", "case_clock", "claim_digest_day", "claim_due", "escalations_of", "fired_levels", "forecast",
+    "list_paused", "load_cases", "load_digest", "load_open_escalations", "load_sweep", "load_sweep_cases",
+    "local_text", "memo_for", "open_pauses", "overdue_page", "pause_state", "queue_digests", "recheck_young",
+    "reschedule", "schedule_new", "schedule_page",
 ]
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -112,6 +109,22 @@ def load_sweep_cases(session: Session, ids: Sequence[int]) -> list[SweepCase]:
                                    severity_requested, group_size, tags, source, bool(vulnerable), category, name,
                                    started, reg_due, ack_due, bool(acked), note, outlet))
     return cases
+
+
+class SweepLoad(NamedTuple):
+    """What `plan_sweep` decides a batch from: its cases, their fired levels, the paused ones."""
+
+    cases: list[SweepCase]
+    fired: Mapping[int, Collection[int]]
+    paused: Collection[int]
+
+
+def load_sweep(session: Session, ids: Sequence[int]) -> SweepLoad:
+    """The batch `ids` (claimed by `claim_due`) as the planner reads it: the cases still there (in
+    id order), the levels already fired and the open pauses of those."""
+    cases = load_sweep_cases(session, ids)
+    found = [c.id for c in cases]
+    return SweepLoad(cases, fired_levels(session, found), open_pauses(session, found).keys())
 
 
 _ESCALATION_COLUMNS = ("complaint_id", "case_no", "level", "name", "due_at", "fired_at", "reason", "recipients")
@@ -157,17 +170,6 @@ def apply_sweep(session: Session, plan: SweepPlan, *, config: Config, now: datet
     return out
 
 
-def fire_due(session: Session, ids: Sequence[int], *, config: Config, calendar: WorkingCalendar,
-             now: datetime, actor: str = "escalation", memo: SweepMemo | None = None) -> list[FiredEscalation]:
-    """Fire every due level of these cases once, in the caller's transaction; reschedule them:
-    load (here) → `domain.sweep.plan_sweep` → write (`apply_sweep`). `memo`: the run's."""
-    cases = load_sweep_cases(session, ids)
-    ids = [c.id for c in cases]
-    plan = plan_sweep(cases, fired=fired_levels(session, ids), paused=open_pauses(session, ids).keys(),
-                      memo=memo or memo_for(config, calendar, now), actor=actor)
-    return apply_sweep(session, plan, config=config, now=now)
-
-
 def load_open_escalations(session: Session, before: datetime) -> list[OpenEscalation]:
     """Fired before `before`, not acknowledged, on cases still open: by case number and level."""
     stmt = (
@@ -182,18 +184,28 @@ def load_open_escalations(session: Session, before: datetime) -> list[OpenEscala
             for r in session.execute(stmt).all()]
 
 
-def send_digests(session: Session, *, config: Config, now: datetime, calendar: WorkingCalendar | None = None) -> int:
-    """Once per local day (from the configured hour): one digest per supervisor of their
-    still-unacknowledged escalations on cases still open; returns how many were queued."""
-    day = digest_day(now, hour=config.escalation.digest.hour)
-    if day is None:
-        return 0
-    if insert_ignoring_conflicts(session, STATE, [{"key": f"digest:{day.isoformat()}", "value": now.isoformat()}],
-                                 key="key") == 0:
-        return 0  # today's digests were already queued
+def claim_digest_day(session: Session, day: date, *, now: datetime) -> bool:
+    """Claim `day`'s digests for this transaction (insert-or-nothing in `escalation_state`): False
+    when a sweep already queued them."""
+    return insert_ignoring_conflicts(session, STATE, [{"key": f"digest:{day.isoformat()}", "value": now.isoformat()}],
+                                     key="key") > 0
+
+
+class DigestLoad(NamedTuple):
+    """What `plan_digests` decides a day's digests from."""
+
+    found: list[OpenEscalation]  # fired before the day began, unacknowledged, on open cases
+    pauses: dict[int, datetime]  # the open pauses of their cases (since when)
+
+
+def load_digest(session: Session, day: date) -> DigestLoad:
     found = load_open_escalations(session, start_of(day))
-    pauses = open_pauses(session, sorted({r.complaint_id for r in found}))
-    memo = memo_for(config, calendar or WorkingCalendar(overrides=config.calendar_overrides), now)
-    items = _outbox(plan_digests(found, pauses=pauses, day=day, memo=memo))
+    return DigestLoad(found, open_pauses(session, sorted({r.complaint_id for r in found})))
+
+
+def queue_digests(session: Session, digests: Sequence[MessageIntent[EscalationDigest]], *, config: Config,
+                  now: datetime) -> int:
+    """Queue the planned digests in the caller's transaction; returns how many."""
+    items = _outbox(digests)
     enqueue(session, items, org=config.org, now=now)
     return len(items)

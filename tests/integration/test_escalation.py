@@ -277,20 +277,20 @@ def test_illegal_transition_names_both_states_and_stores_nothing(db_engine: Engi
 def test_one_sweep_runs_batches_in_parallel_on_postgres_only(db_engine: Engine, config: Config,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`sweep.workers` batches in flight on PostgreSQL (disjoint claims, one audit chain); one at a time on SQLite."""
-    import flows.escalation as flow_module
+    import services.escalation as commands
 
     now = at("2026-11-26 09:30")
     submit(db_engine, [complaint(received_at=now.isoformat(), category="银行卡") for _ in range(40)],
            config=config, calendar=CAL, now=now)
     run_intake(db_engine, config, now=now)
     threads: list[str] = []
-    from models.escalation_store import fire_due as real_fire_due
+    real_fire_due = commands.fire_due
 
     def recording_fire_due(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real_fire_due(*args, **kwargs)
 
-    monkeypatch.setattr(flow_module, "fire_due", recording_fire_due)
+    monkeypatch.setattr(commands, "fire_due", recording_fire_due)  # each batch's sweep_batch calls it
     result = run_escalation(db_engine, config, now=at("2026-12-12 08:00"), calendar=CAL, batch_size=3)
     assert result.fired == 120 and result.batches == len(threads) >= 14
     if db_engine.dialect.name == "postgresql":
