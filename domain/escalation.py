@@ -81,12 +81,20 @@ class EscalationLevel:
     triggers: tuple[Trigger, ...]
 
 
+DEFAULT_SCHEDULE_PAGE = 5000  # new complaints scheduled per page (one transaction)
+DEFAULT_SCHEDULE_PER_SWEEP = 100_000  # at most about this many new complaints scheduled per sweep (20 pages)
+
+
 @dataclass(frozen=True)
 class EscalationPolicy:
     levels: tuple[EscalationLevel, ...]  # ordered by level, levels unique
     urgent_start_level: int = -1  # levels <= this fire at once for urgent cases (-1: none)
     urgent_advance_days: int = 0
     vulnerable_advance_days: int = 0
+    # How the sweep schedules new complaints (config/escalation.yaml `sweep.schedule_page`,
+    # `sweep.schedule_per_sweep`): a page per transaction, at most about `schedule_per_sweep` a sweep.
+    schedule_page: int = DEFAULT_SCHEDULE_PAGE
+    schedule_per_sweep: int = DEFAULT_SCHEDULE_PER_SWEEP
 
     def level(self, n: int) -> EscalationLevel:
         for lv in self.levels:

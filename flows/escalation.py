@@ -1,7 +1,8 @@
 """Escalation sweep: every case whose next level is due goes up the 一把手 chain, once per level.
 
 One run: schedule new complaints (ids above the cursor, a page per transaction, at most
-`schedule_limit` a run: a bulk import is scheduled over several runs) → in batches, each one transaction (`services.escalation.sweep_batch`): claim
+`schedule_limit` a run, by default the policy's `schedule_per_sweep`: a bulk import is scheduled
+over several runs) → in batches, each one transaction (`services.escalation.sweep_batch`): claim
 the due cases (`escalation_schedule.next_at <= now`, SKIP LOCKED on PostgreSQL, single writer on
 SQLite) → load (the store) → plan (pure, `domain.sweep.plan_sweep`: levels, recipients, wording)
 → apply (the store): one escalation row per (complaint, level) ON CONFLICT DO NOTHING and act only
@@ -28,13 +29,7 @@ from flows.events import emit
 from flows.workers import in_workers
 from models.db import gc_paused, make_engine, session_scope
 from models.escalation_loads import memo_for
-from models.escalation_schedule import (
-    SCHEDULE_PAGE,
-    SCHEDULE_PER_SWEEP,
-    SCHEDULE_SECONDS,
-    recheck_young,
-    schedule_page,
-)
+from models.escalation_schedule import SCHEDULE_SECONDS, recheck_young, schedule_page
 from models.escalation_store import FiredEscalation
 from services.escalation import send_digests, sweep_batch
 from services.unit_of_work import UnitOfWork
@@ -69,13 +64,13 @@ def emit_escalated(fired: list[FiredEscalation]) -> int:
 
 def run_escalation(engine: Engine, config: Config, *, now: datetime | None = None,
                    calendar: WorkingCalendar | None = None, batch_size: int | None = None,
-                   event_batch_limit: int | None = None, schedule_limit: int = SCHEDULE_PER_SWEEP,
+                   event_batch_limit: int | None = None, schedule_limit: int | None = None,
                    schedule_seconds: float = SCHEDULE_SECONDS) -> EscalationResult:
     """One sweep. Plain Python: the flow, the CLI, the tests and the benchmark call it.
 
-    `schedule_limit` / `schedule_seconds`: about how many new complaints this sweep schedules,
-    and for how long at most (the rest wait for the next sweeps; a page of `SCHEDULE_PAGE` per
-    transaction, at least one page a sweep).
+    `schedule_limit` / `schedule_seconds`: about how many new complaints this sweep schedules
+    (default: the policy's `schedule_per_sweep`), and for how long at most (the rest wait for the
+    next sweeps; a page of the policy's `schedule_page` per transaction, at least one page a sweep).
 
     The cyclic collector is paused for the sweep, as for submit and intake batches (`gc_paused`):
     full collections re-scanned every object of the process (~200,000) several times a sweep.
@@ -92,6 +87,7 @@ def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, 
     own transaction (the cursor moves with it), until none is left, about `limit` were seen or
     `seconds` have passed (at least one page a sweep): the rest waits for the next sweeps."""
     start = time.perf_counter()
+    page_size = config.escalation.policy().schedule_page
     with session_scope(engine) as session:
         seen = recheck_young(session, config=config, memo=memo, now=at)
     pages = 0
@@ -100,7 +96,7 @@ def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, 
             break
         pages += 1
         with session_scope(engine) as session:
-            page = min(SCHEDULE_PAGE, limit - seen)
+            page = min(page_size, limit - seen)
             n = schedule_page(session, config=config, memo=memo, now=at, page=page)
         seen += n
         if n < page:  # none left above the cursor
@@ -142,7 +138,7 @@ def _drain_due(engine: Engine, config: Config, cal: WorkingCalendar, memo: Sweep
 
 
 def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: WorkingCalendar | None,
-           batch_size: int | None, event_batch_limit: int | None, schedule_limit: int,
+           batch_size: int | None, event_batch_limit: int | None, schedule_limit: int | None,
            schedule_seconds: float) -> EscalationResult:
     at = (now or datetime.now(UTC)).astimezone(UTC)
     cal = calendar or WorkingCalendar(overrides=config.calendar_overrides)
@@ -151,7 +147,8 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     limit = sweep.event_batch_limit if event_batch_limit is None else event_batch_limit
     result = EscalationResult()
     memo = memo_for(config, cal, at)  # one per run, shared by its batches
-    result.scheduled = schedule_new(engine, config, memo, at, schedule_limit, schedule_seconds)
+    per_sweep = config.escalation.policy().schedule_per_sweep if schedule_limit is None else schedule_limit
+    result.scheduled = schedule_new(engine, config, memo, at, per_sweep, schedule_seconds)
     pending_events: list[FiredEscalation] = []
     workers = sweep.workers if engine.dialect.name == "postgresql" else 1
     for checked, fired in _drain_due(engine, config, cal, memo, at, size, workers):

@@ -3,7 +3,8 @@
 
 New complaints are scheduled page by page above a stored cursor (`schedule_page`, the primary key
 index), a bounded number per sweep, each page its own transaction: a bulk import is scheduled over
-several sweeps instead of in the first. Two cursors in `escalation_state`: `WALKED_KEY` (every id
+several sweeps instead of in the first. The page and the bound are the policy's
+(`EscalationPolicy.schedule_page`, `.schedule_per_sweep`: config/escalation.yaml `sweep.*`). Two cursors in `escalation_state`: `WALKED_KEY` (every id
 up to it was looked at) and `CURSOR_KEY` (every id up to it is scheduled and older than the grace
 period; ids between the two are looked at again by `recheck_young`, on PostgreSQL an id can become
 visible after a higher one). Decisions: `domain.sweep.plan_schedule`.
@@ -40,8 +41,6 @@ from settings.config import Config
 
 CURSOR_KEY = "scheduled_through_id"  # every complaint id <= this is scheduled (past the grace period)
 WALKED_KEY = "schedule_walked_through_id"  # every id <= this has been looked at once (may be > CURSOR_KEY)
-SCHEDULE_PAGE = 5000  # complaints per schedule page (one transaction)
-SCHEDULE_PER_SWEEP = 100_000  # at most this many new complaints scheduled per sweep (20 pages)
 SCHEDULE_SECONDS = 1.0  # and for at most about this long (at least one page a sweep)
 
 
@@ -190,13 +189,16 @@ def recheck_young(session: Session, *, config: Config, memo: SweepMemo, now: dat
 
 
 def schedule_page(session: Session, *, config: Config, memo: SweepMemo, now: datetime,
-                  page: int = SCHEDULE_PAGE) -> int:
-    """Schedule the next `page` complaints above the walked cursor, in the caller's transaction;
-    returns how many were looked at (fewer than `page`: none are left).
+                  page: int | None = None) -> int:
+    """Schedule the next `page` complaints (default: the policy's `schedule_page`) above the walked
+    cursor, in the caller's transaction; returns how many were looked at (fewer than `page`: none
+    are left).
 
     Complaints created within the grace period are left above the scheduled cursor and looked at
     again by `recheck_young` until they are old enough.
     """
+    if page is None:
+        page = config.escalation.policy().schedule_page
     cursor = schedule_cursor(session)
     stmt, cases_of = _schedule_select(session, now, config.escalation.sweep.new_case_grace_minutes)
     rows = session.execute(stmt.where(COMPLAINT.c.id > cursor.walked).order_by(COMPLAINT.c.id).limit(page)).all()
@@ -215,10 +217,12 @@ def schedule_page(session: Session, *, config: Config, memo: SweepMemo, now: dat
 
 
 def schedule_new(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,
-                 page: int = SCHEDULE_PAGE, limit: int | None = None) -> int:
+                 page: int | None = None, limit: int | None = None) -> int:
     """Schedule complaints added since the last sweep, in the caller's transaction (every one,
-    or about `limit`); returns how many were looked at. The sweep calls `recheck_young` and
-    `schedule_page` itself, one transaction per page."""
+    or about `limit`), `page` at a time (default: the policy's); returns how many were looked at.
+    The sweep calls `recheck_young` and `schedule_page` itself, one transaction per page."""
+    if page is None:
+        page = config.escalation.policy().schedule_page
     memo = memo_for(config, calendar, now)
     seen = recheck_young(session, config=config, memo=memo, now=now)
     while limit is None or seen < limit:

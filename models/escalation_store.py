@@ -49,8 +49,6 @@ from models.escalation_loads import (
 from models.escalation_queries import acknowledge_escalation, escalations_of, forecast, list_paused
 from models.escalation_schedule import (
     CURSOR_KEY,
-    SCHEDULE_PAGE,
-    SCHEDULE_PER_SWEEP,
     WALKED_KEY,
     recheck_young,
     reschedule,
@@ -64,7 +62,7 @@ from models.sqlutil import id_chunks, id_in, insert_ignoring_conflicts, insert_j
 from settings.config import Config
 
 __all__ = [
-    "CURSOR_KEY", "SCHEDULE_PAGE", "SCHEDULE_PER_SWEEP", "WALKED_KEY", "DigestLoad", "FiredEscalation", "SweepLoad", "acknowledge_escalation",
+    "CURSOR_KEY", "WALKED_KEY", "DigestLoad", "FiredEscalation", "SweepLoad", "acknowledge_escalation",
     "apply_sweep", "case_clock", "claim_digest_day", "claim_due", "escalations_of", "fired_levels", "forecast",
     "list_paused", "load_cases", "load_digest", "load_open_escalations", "load_sweep", "load_sweep_cases",
     "local_text", "memo_for", "open_pauses", "overdue_page", "pause_state", "queue_digests", "recheck_young",

@@ -18,7 +18,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from domain.calendar import CalendarOverrides
-from domain.escalation import Anchor, EscalationLevel, EscalationPolicy, Trigger, Unit
+from domain.escalation import (
+    DEFAULT_SCHEDULE_PAGE,
+    DEFAULT_SCHEDULE_PER_SWEEP,
+    Anchor,
+    EscalationLevel,
+    EscalationPolicy,
+    Trigger,
+    Unit,
+)
 from domain.org import Branch, ChainLevel, Contact, Department, OrgChart, Person, Position
 from domain.routing import RoutingRule, RoutingTable
 from domain.taxonomy import CATEGORIES
@@ -184,6 +192,10 @@ class SweepSpec(_Strict):
     workers: int = Field(default=2, ge=1, le=16)  # concurrent batches on PostgreSQL (SQLite: always 1)
     event_batch_limit: int = Field(default=1000, ge=0)
     new_case_grace_minutes: int = Field(default=10, ge=0, le=1440)
+    # New complaints scheduled per page (one transaction each), and at most about this many per sweep
+    # (the rest wait for the next sweeps): built into the policy (`EscalationPolicy.schedule_*`).
+    schedule_page: int = Field(default=DEFAULT_SCHEDULE_PAGE, ge=100, le=50_000)
+    schedule_per_sweep: int = Field(default=DEFAULT_SCHEDULE_PER_SWEEP, ge=100, le=10_000_000)
 
 
 class EscalationFile(_Strict):
@@ -214,6 +226,8 @@ class EscalationFile(_Strict):
             urgent_start_level=self.urgent.start_level,
             urgent_advance_days=self.urgent.advance_days,
             vulnerable_advance_days=self.vulnerable.advance_days,
+            schedule_page=self.sweep.schedule_page,
+            schedule_per_sweep=self.sweep.schedule_per_sweep,
         )
 
     def complaint_lead(self, org: OrgChart, branch: str) -> str | None:
@@ -242,6 +256,9 @@ def _check_escalation(src: _Source, esc: EscalationFile, org: OrgChart) -> list[
     for i, person in enumerate(esc.review.notify):
         if person not in org.people:
             problems.append(f"{src.where(('review', 'notify', i))}: unknown person {person!r}")
+    if esc.sweep.schedule_per_sweep < esc.sweep.schedule_page:
+        problems.append(f"{src.where(('sweep', 'schedule_per_sweep'))}: must be at least sweep.schedule_page "
+                        f"({esc.sweep.schedule_per_sweep} < {esc.sweep.schedule_page})")
     return problems
 
 

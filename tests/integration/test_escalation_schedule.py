@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, delete, func, select
 
-from complaints.config import Config
+from complaints.config import REPO_ROOT, Config, load_config
 from domain.calendar import WorkingCalendar
 from flows.escalation import run_escalation
 from flows.intake import run_intake
@@ -88,3 +92,35 @@ def test_young_complaints_are_looked_at_again_until_the_grace_period_is_over(db_
     assert run_escalation(db_engine, config, now=at("2026-11-28 08:00"), calendar=CAL).per_level == {"L1": 1}
     with db_engine.connect() as conn:
         assert conn.execute(select(ESC.c.case_no)).scalars().all() == [first.case_no]
+
+
+def test_the_page_and_the_bound_per_sweep_are_the_configured_ones(db_engine: Engine, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """escalation.yaml's `sweep.schedule_page` / `schedule_per_sweep` (here 100 and 200), read from
+    the policy: 250 imported complaints take two sweeps, pages of 100 and the rest."""
+    import flows.escalation as flow_module
+
+    cfg = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", cfg)
+    path = cfg / "escalation.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("schedule_page: 5000", "schedule_page: 100").replace("schedule_per_sweep: 100000",
+                                                                            "schedule_per_sweep: 200")
+    path.write_text(text, encoding="utf-8")
+    config = load_config(cfg)
+    assert (config.escalation.policy().schedule_page, config.escalation.policy().schedule_per_sweep) == (100, 200)
+    now = at("2026-11-26 09:30")
+    submit(db_engine, [complaint(received_at=now.isoformat(), category="银行卡") for _ in range(250)],
+           config=config, calendar=CAL, now=now)
+    pages: list[int] = []
+    from models.escalation_schedule import schedule_page as real_page
+
+    def recording_page(*args: Any, **kwargs: Any) -> int:
+        pages.append(kwargs["page"])
+        return real_page(*args, **kwargs)
+
+    monkeypatch.setattr(flow_module, "schedule_page", recording_page)
+    seen = [run_escalation(db_engine, config, now=at("2026-11-27 10:00"), calendar=CAL,
+                           schedule_seconds=600).scheduled for _ in range(3)]
+    assert seen == [200, 50, 0] and scheduled(db_engine) == 250
+    assert pages == [100, 100, 100, 100]  # sweep 1: two pages (the bound); 2: one, 50 found; 3: one, none found
