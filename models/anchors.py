@@ -262,20 +262,26 @@ def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, 
                         evidence: EvidenceStore | None = None) -> VerifyResult:
     """`audit verify`: the chain (from the last verified anchor unless `full`) against every anchor in
     `files` (default: the configured anchor file), the report snapshots and the database's own; then
-    every evidence file's stored bytes against the SHA-256 its audit event recorded (`evidence`:
-    default the configured store, models/evidence_store.py)."""
+    the evidence files against the SHA-256s their audit events recorded (`evidence`: default the
+    configured store, models/evidence_store.py): every file's row, and the stored bytes re-hashed of
+    the files recorded after the anchor the walk started from (all of them with `full`, or without a
+    key). The new checkpoint is recorded only when all of that holds, so a file found changed is
+    re-hashed again by the next incremental verify, not passed over."""
     from models.audit_chain import verify
     from models.evidence_store import evidence_store
-    from models.workbench import files_problem
+    from models.workbench import evidence_check
 
     paths = list(files) if files is not None else [anchor_file()]
     anchors, file_problem = gather(engine, paths)
-    result = verify(engine, full=full, anchors=anchors, key=key, rows=rows, checkpoint=checkpoint and not file_problem)
+    result = verify(engine, full=full, anchors=anchors, key=key, rows=rows, checkpoint=False)
     if result.ok and file_problem is not None:
         return result.failed(broken_anchor=file_problem, problem=file_problem)
-    if result.ok:
-        checked, case_no, problem = files_problem(engine, evidence or evidence_store())
-        result = VerifyResult(**{**result.__dict__, "files_checked": checked})
-        if problem is not None:
-            return result.failed(broken_case=case_no, problem=problem)
+    if not result.ok:
+        return result
+    found = evidence_check(engine, evidence or evidence_store(), after_seq=result.from_seq)
+    result = VerifyResult(**{**result.__dict__, "files_checked": found.checked, "files_skipped": found.skipped})
+    if found.problem is not None:
+        return result.failed(broken_case=found.case_no, problem=found.problem)
+    if checkpoint and key is not None and result.checked and result.verified_hash is not None:
+        record_verified(engine, key, result.head_seq, result.verified_hash)
     return result

@@ -299,6 +299,9 @@ class VerifyResult:
     broken_case: str | None = None
     unsigned_anchors: int = 0
     files_checked: int | None = None  # evidence files re-hashed against their audit events (models/workbench.py)
+    # evidence files recorded at or before the verified anchor this verify started from: their rows
+    # were compared with their events, their bytes not re-hashed (the full verify re-hashes them)
+    files_skipped: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -1,14 +1,14 @@
 """The handler's workbench beside the case row (issue 14): evidence files, internal notes and the
 contact log (Art. 21 proof of notice). Rows are append-only records of the case; each has its
 audit event (`evidence_attached`, `note_added`, `contact_logged`), and an evidence file's SHA-256
-is in that event's `after`, so `audit verify` can re-hash the stored bytes (`files_problem`).
+is in that event's `after`, so `audit verify` can re-hash the stored bytes (`evidence_check`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Index, Text, select
 from sqlalchemy.orm import Session
@@ -111,17 +111,27 @@ def contacts_of(session: Session, complaint_id: int, *, names: Sequence[str] = (
     return out
 
 
-def files_problem(engine: Engine, store: EvidenceStore) -> tuple[int, str | None, str | None]:
-    """Every attached file against the SHA-256 its `evidence_attached` audit event recorded: the
-    evidence row must still say that digest and the stored bytes must still hash to it.
+class FilesCheck(NamedTuple):
+    """What `evidence_check` found: files re-hashed, files not re-hashed (recorded at or before the
+    verified anchor the incremental verify starts from), and the first problem (case number, Chinese)."""
 
-    Returns (files checked, case number of the first problem, the problem in Chinese)."""
+    checked: int
+    skipped: int
+    case_no: str | None
+    problem: str | None
+
+
+def evidence_check(engine: Engine, store: EvidenceStore, *, after_seq: int = 0) -> FilesCheck:
+    """Every attached file against the SHA-256 its `evidence_attached` audit event recorded: the
+    evidence row must still say that digest (every file: a query), and the stored bytes must still
+    hash to it (re-hashed only for files whose event lies after `after_seq`: the incremental
+    verify's start; 0 re-hashes all). Bytes shared by several files are re-hashed once."""
     from models.audit_chain import AUDIT
 
     with Session(engine) as s:
         files = {int(r.id): r for r in s.execute(select(FILE.c.id, FILE.c.sha256, FILE.c.complaint_id)).all()}
         if not files:
-            return 0, None, None
+            return FilesCheck(0, 0, None, None)
         cases = sorted({int(r.complaint_id) for r in files.values()})
         recorded: dict[int, tuple[str, str | None, int]] = {}
         for i in range(0, len(cases), 500):
@@ -131,20 +141,36 @@ def files_problem(engine: Engine, store: EvidenceStore) -> tuple[int, str | None
                 after = ev.after or {}
                 if isinstance(after, dict) and "file_id" in after:
                     recorded[int(after["file_id"])] = (str(after.get("sha256", "")), ev.case_no, int(ev.seq))
-    checked = 0
+    checked = skipped = 0
+    hashed: dict[str, str | None] = {}
     for fid, r in sorted(files.items()):
         want = recorded.get(fid)
         if want is None:
-            return checked, None, f"证据文件 {fid} 没有对应的审计事件（evidence_attached）：文件记录被绕过审计写入"
+            return FilesCheck(checked, skipped, None,
+                              f"证据文件 {fid} 没有对应的审计事件（evidence_attached）：文件记录被绕过审计写入")
         digest, case_no, seq = want
         if r.sha256 != digest:
-            return checked, case_no, (f"案件 {case_no} 的证据文件 {fid} 的记录摘要与审计事件（第 {seq} 条）不符："
-                                      f"证据表被直接改动")
-        now = store.rehash(digest)
+            return FilesCheck(checked, skipped, case_no, f"案件 {case_no} 的证据文件 {fid} 的记录摘要与审计事件"
+                                                         f"（第 {seq} 条）不符：证据表被直接改动")
+        if seq <= after_seq:
+            skipped += 1
+            continue
+        if digest not in hashed:
+            hashed[digest] = store.rehash(digest)
+        now = hashed[digest]
         if now is None:
-            return checked, case_no, f"案件 {case_no} 的证据文件 {fid}（SHA-256 {digest[:12]}…）在存储中已不存在"
+            return FilesCheck(checked, skipped, case_no,
+                              f"案件 {case_no} 的证据文件 {fid}（SHA-256 {digest[:12]}…）在存储中已不存在")
         if now != digest:
-            return checked, case_no, (f"案件 {case_no} 的证据文件 {fid} 的内容已被改动：存储的字节的 SHA-256 为 "
-                                      f"{now[:12]}…，审计事件（第 {seq} 条）记录的是 {digest[:12]}…")
+            return FilesCheck(checked, skipped, case_no, f"案件 {case_no} 的证据文件 {fid} 的内容已被改动：存储的字节的"
+                                                         f" SHA-256 为 {now[:12]}…，审计事件（第 {seq} 条）记录的是 "
+                                                         f"{digest[:12]}…")
         checked += 1
-    return checked, None, None
+    return FilesCheck(checked, skipped, None, None)
+
+
+def files_problem(engine: Engine, store: EvidenceStore) -> tuple[int, str | None, str | None]:
+    """(files checked, case number of the first problem, the problem in Chinese): `evidence_check`
+    re-hashing every file (what the full verify does)."""
+    found = evidence_check(engine, store)
+    return found.checked, found.case_no, found.problem
