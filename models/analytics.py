@@ -23,8 +23,10 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Index,
+    Select,
     Text,
     UniqueConstraint,
+    and_,
     case,
     cast,
     delete,
@@ -40,6 +42,7 @@ from domain.lifecycle import OPEN_STATUSES
 from domain.statistics import NONE, local_midnight
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation
+from models.participants import ESCALATION, PARTICIPANT
 from models.sqlutil import table_of
 
 OVERLAP = timedelta(minutes=15)
@@ -265,15 +268,23 @@ def paused_open(session: Session, branches: Sequence[str]) -> dict[int, datetime
     return {cid: due for cid, (paused, due) in state.items() if paused}
 
 
-def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[Any]:
-    """Unacknowledged escalations naming `person` among their recipients, of open cases of `branches`."""
-    escaped = person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    stmt = (select(ESC.c.case_no, ESC.c.level, ESC.c.name, ESC.c.fired_at)
+def escalations_waiting_query(person: str, branches: Sequence[str]) -> Select[tuple[str, int, str, datetime]]:
+    """Unacknowledged escalations sent to `person`, of open cases of `branches`, oldest first: the person's
+    escalation rows of `case_participant` (index `ix_case_participant_person_role`), each joined to its
+    level's row by (case, level), as `models.queries.escalations_query` reads them (no LIKE over the
+    recipients JSON)."""
+    return (select(ESC.c.case_no, ESC.c.level, ESC.c.name, ESC.c.fired_at)
+            .join(PARTICIPANT, and_(PARTICIPANT.c.complaint_id == ESC.c.complaint_id,
+                                    PARTICIPANT.c.level == ESC.c.level))
             .join(C, C.c.id == ESC.c.complaint_id)
-            .where(ESC.c.acknowledged_at.is_(None), cast(ESC.c.recipients, Text).like(f'%"{escaped}"%', escape="\\"),
+            .where(PARTICIPANT.c.person == person, PARTICIPANT.c.role == ESCALATION, ESC.c.acknowledged_at.is_(None),
                    is_open(), C.c.branch.in_(list(branches)))
-            .order_by(ESC.c.fired_at))
-    return list(session.execute(stmt))
+            .order_by(ESC.c.fired_at, ESC.c.id))
+
+
+def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[Any]:
+    """Unacknowledged escalations sent to `person` (among their recipients), of open cases of `branches`."""
+    return list(session.execute(escalations_waiting_query(person, branches)))
 
 
 def case_numbers(session: Session, *, branches: Sequence[str], first: date | None = None, last: date | None = None,
