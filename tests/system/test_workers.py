@@ -162,3 +162,28 @@ def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster,
     wait_for(lambda: _all_routed(cluster, "RS-", N + 1), 150, f"all {N + 1} routed after the restart")
     _check_once_each(cluster, "RS-", N + 1, sinks)
     _no_run_cancelled(cluster)
+
+
+def test_a_worker_killed_while_dispatching_holds_messages_back_only_until_its_run_is_crashed(
+        cluster: Cluster, sinks: Sinks) -> None:
+    """SIGKILL the worker while it runs dispatch (limit 1): its run would hold dispatch's only slot
+    for Prefect's 300 s lease; the crash detector (automations.yaml) marks it Crashed within ~90 s
+    of its last sign of life, and the next dispatch run sends what was left, each message once."""
+    if sum(w.poll() is None for w in cluster.workers) < 2:
+        cluster.workers.append(cluster.start_worker(len(cluster.workers) + 1))
+    token = cluster.token("bench3")
+    t, _ = _burst_in_background(cluster, token, "KD-", N, 20)
+    wait_for(lambda: cluster.worker_running("dispatch") is not None, 120, "a dispatch run on a worker")
+    killed = cluster.kill_worker_running("dispatch")
+    assert killed is not None
+    killed_at = time.monotonic()
+    cluster.workers.append(cluster.start_worker(len(cluster.workers) + 1))  # the fleet replaces it
+    dispatch_runs = set(cluster.killed_runs) & {r["id"] for r in cluster.flow_runs("dispatch")}
+    assert dispatch_runs, cluster.killed_runs
+    t.join(timeout=120)
+    wait_for(lambda: _all_routed(cluster, "KD-", N), 150, f"all {N} routed")
+    wait_for(lambda: {cluster.flow_run_state(r) for r in cluster.killed_runs} == {"CRASHED"}, 180,
+             "the killed dispatch run marked Crashed")
+    crashed_after = time.monotonic() - killed_at
+    assert crashed_after < 150, crashed_after  # not the 300 s lease
+    _check_once_each(cluster, "KD-", N, sinks)
