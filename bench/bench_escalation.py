@@ -12,7 +12,7 @@ and the plan of the due-case query.
 
 --after-import: the complaints are built with no schedule rows and no cursor (a bulk import that
 bypassed scheduling), and the bench times the first sweep after it (target < 2 s at 1M: it
-schedules at most `SCHEDULE_PER_SWEEP` of them), then the sweeps that follow until every case is
+schedules at most `sweep.schedule_per_sweep` (config/escalation.yaml) of them), then the sweeps that follow until every case is
 scheduled and every due level has fired once.
 
 Each size's PostgreSQL database (PREFIX_N) is dropped and recreated: give two runs at the same time

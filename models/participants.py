@@ -1,7 +1,7 @@
 """Who works on, answers for or watches a case: one row per (case, person, role), indexed by person.
 
 Kept by routing (models/routing_store.apply_plans), reassignment (models/case_actions.assign) and
-escalation (models/escalation_store.fire_due: each recipient of a fired level). The chain members
+escalation (models/escalation_store.apply_sweep: each recipient of a fired level). The chain members
 are the escalation recipients to come (domain.escalation.resolve_recipients picks them from the
 chain), so a case is in a supervisor's view from routing on. Visibility (api/access.scope) and
 "my queue" filter by `EXISTS (… WHERE person = :me)` on this table: no LIKE over JSON.
