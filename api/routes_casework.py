@@ -265,7 +265,8 @@ def _guard(run: Callable[[UnitOfWork, str], Any]) -> Callable[[UnitOfWork, str],
 
 def _ack_all(uow: UnitOfWork, row: Any, person: str | None) -> list[dict[str, Any]]:
     """Acknowledge every open escalation of the case addressed to the caller."""
-    from models.escalation_store import acknowledge_escalation, escalations_of
+    from models.escalation_store import escalations_of
+    from services.cases import acknowledge_escalation
 
     if not person:
         raise ActionError([refusal("by", "本账号未关联组织架构中的人员，不能确认督办")])
@@ -273,11 +274,8 @@ def _ack_all(uow: UnitOfWork, row: Any, person: str | None) -> list[dict[str, An
             and any(r.get("person") == person for r in e["recipients"])]
     if not mine:
         raise ActionError([refusal("case", "没有发给您的未确认督办")])
-    out = [acknowledge_escalation(uow.session, case_no=row.case_no, level=e["level"], by=person, now=uow.now)
-           for e in mine]
-    for o in out:
-        uow.announce("complaint.escalation_acknowledged", o)
-    return out
+    # the command announces each acknowledgement after the commit, as a single one does
+    return [acknowledge_escalation(uow, case_no=row.case_no, level=e["level"], by=person).as_dict() for e in mine]
 
 
 # ---------------------------------------------------------------- JSON routes

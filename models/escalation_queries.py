@@ -14,6 +14,7 @@ from domain.deadlines import local_date
 from domain.escalation import due_levels
 from domain.field_names import refusal
 from models.audit_chain import AuditDraft, append
+from models.case_results import AcknowledgeEscalationResult
 from models.escalation_loads import (
     CLOCK,
     COMPLAINT,
@@ -29,7 +30,8 @@ from models.escalation_loads import (
 from settings.config import Config
 
 
-def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: str, now: datetime) -> dict[str, Any]:
+def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: str,
+                           now: datetime) -> AcknowledgeEscalationResult:
     """Record that a supervisor has seen a fired level; ValueError naming the field otherwise."""
     row = session.execute(select(ESC).where(ESC.c.case_no == case_no, ESC.c.level == level)).first()
     if row is None:
@@ -39,12 +41,13 @@ def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: st
         raise ValueError(refusal("by", f"{by!r} 不是案件 {case_no} 第 {level} 级督办的接收人"
                                      f"（接收人：{'、'.join(recipients)}）"))
     if row.acknowledged_at is not None:
-        return {"case_no": case_no, "level": level, "acknowledged_at": row.acknowledged_at,
-                "acknowledged_by": row.acknowledged_by, "already": True}
+        return AcknowledgeEscalationResult(case_no=case_no, level=level, acknowledged_at=row.acknowledged_at,
+                                           acknowledged_by=row.acknowledged_by, already=True)
     session.execute(ESC.update().where(ESC.c.id == row.id).values(acknowledged_at=now, acknowledged_by=by))
     append(session, [AuditDraft(at=now, actor=by, action="escalation_acknowledged", complaint_id=row.complaint_id,
                                 case_no=case_no, after={"level": level})])
-    return {"case_no": case_no, "level": level, "acknowledged_at": now, "acknowledged_by": by, "already": False}
+    return AcknowledgeEscalationResult(case_no=case_no, level=level, acknowledged_at=now, acknowledged_by=by,
+                                       already=False)
 
 
 def escalations_of(session: Session, complaint_id: int) -> list[dict[str, Any]]:

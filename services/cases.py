@@ -206,12 +206,9 @@ def act(uow: UnitOfWork, case_no: str, action: str, command: Command, *, actor: 
 def acknowledge_escalation(uow: UnitOfWork, *, case_no: str, level: int, by: str) -> AcknowledgeEscalationResult:
     """A supervisor acknowledges a fired level; ActionError naming the field when `by` may not."""
     try:
-        stored = _acknowledge_escalation(uow.session, case_no=case_no, level=level, by=by, now=uow.now)
+        out = _acknowledge_escalation(uow.session, case_no=case_no, level=level, by=by, now=uow.now)
     except ValueError as exc:
         raise ActionError([str(exc)]) from None
-    out = AcknowledgeEscalationResult(case_no=stored["case_no"], level=stored["level"],
-                                      acknowledged_at=stored["acknowledged_at"],
-                                      acknowledged_by=stored["acknowledged_by"], already=stored["already"])
     uow.announce("complaint.escalation_acknowledged", out.as_dict())
     return out
 
