@@ -37,7 +37,7 @@ def api_dashboard_cases(ctx: Ctx, who: ApiUser, institution: str, received_from:
             total, cases = analytics.drill(uow, f)
     except analytics.AnalyticsError as exc:
         raise HTTPException(422, str(exc)) from None
-    return {"total": total, "cases": cases}
+    return {"total": total, "cases": [c.as_dict() for c in cases]}
 
 
 @router.get("/stats/{period}", summary="监管报送统计（冻结版本，或当前数据）")

@@ -32,7 +32,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             with app.unit(now=now) as uow:
                 if args.verify:
-                    print(to_json(analytics.verify(uow, period, args.version)))
+                    print(to_json(analytics.verify(uow, period, args.version).as_dict()))
                     return 0
                 result = analytics.statistics(uow, period, actor=os_actor(), correct=args.correct)
                 if args.csv:

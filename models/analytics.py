@@ -15,8 +15,9 @@ a case between cells: routing giving it its category, a reclassification, a tran
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -119,14 +120,14 @@ CLOCK = table_of(ClockEventRow)
 UPDATED_INDEX = Index("ix_complaint_updated_at", C.c.updated_at)
 
 
-def local_day(session: Session) -> ColumnElement[Any]:
+def local_day(session: Session) -> ColumnElement[date]:
     """The local (Asia/Shanghai, UTC+8 all year) date of received_at, in SQL."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.timezone("Asia/Shanghai", C.c.received_at), Date)
     return func.date(C.c.received_at, "+8 hours")
 
 
-def _as_date(value: Any) -> date:
+def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
@@ -215,13 +216,30 @@ def refresh(session: Session, *, now: datetime, days: Iterable[date] = (),
 # ---------------------------------------------------------------- reading the counts
 
 
-def counts_by(session: Session, branches: Sequence[str], first: date, last: date,
-              *dims: str) -> list[tuple[Any, ...]]:
+def _counts(session: Session, branches: Sequence[str], first: date, last: date,
+            *dims: str) -> list[tuple[Any, ...]]:
     """Sum of counts grouped by `dims` (columns of the daily table), e.g. ("branch", "outlet")."""
     cols = [D.c[d] for d in dims]
     stmt = (select(*cols, func.sum(D.c.n)).where(D.c.branch.in_(list(branches)), D.c.day >= first, D.c.day <= last)
             .group_by(*cols))
     return [tuple(r) for r in session.execute(stmt)]
+
+
+def counts_per_day(session: Session, branches: Sequence[str], first: date, last: date) -> list[tuple[date, int]]:
+    """(day, complaints received) of `branches` from `first` to `last`, the days with any."""
+    return [(_as_date(d), int(n)) for d, n in _counts(session, branches, first, last, "day")]
+
+
+def counts_per_outlet(session: Session, branches: Sequence[str], first: date,
+                      last: date) -> list[tuple[str, str, int]]:
+    """(branch, outlet ("" for the institution itself), complaints received) from `first` to `last`."""
+    return [(str(b), str(o), int(n)) for b, o, n in _counts(session, branches, first, last, "branch", "outlet")]
+
+
+def counts_per_category(session: Session, branches: Sequence[str], first: date,
+                        last: date) -> list[tuple[str, int]]:
+    """(category ("" where unknown), complaints received) from `first` to `last`."""
+    return [(str(c), int(n)) for c, n in _counts(session, branches, first, last, "category")]
 
 
 def cell_matrix(session: Session, first: date, last: date) -> list[tuple[date, str, str, str, int]]:
@@ -282,17 +300,40 @@ def escalations_waiting_query(person: str, branches: Sequence[str]) -> Select[tu
             .order_by(ESC.c.fired_at, ESC.c.id))
 
 
-def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[Any]:
+@dataclass(frozen=True)
+class WaitingEscalation:
+    """An escalation level not yet acknowledged, of an open case."""
+
+    case_no: str
+    level: int
+    name: str
+    fired_at: datetime
+
+
+def escalations_waiting(session: Session, person: str, branches: Sequence[str]) -> list[WaitingEscalation]:
     """Unacknowledged escalations sent to `person` (among their recipients), of open cases of `branches`."""
-    return list(session.execute(escalations_waiting_query(person, branches)))
+    return [WaitingEscalation(**r._mapping) for r in session.execute(escalations_waiting_query(person, branches))]
+
+
+@dataclass(frozen=True)
+class CaseNumber:
+    """A case behind a figure, as the drill-down lists it."""
+
+    case_no: str
+    received_at: datetime
+    status: str
+    branch: str
+    outlet: str | None
+    category: str | None
+    regulatory_due_at: datetime
 
 
 def case_numbers(session: Session, *, branches: Sequence[str], first: date | None = None, last: date | None = None,
                  category: str | None = None, outlet: str | None = None, channel: str | None = None,
                  cause: str | None = None, status: Sequence[str] | None = None, limit: int = 500,
-                 extra: Sequence[ColumnElement[bool]] = ()) -> tuple[int, list[Any]]:
+                 extra: Sequence[ColumnElement[bool]] = ()) -> tuple[int, list[CaseNumber]]:
     """The cases behind a figure: how many, and the first `limit` (case_no, received_at, status, branch, outlet,
-    category), newest first."""
+    category, regulatory_due_at), newest first."""
     where: list[ColumnElement[bool]] = [C.c.branch.in_(list(branches)), C.c.status != "merged", *extra]
     if first is not None:
         where.append(C.c.received_at >= local_midnight(first))
@@ -307,33 +348,79 @@ def case_numbers(session: Session, *, branches: Sequence[str], first: date | Non
     rows = session.execute(select(C.c.case_no, C.c.received_at, C.c.status, C.c.branch, C.c.outlet, C.c.category,
                                   C.c.regulatory_due_at)
                            .where(*where).order_by(C.c.received_at.desc(), C.c.case_no).limit(limit)).all()
-    return total, list(rows)
+    return total, [CaseNumber(**r._mapping) for r in rows]
 
 
 # ---------------------------------------------------------------- statistics rows and snapshots
 
 
-def period_rows(session: Session, start: datetime, end: datetime) -> list[Any]:
+class PeriodRow(NamedTuple):
+    """A complaint as the statistics read it: its case number and dimensions ("" where unknown). A named
+    tuple, not a dataclass: a year is every case of the year, and a tuple is built three times faster."""
+
+    case_no: str
+    branch: str
+    outlet: str
+    channel: str
+    category: str
+    cause: str
+
+
+def period_rows(session: Session, start: datetime, end: datetime) -> list[PeriodRow]:
     """Every complaint received in [start, end) (merged left out): case_no and its dimensions."""
     stmt = (select(C.c.case_no, C.c.branch, func.coalesce(C.c.outlet, NONE), func.coalesce(C.c.channel, NONE),
                    func.coalesce(C.c.category, NONE), func.coalesce(C.c.cause, NONE))
             .where(C.c.received_at >= start, C.c.received_at < end, C.c.status != "merged"))
-    return list(session.execute(stmt))
+    return [PeriodRow(*r) for r in session.execute(stmt)]
 
 
-def latest_snapshot(session: Session, period: str) -> Any | None:
-    return session.execute(select(SNAP).where(SNAP.c.period == period)
-                           .order_by(SNAP.c.version.desc()).limit(1)).first()
+@dataclass(frozen=True)
+class FrozenStats:
+    """One stored version of a period's statistics (`stats_snapshot`): `content` is the frozen JSON text
+    whose sha256 is `sha256`; `diff` what a correction changed (free-form JSON, None for v1)."""
+
+    id: int
+    period: str
+    kind: str
+    version: int
+    generated_at: datetime
+    total: int
+    sha256: str
+    content: str
+    reason: str
+    diff: dict[str, Any] | None
+    actor: str
 
 
-def snapshot(session: Session, period: str, version: int) -> Any | None:
-    return session.execute(select(SNAP).where(SNAP.c.period == period, SNAP.c.version == version)).first()
+def latest_snapshot(session: Session, period: str) -> FrozenStats | None:
+    row = session.execute(select(SNAP).where(SNAP.c.period == period)
+                          .order_by(SNAP.c.version.desc()).limit(1)).first()
+    return FrozenStats(**row._mapping) if row is not None else None
 
 
-def snapshots(session: Session) -> list[Any]:
-    return list(session.execute(select(SNAP.c.period, SNAP.c.kind, SNAP.c.version, SNAP.c.generated_at, SNAP.c.total,
-                                       SNAP.c.sha256, SNAP.c.reason)
-                                .order_by(SNAP.c.period.desc(), SNAP.c.version.desc())))
+def snapshot(session: Session, period: str, version: int) -> FrozenStats | None:
+    row = session.execute(select(SNAP).where(SNAP.c.period == period, SNAP.c.version == version)).first()
+    return FrozenStats(**row._mapping) if row is not None else None
+
+
+@dataclass(frozen=True)
+class StatsVersion:
+    """A stored version in the list of frozen statistics (its content left out)."""
+
+    period: str
+    kind: str
+    version: int
+    generated_at: datetime
+    total: int
+    sha256: str
+    reason: str
+
+
+def snapshots(session: Session) -> list[StatsVersion]:
+    """Every stored version, the latest period first, each period's latest version first."""
+    return [StatsVersion(**r._mapping) for r in session.execute(
+        select(SNAP.c.period, SNAP.c.kind, SNAP.c.version, SNAP.c.generated_at, SNAP.c.total, SNAP.c.sha256,
+               SNAP.c.reason).order_by(SNAP.c.period.desc(), SNAP.c.version.desc()))]
 
 
 def store_snapshot(session: Session, row: dict[str, Any]) -> None:
@@ -357,14 +444,49 @@ def store_alert(session: Session, row: dict[str, Any]) -> bool:
     return insert_ignoring_conflicts(session, ALERT, [row], key="dedupe_key") > 0
 
 
-def alerts(session: Session, branches: Sequence[str], *, since: date) -> list[Any]:
+@dataclass(frozen=True)
+class AlertRow:
+    """A stored early-warning alert (`early_warning_alert`)."""
+
+    id: int
+    dedupe_key: str
+    day: date
+    institution: str
+    outlet: str
+    category: str
+    window_days: int
+    observed: int
+    expected: float
+    p_value: float
+    terms: tuple[str, ...]
+    cases: tuple[str, ...]
+    recipients: tuple[str, ...]
+    created_at: datetime
+
+
+def alerts(session: Session, branches: Sequence[str], *, since: date) -> list[AlertRow]:
+    """The alerts of `branches` seen on `since` or later, the latest first."""
     stmt = (select(ALERT).where(ALERT.c.institution.in_(list(branches)), ALERT.c.day >= since)
             .order_by(ALERT.c.day.desc(), ALERT.c.id.desc()))
-    return list(session.execute(stmt))
+    return [AlertRow(r.id, r.dedupe_key, _as_date(r.day), r.institution, r.outlet, r.category, r.window_days,
+                     r.observed, float(r.expected), float(r.p_value), tuple(r.terms), tuple(r.cases),
+                     tuple(r.recipients), r.created_at) for r in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class SpikeText:
+    """A case of a spike window: its texts and the names to mask inside them."""
+
+    case_no: str
+    request: str
+    facts: str
+    complainant_name: str
+    agent_name: str | None
+    complainant_legal_rep: str | None
 
 
 def spike_texts(session: Session, *, branches: Sequence[str], outlet: str | None, category: str, first: date,
-                last: date, limit: int = 300) -> list[Any]:
+                last: date, limit: int = 300) -> list[SpikeText]:
     """The cases of a spike window (case_no, request, facts and the names to mask inside them)."""
     where = [C.c.branch.in_(list(branches)), C.c.received_at >= local_midnight(first),
              C.c.received_at < local_midnight(last + timedelta(days=1)), C.c.status != "merged",
@@ -373,7 +495,7 @@ def spike_texts(session: Session, *, branches: Sequence[str], outlet: str | None
         where.append(C.c.outlet.is_(None) if outlet == NONE else C.c.outlet == outlet)
     stmt = (select(C.c.case_no, C.c.request, C.c.facts, C.c.complainant_name, C.c.agent_name, C.c.complainant_legal_rep)
             .where(*where).order_by(C.c.received_at).limit(limit))
-    return list(session.execute(stmt))
+    return [SpikeText(**r._mapping) for r in session.execute(stmt)]
 
 
 __all__ = ["ALERT", "D", "SNAP"]

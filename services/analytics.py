@@ -104,6 +104,18 @@ class RankedOutlet:
 
 
 @dataclass(frozen=True)
+class RecentAlert:
+    """An early-warning alert of the last 30 days as the dashboard shows it (names, not codes)."""
+
+    day: str
+    institution: str
+    outlet: str
+    category: str
+    observed: int
+    expected: float
+
+
+@dataclass(frozen=True)
 class Dashboard:
     institution: str
     name: str
@@ -119,13 +131,13 @@ class Dashboard:
     outlets: list[RankedOutlet]
     categories: list[Figure]  # this month by category
     governance: str  # "" when the governance tables answered, else why not
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[RecentAlert] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def cases_link(institution: str, **filters: Any) -> str:
+def cases_link(institution: str, **filters: str | None) -> str:
     """The drill-down of a figure: the dashboard's case list with the figure's filters."""
     params = {"institution": institution, **{k: v for k, v in filters.items() if v is not None}}
     return "/dashboard/cases?" + urlencode(params)
@@ -157,7 +169,19 @@ def _governance(uow: UnitOfWork, branches: Sequence[str], year_first: date, toda
     return out, ""
 
 
-def overdue_remediation(uow: UnitOfWork, institution: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class OverdueRemediation:
+    """An open 整改 item past its due date, as /dashboard/remediation lists it (title masked, local time)."""
+
+    ref: str
+    title: str
+    due_at: str
+    owner: str  # the owning institution's name and department
+    case_no: str  # "" for an item opened from a pattern
+    escalated_level: int
+
+
+def overdue_remediation(uow: UnitOfWork, institution: str) -> list[OverdueRemediation]:
     """The open 整改 items of the institution (and those below it) past their due date, titles masked."""
     try:
         from models import governance
@@ -165,10 +189,11 @@ def overdue_remediation(uow: UnitOfWork, institution: str) -> list[dict[str, Any
         return []
     rows = governance.overdue_remediations(uow.session, now=uow.now, branches=set(subtree(uow.config, institution)))
     org = uow.config.org
-    return [{"ref": r["ref"], "title": mask_free_text(str(r["title"] or "")), "due_at": local_text(r["due_at"]),
-             "owner": (org.branches[r["owner_branch"]].name if r.get("owner_branch") in org.branches else "")
-             + " " + str(r.get("owner_department") or ""), "case_no": r.get("case_no") or "",
-             "escalated_level": r.get("escalated_level") or 0} for r in rows]
+    return [OverdueRemediation(
+        ref=str(r["ref"]), title=mask_free_text(str(r["title"] or "")), due_at=local_text(r["due_at"]),
+        owner=(org.branches[r["owner_branch"]].name if r.get("owner_branch") in org.branches else "")
+        + " " + str(r.get("owner_department") or ""), case_no=str(r.get("case_no") or ""),
+        escalated_level=int(r.get("escalated_level") or 0)) for r in rows]
 
 
 def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | None = None,
@@ -186,10 +211,10 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     periods = (("本周", wk), ("本月", mo), ("本年", yr))
     months = st.months_back(today, 12)
     # One read of the counts per day since the earliest day any figure needs (≤ 400 rows), summed here.
-    per_day = dict(store.counts_by(s, branches, min(months[0], yr, wk), today, "day"))
+    per_day = dict(store.counts_per_day(s, branches, min(months[0], yr, wk), today))
 
     def total(first: date, last: date = today) -> int:
-        return sum(int(n) for d, n in per_day.items() if first <= store._as_date(d) <= last)
+        return sum(n for d, n in per_day.items() if first <= d <= last)
 
     counts = [Figure(f"{label}受理", total(first),
                      cases_link(institution, received_from=first.isoformat(), received_to=today.isoformat()))
@@ -220,37 +245,33 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
     trend = [(m.strftime("%Y-%m"), total(m, e)) for m, e in zip(months, ends, strict=True)]
     org = config.org
-    by_outlet = store.counts_by(s, branches, mo, today, "branch", "outlet")
+    by_outlet = store.counts_per_outlet(s, branches, mo, today)
     by_branch: Counter[str] = Counter()
     for b, _o, n in by_outlet:
-        by_branch[b] += int(n)
+        by_branch[b] += n
     children = []
     for code in sorted(c for c, b in org.branches.items() if b.parent == institution):
         sub = subtree(config, code)
         children.append(Figure(org.branches[code].name, sum(by_branch[c] for c in sub),
                                cases_link(code, received_from=mo.isoformat(), received_to=today.isoformat()),
                                note=code))
-    ranked = sorted(by_outlet, key=lambda r: (-int(r[2]), r[0], r[1]))
-    outlets = [RankedOutlet(b, org.branches[b].name, o or "本级", int(n),
+    ranked = sorted(by_outlet, key=lambda r: (-r[2], r[0], r[1]))
+    outlets = [RankedOutlet(b, org.branches[b].name, o or "本级", n,
                             cases_link(b, own="true", outlet=o, received_from=mo.isoformat(),
                                        received_to=today.isoformat()))
-               for b, o, n in ranked if int(n) > 0][:20]
-    by_cat = sorted(store.counts_by(s, branches, mo, today, "category"), key=lambda r: (-int(r[1]), r[0]))
-    categories = [Figure(TAXONOMY_NAMES["category"].get(c, "未分类") if c else "未分类", int(n),
+               for b, o, n in ranked if n > 0][:20]
+    by_cat = sorted(store.counts_per_category(s, branches, mo, today), key=lambda r: (-r[1], r[0]))
+    categories = [Figure(TAXONOMY_NAMES["category"].get(c, "未分类") if c else "未分类", n,
                          cases_link(institution, category=c, received_from=mo.isoformat(), received_to=today.isoformat()))
-                  for c, n in by_cat if int(n) > 0]
-    recent = [{"day": _as_date_text(a.day), "institution": org.branches[a.institution].name,
-               "outlet": a.outlet, "category": TAXONOMY_NAMES["category"].get(a.category, "未分类"),
-               "observed": a.observed, "expected": round(float(a.expected), 1)}
+                  for c, n in by_cat if n > 0]
+    recent = [RecentAlert(day=a.day.isoformat(), institution=org.branches[a.institution].name, outlet=a.outlet,
+                          category=TAXONOMY_NAMES["category"].get(a.category, "未分类"), observed=a.observed,
+                          expected=round(a.expected, 1))
               for a in store.alerts(s, branches, since=today - timedelta(days=30))]
     return Dashboard(institution=institution, name=org.branches[institution].name, as_of=local_text(uow.now),
                      today=today.isoformat(), customers=customers, counts=counts, rates=rates, limits=limits,
                      live=live, trend=trend, children=children, outlets=outlets, categories=categories,
                      governance=gov_note, alerts=recent)
-
-
-def _as_date_text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 @dataclass(frozen=True)
@@ -271,7 +292,24 @@ class CaseFilter:
     own: bool = False  # the institution itself only, not its sub-institutions (an outlet's figure)
 
 
-def drill(uow: UnitOfWork, f: CaseFilter, *, limit: int = 500) -> tuple[int, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class DrillCase:
+    """A case behind a dashboard figure, as /dashboard/cases lists it (names, local times)."""
+
+    case_no: str
+    received_at: str
+    status: str
+    status_name: str
+    branch: str  # the institution's name
+    outlet: str
+    category: str  # the category's name
+    due_at: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def drill(uow: UnitOfWork, f: CaseFilter, *, limit: int = 500) -> tuple[int, list[DrillCase]]:
     """The cases behind a figure, as the dashboard counted them."""
     config = uow.config
     if f.institution not in config.org.branches:
@@ -300,10 +338,10 @@ def drill(uow: UnitOfWork, f: CaseFilter, *, limit: int = 500) -> tuple[int, lis
     total, rows = store.case_numbers(s, branches=branches, first=f.received_from, last=f.received_to,
                                      category=f.category, outlet=f.outlet, channel=f.channel, cause=f.cause,
                                      status=status, limit=limit, extra=extra)
-    out = [{"case_no": r.case_no, "received_at": local_text(r.received_at), "status": r.status,
-            "status_name": STATUS_NAMES[Status(r.status)], "branch": config.org.branches[r.branch].name,
-            "outlet": r.outlet or "", "category": TAXONOMY_NAMES["category"].get(r.category or "", "未分类"),
-            "due_at": local_text(r.regulatory_due_at)} for r in rows]
+    out = [DrillCase(case_no=r.case_no, received_at=local_text(r.received_at), status=r.status,
+                     status_name=STATUS_NAMES[Status(r.status)], branch=config.org.branches[r.branch].name,
+                     outlet=r.outlet or "", category=TAXONOMY_NAMES["category"].get(r.category or "", "未分类"),
+                     due_at=local_text(r.regulatory_due_at)) for r in rows]
     return total, out
 
 
@@ -355,9 +393,9 @@ def statistics(uow: UnitOfWork, period: st.Period, *, actor: str, correct: str |
     if latest is not None and (latest.sha256 == sha or not correct):
         frozen = json.loads(latest.content)
         changed = None if latest.sha256 == sha else st.diff(frozen, content)
-        return StatsResult(period.label, period.kind, int(latest.version), False, latest.sha256, int(latest.total),
+        return StatsResult(period.label, period.kind, latest.version, False, latest.sha256, latest.total,
                            frozen, latest.diff, changed)
-    version = int(latest.version) + 1 if latest is not None else 1
+    version = latest.version + 1 if latest is not None else 1
     change = st.diff(json.loads(latest.content), content) if latest is not None else None
     append(s, [AuditDraft(at=uow.now, actor=actor, action="stats_frozen",
                           after={"period": period.label, "version": version, "sha256": sha, "total": content["total"]},
@@ -370,7 +408,23 @@ def statistics(uow: UnitOfWork, period: st.Period, *, actor: str, correct: str |
     return StatsResult(period.label, period.kind, version, True, sha, content["total"], content, change)
 
 
-def verify(uow: UnitOfWork, period: st.Period, version: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StatsCheck:
+    """A frozen version checked: its content against its sha256 (`intact`), and against the figures
+    recomputed now (`matches_data`; `diff` what changed, domain.statistics.diff's JSON)."""
+
+    period: str
+    version: int
+    sha256: str
+    intact: bool
+    matches_data: bool
+    diff: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify(uow: UnitOfWork, period: st.Period, version: int | None = None) -> StatsCheck:
     """A frozen version's content against its sha256, and against the figures recomputed now."""
     row = (store.snapshot(uow.session, period.label, version) if version is not None
            else store.latest_snapshot(uow.session, period.label))
@@ -380,8 +434,8 @@ def verify(uow: UnitOfWork, period: st.Period, version: int | None = None) -> di
     intact = st.digest(stored) == row.sha256
     now = compute(uow, period)
     changed = st.diff(stored, now)
-    return {"period": period.label, "version": int(row.version), "sha256": row.sha256, "intact": intact,
-            "matches_data": not changed["cells"], "diff": changed}
+    return StatsCheck(period=period.label, version=row.version, sha256=row.sha256, intact=intact,
+                      matches_data=not changed["cells"], diff=changed)
 
 
 def cell_cases(content: Mapping[str, Any], filters: Mapping[str, str]) -> list[str]:

@@ -280,8 +280,8 @@ def test_statistics_match_a_recount_freeze_and_correct_with_a_diff(runtime: Runt
     with runtime.unit(now=NOW + timedelta(hours=2)) as uow:
         check = analytics.verify(uow, q1)
         old = analytics.verify(uow, q1, 1)
-    assert check["intact"] and check["matches_data"] and check["version"] == 2
-    assert old["intact"] and not old["matches_data"]
+    assert check.intact and check.matches_data and check.version == 2
+    assert old.intact and not old.matches_data
     with session_scope(db_engine) as s:
         actions = [a for (a,) in s.execute(text("SELECT action FROM audit_event WHERE action = 'stats_frozen'"))]
     assert len(actions) == 4

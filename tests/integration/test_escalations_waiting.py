@@ -83,7 +83,7 @@ def test_the_dashboard_figure_and_its_cases(db_engine: Engine, config: Config) -
             total, rows = analytics.drill(uow, analytics.CaseFilter(institution="dl", escalated_to=person))
         figure = next(f for f in board.live if f.label == "待本人确认的督办")
         assert figure.value == sum(want.values()), person
-        assert total == len({k[0] for k in want}) and sorted(r["case_no"] for r in rows) == sorted({k[0] for k in want})
+        assert total == len({k[0] for k in want}) and sorted(r.case_no for r in rows) == sorted({k[0] for k in want})
 
 
 def test_read_through_the_participants_index(db_engine: Engine, config: Config) -> None:
