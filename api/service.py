@@ -34,7 +34,7 @@ from flows.report_render import render_html, table_csv
 from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
 from models.case_views import status_choices
-from models.queries import case_row, cases_in_scope, escalations_of
+from models.queries import ReceivedEscalation, case_row, cases_in_scope, escalations_of
 from models.schemas import SubmitResult
 from models.submission import KeyReused
 from models.users import ROLE_NAMES
@@ -190,7 +190,7 @@ def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel
 # ---------------------------------------------------------------- escalations
 
 
-def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> list[dict[str, Any]]:
+def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> list[ReceivedEscalation]:
     _need(who, "escalations")
     person = who.user.person_id
     if not person:

@@ -8,6 +8,7 @@ these functions only load.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +58,30 @@ def escalations_query(person: str, *, open_only: bool = True, limit: int = 500) 
     return stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit)
 
 
-def escalations_of(session: Session, person: str, *, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ReceivedEscalation:
+    """An escalation level sent to a person (`GET /api/escalations/mine`; `as_dict()` is its JSON)."""
+
+    case_no: str
+    level: int
+    name: str
+    reason: str
+    due_at: datetime
+    fired_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def escalations_of(session: Session, person: str, *, open_only: bool = True,
+                   limit: int = 500) -> list[ReceivedEscalation]:
     """The escalations `person` received, newest first (`open_only`: not yet acknowledged)."""
     rows = session.execute(escalations_query(person, open_only=open_only, limit=limit)).all()
-    return [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
-             "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
-            for r in rows]
+    return [ReceivedEscalation(case_no=r.case_no, level=r.level, name=r.name, reason=r.reason, due_at=r.due_at,
+                               fired_at=r.fired_at, acknowledged_at=r.acknowledged_at,
+                               acknowledged_by=r.acknowledged_by) for r in rows]
 
 
 def latest_reports(session: Session) -> list[dict[str, Any]]:
