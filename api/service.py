@@ -30,6 +30,7 @@ from api.schemas import (
 from domain.deadlines import SHANGHAI
 from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition, Status
+from domain.report import ReportContent
 from flows.report_render import render_html, table_csv
 from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
@@ -238,16 +239,18 @@ def report_html(ctx: Context, who: Principal, week: str) -> str:
         page = latest_html(uow.session, week)
     if page is not None:
         return page
-    return render_html(r["content"], version=r["version"], generated_at=r["generated_at"].astimezone(SHANGHAI).isoformat(),
+    return render_html(ReportContent.from_dict(r["content"]), version=r["version"],
+                       generated_at=r["generated_at"].astimezone(SHANGHAI).isoformat(),
                        sha256=r["sha256"], institution=ctx.config.institution)
 
 
 def report_csv(ctx: Context, who: Principal, week: str, table: str) -> str:
-    tables = report(ctx, who, week)["content"]["tables"]
-    if table not in tables:
+    tables = ReportContent.from_dict(report(ctx, who, week)["content"]).tables
+    found = tables.get(table)
+    if found is None:
         raise Refused(404, refusal("table", f"周报 {week} 没有表 {table!r}"),
-                      [refusal("table", f"须为以下之一：{'、'.join(sorted(tables))}")])
-    return str(table_csv(tables[table]))
+                      [refusal("table", f"须为以下之一：{'、'.join(sorted(t.key for t in tables))}")])
+    return table_csv(found)
 
 
 def report_verify(ctx: Context, who: Principal, week: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +125,8 @@ def charts(content: ReportContent) -> dict[str, Markup]:
     return out
 
 
-def render_html(content: ReportContent | Mapping[str, Any], *, version: int, generated_at: str, sha256: str,
-                institution: str) -> str:
-    """The report's page. `content` is the typed content, or its JSON as stored (read back with
-    `ReportContent.from_dict`: api/service.py's page for a snapshot frozen before 0011 passes that)."""
-    if not isinstance(content, ReportContent):
-        content = ReportContent.from_dict(content)
+def render_html(content: ReportContent, *, version: int, generated_at: str, sha256: str, institution: str) -> str:
+    """The report's page (a stored content is read back with `ReportContent.from_dict` first)."""
     return ENV.get_template("weekly_report.html.j2").render(
         c=content, tables=content.tables, summary=content.summary, charts=charts(content),
         version=version, generated_at=generated_at, sha256=sha256, institution=institution,
@@ -150,14 +146,12 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def table_csv(table: Table | Mapping[str, Any]) -> str:
-    """One table as CSV. `table` is a typed table, or its columns and rows as stored in a content's JSON
-    (api/service.py's CSV download)."""
-    columns, rows = (table.columns, table.rows) if isinstance(table, Table) else (table["columns"], table["rows"])
+def table_csv(table: Table) -> str:
+    """One table as CSV."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_cell(c) for c in columns])
-    writer.writerows([csv_cell(v) for v in row] for row in rows)
+    writer.writerow([csv_cell(c) for c in table.columns])
+    writer.writerows([csv_cell(v) for v in row] for row in table.rows)
     return buf.getvalue()
 
 

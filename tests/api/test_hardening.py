@@ -25,6 +25,7 @@ from api.limits import json_problems
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
+from domain.report import Table
 from flows.intake import run_intake
 from flows.report_render import csv_cell, table_csv
 from flows.weekly_report import build_weekly_report
@@ -355,7 +356,7 @@ def test_csv_cells_cannot_start_a_formula(hard: TestClient, db_engine: Engine, c
     on_disk = (tmp_path / "2026-W48" / "sensitive.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in on_disk and "\n=" not in on_disk and ",=" not in on_disk
     assert [csv_cell(v) for v in ("\tx", "\rx", "a=b", -3, 1.5, None)] == ["'\tx", "'\rx", "a=b", -3, 1.5, ""]
-    assert table_csv({"columns": ["=a"], "rows": [[-1], ["-1"]]}) == "'=a\n-1\n'-1\n"
+    assert table_csv(Table("t", "t", ("=a",), ((-1,), ("-1",)))) == "'=a\n-1\n'-1\n"
 
 
 def test_personal_data_responses_are_no_store(hard: TestClient, db_engine: Engine, config: Config) -> None:

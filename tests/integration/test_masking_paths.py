@@ -155,7 +155,7 @@ def test_free_text_pii_is_masked_on_every_path(db_engine: Engine, config: Config
     assert any("刘**" in post.text for post in services.received)
 
     # the weekly report: content (snapshot), report.html, sensitive.csv and every other file
-    assert_masked("report content", _dump(report.content))
+    assert_masked("report content", _dump(report.content.as_dict()))
     files = sorted(report.output_dir.iterdir())
     assert {"report.html", "sensitive.csv", "content.json"} <= {f.name for f in files}
     for f in files:
