@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +49,7 @@ def status_choices() -> str:
     return "、".join(f"{s.value}（{n}）" for s, n in STATUS_NAMES.items())
 
 
-def _name(names: Any, code: str | None) -> str | None:
+def _name(names: Mapping[str, str], code: str | None) -> str | None:
     if code is None:
         return None
     try:
@@ -152,14 +152,30 @@ def summary(c: Any, *, unmask: bool = False, current: CurrentDue | None = None) 
     }
 
 
-def _review(session: Session, complaint_id: int) -> dict[str, Any] | None:
-    """The latest review (核查) of the case: when asked, its deadline and who owns it."""
+@dataclass(frozen=True)
+class LatestReview:
+    """The latest review (核查) of a case: when asked, its deadline and who owns it (`as_dict()`: the
+    case detail's `review`)."""
+
+    requested_at: datetime
+    due_at: datetime
+    owner_name: str
+    owner_org: str
+    owner: str  # owner_org and owner_name, as people read it
+    recorded_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _review(session: Session, complaint_id: int) -> LatestReview | None:
+    """The latest review (核查) of the case, or None."""
     r = session.execute(select(REVIEW).where(REVIEW.c.complaint_id == complaint_id)
                         .order_by(REVIEW.c.requested_at.desc(), REVIEW.c.id.desc()).limit(1)).first()
     if r is None:
         return None
-    return {"requested_at": r.requested_at, "due_at": r.due_at, "owner_name": r.owner_name, "owner_org": r.owner_org,
-            "owner": f"{r.owner_org} {r.owner_name}", "recorded_at": r.recorded_at}
+    return LatestReview(requested_at=r.requested_at, due_at=r.due_at, owner_name=r.owner_name, owner_org=r.owner_org,
+                        owner=f"{r.owner_org} {r.owner_name}", recorded_at=r.recorded_at)
 
 
 def case_detail(session: Session, case_no: str, *, unmask: bool = False,
@@ -194,9 +210,9 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
         "pause_reason": current.pause_reason if current else None,
         "stored_due_at": c.regulatory_due_at,
         "as_of": now,
-        "review": review,
-        "review_due_at": review["due_at"] if review else None,
-        "review_owner": review["owner"] if review else None,
+        "review": review.as_dict() if review else None,
+        "review_due_at": review.due_at if review else None,
+        "review_owner": review.owner if review else None,
         "complainant_type": c.complainant_type,
         "complainant_type_name": _name(COMPLAINANT_TYPE_NAMES, c.complainant_type),
         "complainant": _person({
