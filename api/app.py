@@ -28,6 +28,7 @@ from api.errors import Refused
 from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
 from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
+from models.evidence_store import evidence_store
 from models.schemas import ComplaintIn
 from settings.config import Config, load_config
 
@@ -96,7 +97,11 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     An engine passed in is used as it is: migrate it first (`models.db.migrate`). `max_body`:
     the request body limit in bytes (default COMPLAINTS_MAX_BODY_BYTES, else 1 MiB; api/limits.py).
+    The evidence store is made first (`evidence_store()`, an S3 bucket checked with HEAD): settings
+    that are incomplete, contradictory or unreachable raise `EvidenceStoreError` (a ConfigError naming
+    the variable) here, so the app does not start, rather than at the first upload.
     """
+    evidence_store()
     if engine is None:
         engine = make_engine()
         migrate(engine)

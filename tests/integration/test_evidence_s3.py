@@ -7,7 +7,10 @@ test_casework.py), and a start-up that names the variable of an incomplete or un
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from complaints.config import Config
+from api.app import create_app
+from complaints.config import REPO_ROOT, Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
 from models.anchors import verify_with_anchors
@@ -202,3 +206,50 @@ def test_cli_refuses_an_incomplete_s3_setting_naming_the_variable(
         assert "Traceback" not in err
 
 
+
+
+def _no_serving(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the web server was started despite the evidence store's settings")
+
+
+@pytest.mark.parametrize(("change", "names"), [
+    ({"COMPLAINTS_EVIDENCE_S3_BUCKET": None}, "COMPLAINTS_EVIDENCE_S3_BUCKET"),
+    ({"COMPLAINTS_EVIDENCE_S3_ENDPOINT": "closed"}, "COMPLAINTS_EVIDENCE_S3_ENDPOINT"),
+])
+def test_the_web_app_refuses_to_start_on_a_bad_s3_setting_naming_the_variable(
+        db_engine: Engine, config: Config, bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], change: dict[str, str | None], names: str) -> None:
+    """api/app.py create_app makes the store before anything else: with the bucket's settings it starts
+    (and has checked the bucket); without the bucket variable, or at an endpoint nothing answers, it
+    raises EvidenceStoreError naming the variable, and `complaints web` exits 2 with that message
+    before serving anything (no traceback, no credential)."""
+    create_app(config, db_engine)  # the bucket's own settings: it starts
+    for name, value in change.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(EvidenceStoreError) as caught:
+        create_app(config, db_engine)
+    assert names in str(caught.value) and SECRET not in str(caught.value), caught.value
+
+    monkeypatch.setattr("uvicorn.run", _no_serving)  # api.app serve() calls uvicorn.run
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", f"sqlite:///{tmp_path / 'web.db'}")
+    code, out, err = run_json(capsys, "web", "--port", str(_closed_port()))
+    assert code == 2 and out is None, err
+    assert err.startswith("complaints: ") and names in err and "Traceback" not in err and SECRET not in err, err
+
+
+def test_complaints_up_exits_2_naming_the_variable_when_the_bucket_is_unset(
+        bucket: Bucket, tmp_path: Path) -> None:
+    """`complaints up` (in a process of its own: it changes the environment and the signal handlers)
+    with the web server: the app's start refuses the setting, up stops what it started and exits 2
+    with the message, no traceback. PREFECT_API_URL names a server, so up starts none of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_EVIDENCE_S3_BUCKET"}
+    env.update(COMPLAINTS_DATABASE_URL=f"sqlite:///{tmp_path / 'up.db'}",
+               PREFECT_API_URL=f"http://127.0.0.1:{_closed_port()}/api", PYTHONUNBUFFERED="1")
+    done = subprocess.run([sys.executable, "-m", "complaints.cli", "up", "--web-port", str(_closed_port())],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "COMPLAINTS_EVIDENCE_S3_BUCKET" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert SECRET not in done.stderr + done.stdout
