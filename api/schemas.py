@@ -241,6 +241,8 @@ class AuditVerifyOut(BaseModel):
     rows_checked: int | None = None
     broken_case: str | None = None
     unsigned_anchors: int = 0
+    files_checked: int | None = None  # evidence files re-hashed (None: the check did not run, the chain failed first)
+    files_skipped: int | None = None  # recorded before the verified anchor the walk started from: not re-hashed
 
 
 class Me(BaseModel):
