@@ -32,6 +32,7 @@ import httpx
 
 from complaints.cli import UsageError, float_arg, int_arg
 from complaints.services import open_app
+from models.evidence_store import evidence_store
 
 STOP_GRACE = 2.0  # seconds the runner and the server get to stop before they are left or killed
 
@@ -168,6 +169,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         os.environ["COMPLAINTS_PUBLIC_URL"] = f"http://{args.host}:{args.web_port}"
     with open_app():
         pass  # create or upgrade the schema first
+    evidence_store()  # a bad evidence-store setting stops the start here (exit 2), before any server starts
 
     stop = threading.Event()
     received: list[str] = []
