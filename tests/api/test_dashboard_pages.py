@@ -56,6 +56,10 @@ def test_the_head_sees_their_institution_and_each_figure_lists_its_cases(client:
     assert listed.status_code == 200
     assert int(re.search(r'id="total">(\d+)<', listed.text)[1]) == month["value"]  # type: ignore[index]
     assert len(re.findall(r'href="/cases/DL-', listed.text)) == month["value"]
+    cases = client.get("/api" + month["link"], headers=head).json()
+    assert cases["total"] == month["value"] == len(cases["cases"])
+    assert {tuple(c) for c in cases["cases"]} == {("case_no", "received_at", "status", "status_name", "branch",
+                                                   "outlet", "category", "due_at")}  # the keys, in order
     assert client.get(month["link"].replace("dl-zs", "dl"), headers=head).status_code == 403
     assert client.get("/dashboard?institution=dl", headers=head).status_code == 403
     desk = bearer(account(db_engine, config, "desk1", "desk", branch="dl-zs"))

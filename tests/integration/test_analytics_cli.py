@@ -45,6 +45,7 @@ def test_stats_dashboard_and_early_warning_commands(db_engine: Engine, config: C
     assert load_workbook(xlsx)["汇总"]["B3"].value == 4
     code, out, _ = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
     assert code == 0 and out["intact"] is True and out["matches_data"] is True
+    assert list(out) == ["period", "version", "sha256", "intact", "matches_data", "diff"]  # the keys, in order
     with db_engine.begin() as conn:
         conn.execute(update(SNAP).values(content=json.dumps({"total": 3, "cells": []})))
     code, out, _ = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
