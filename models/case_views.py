@@ -310,8 +310,8 @@ def list_cases(session: Session, *, now: datetime, status: str | None = None, de
     return select_cases(session, stmt, now=now, overdue=overdue, limit=limit)
 
 
-def record_personal_data_view(session: Session, *, case_no: str, actor: str, detail: str) -> None:
+def record_personal_data_view(session: Session, *, case_no: str, actor: str, detail: str, now: datetime) -> None:
     """Every view of unmasked personal data is itself an audit event on the case."""
     complaint_id = session.execute(select(COMPLAINT.c.id).where(COMPLAINT.c.case_no == case_no)).scalar_one()
-    append(session, [AuditDraft(at=datetime.now(UTC), actor=actor, action="viewed_personal_data",
+    append(session, [AuditDraft(at=now, actor=actor, action="viewed_personal_data",
                                 complaint_id=complaint_id, case_no=case_no, detail=detail)])

@@ -219,7 +219,7 @@ def view(uow: UnitOfWork, case_no: str, *, unmask: bool = False, actor: str = ""
     (`actor`, and `why` as the event's detail)."""
     detail = case_detail(uow.session, case_no, unmask=unmask, now=uow.now)
     if detail is not None and unmask:
-        record_personal_data_view(uow.session, case_no=case_no, actor=actor, detail=why)
+        record_personal_data_view(uow.session, case_no=case_no, actor=actor, detail=why, now=uow.now)
     return detail
 
 

@@ -100,6 +100,11 @@ def test_unmasked_view_is_audited(cli_db: Engine, capsys: pytest.CaptureFixture[
     assert code == 0 and verify["ok"] and verify["checked"] == 2
     _, again, _ = _run(capsys, "show", "DL-2026-000001")
     assert [(a["action"], a["actor"]) for a in again["audit"]][-1] == ("viewed_personal_data", f"os:{getpass.getuser()}")
+    # the view is stamped with the command's clock (--now), not the machine's
+    _run(capsys, "show", "DL-2026-000001", "--unmask", "--now", "2026-11-30T10:00:00+08:00")
+    _, last, _ = _run(capsys, "show", "DL-2026-000001")
+    assert last["audit"][-1]["action"] == "viewed_personal_data"
+    assert last["audit"][-1]["at"].startswith("2026-11-30T10:00:00"), last["audit"][-1]
 
 
 def test_unknown_case_is_a_clear_error(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
