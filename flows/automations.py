@@ -84,7 +84,9 @@ def check_crash_window(automations: list[AutomationCore], heartbeat: float | Non
 
 
 def _comparable(a: AutomationCore) -> dict[str, Any]:
-    return dict(AutomationCore.model_validate(a.model_dump(mode="json")).model_dump(mode="json"))
+    """The automation as Python values: `after` and `expect` stay sets (their JSON lists come in
+    no fixed order), so a copy that differs only in order is unchanged."""
+    return dict(AutomationCore.model_validate(a.model_dump(mode="json")).model_dump())
 
 
 def sync_automations(client: SyncPrefectClient, wanted: list[AutomationCore]) -> list[Synced]:

@@ -72,9 +72,18 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def kill_tree(pid: int) -> list[int]:
-    """SIGKILL `pid` and everything below it (a worker and its flow-run processes): stopped first
-    (SIGSTOP) so that none starts a child or is reparented while the tree is walked."""
+def signal_tree(tree: list[int], sig: signal.Signals) -> list[int]:
+    for p in reversed(tree):
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+    return tree
+
+
+def stop_tree(pid: int) -> list[int]:
+    """SIGSTOP `pid` and everything below it (a worker and its flow-run processes), walking until no
+    new child appears, so that none starts a child or is reparented meanwhile; the tree."""
     tree = [pid]
     while True:
         for p in tree:
@@ -86,11 +95,6 @@ def kill_tree(pid: int) -> list[int]:
         if not more:
             break
         tree.extend(more)
-    for p in reversed(tree):
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return tree
 
 
@@ -217,19 +221,39 @@ class Cluster:
                 return w
         return None
 
-    def kill_worker_running(self, flow_name: str = "intake") -> subprocess.Popen[bytes] | None:
+    def kill_worker_running(self, flow_name: str = "intake", timeout: float = 60) -> subprocess.Popen[bytes] | None:
         """SIGKILL the worker running a `flow_name` run, with all its flow-run processes; the ids
-        of every run those processes ran (any flow) go in `killed_runs`."""
-        w = self.worker_running(flow_name)
-        if w is not None:
-            running = {r["id"] for name in ("intake", "dispatch", "escalation") for r in self.flow_runs(name)
-                       if r["state_type"] == "RUNNING"}
-            procs = descendants(w.pid)
-            text = " ".join(_cmdline(p) + " " + _environ(p) for p in procs)
-            self.killed_runs = sorted(rid for rid in running if rid in text)
-            self.killed = kill_tree(w.pid)
+        of every run those processes ran (any flow) go in `killed_runs`.
+
+        Frozen first (SIGSTOP), then checked: when its `flow_name` run ended in between, the
+        worker is let go on (SIGCONT) and another try is made, for up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            w = self.worker_running(flow_name)
+            if w is None:
+                time.sleep(0.2)
+                continue
+            tree = stop_tree(w.pid)
+            # a Pending run (its process starting) holds its deployment's slot as a Running one does
+            running = {name: {r["id"] for r in self.flow_runs(name) if r["state_type"] in ("RUNNING", "PENDING")}
+                       for name in ("intake", "dispatch", "escalation")}
+            text = " ".join(_cmdline(p) + " " + _environ(p) for p in tree[1:])
+            if not any(rid in text for rid in running[flow_name]):
+                signal_tree(tree, signal.SIGCONT)
+                time.sleep(0.2)
+                continue
+            self.killed_runs = sorted(rid for ids in running.values() for rid in ids if rid in text)
+            self.killed = signal_tree(tree, signal.SIGKILL)
             w.wait(timeout=10)
-        return w
+            return w
+        return None
+
+    def flow_run_events(self, run_id: str) -> list[tuple[str, str]]:
+        """(occurred, event) of every event about a flow run, oldest first (for failure messages)."""
+        body = {"filter": {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 200}
+        r = httpx.post(f"{self.api}/events/filter", json=body, timeout=10)
+        r.raise_for_status()
+        return sorted((str(e["occurred"]), str(e["event"])) for e in r.json().get("events", []))
 
     def flow_run_state(self, run_id: str) -> str:
         r = httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10)
