@@ -35,7 +35,13 @@ from flows.report_render import render_html, table_csv
 from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
 from models.case_views import status_choices
-from models.queries import ReceivedEscalation, case_row, cases_in_scope, escalations_of
+from models.queries import (
+    ReceivedEscalation,
+    ReportListing,
+    case_row,
+    cases_in_scope,
+    escalations_of,
+)
 from models.schemas import SubmitResult
 from models.submission import KeyReused
 from models.users import ROLE_NAMES
@@ -215,7 +221,7 @@ def ack_escalation(ctx: Context, who: Principal, case_no: str, level: int) -> Ac
 # ---------------------------------------------------------------- reports and audit
 
 
-def reports(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+def reports(ctx: Context, who: Principal) -> list[ReportListing]:
     _need(who, "reports")
     with ctx.unit() as uow:
         return cases.reports(uow)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import Session
@@ -84,10 +84,21 @@ def escalations_of(session: Session, person: str, *, open_only: bool = True,
                                acknowledged_by=r.acknowledged_by) for r in rows]
 
 
-def latest_reports(session: Session) -> list[dict[str, Any]]:
+class ReportListing(TypedDict):
+    """A week's newest frozen report as the report list shows it (`GET /api/reports`, the reports page)."""
+
+    week: str
+    version: int
+    generated_at: datetime
+    sha256: str
+    input_rows: int
+
+
+def latest_reports(session: Session) -> list[ReportListing]:
     """Each week's newest frozen report (week, version, generated_at, sha256, input_rows), newest week first."""
     latest = select(SNAP.c.week, func.max(SNAP.c.version).label("v")).group_by(SNAP.c.week).subquery()
     stmt = (select(SNAP.c.week, SNAP.c.version, SNAP.c.generated_at, SNAP.c.sha256, SNAP.c.input_rows)
             .join(latest, (latest.c.week == SNAP.c.week) & (latest.c.v == SNAP.c.version))
             .order_by(SNAP.c.week.desc()))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return [{"week": r.week, "version": r.version, "generated_at": r.generated_at, "sha256": r.sha256,
+             "input_rows": r.input_rows} for r in session.execute(stmt)]

@@ -34,7 +34,7 @@ from models.case_results import (
 )
 from models.case_views import case_detail, record_personal_data_view
 from models.escalation_store import acknowledge_escalation as _acknowledge_escalation
-from models.queries import latest_reports
+from models.queries import ReportListing, latest_reports
 from models.report import latest_snapshot
 from models.schemas import ComplaintIn, SubmitResult
 from models.submission import CLI_CLIENT, validate_items
@@ -223,7 +223,7 @@ def view(uow: UnitOfWork, case_no: str, *, unmask: bool = False, actor: str = ""
     return detail
 
 
-def reports(uow: UnitOfWork) -> list[dict[str, Any]]:
+def reports(uow: UnitOfWork) -> list[ReportListing]:
     """Each week's newest frozen report, newest week first."""
     return latest_reports(uow.session)
 
