@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from domain.calendar import WorkingCalendar
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
-from models.case_views import case_names, mask_strings
+from models.case_views import CaseDetail, case_names, mask_strings
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseResponse, CaseReview, Extension
 from models.sqlutil import table_of
@@ -45,7 +45,7 @@ def _clock(session: Session, complaint_id: int) -> list[Any]:
         .where(CLOCK.c.complaint_id == complaint_id).order_by(CLOCK.c.at, CLOCK.c.id)).all())
 
 
-def case_extras(session: Session, case: dict[str, Any], *, config: Config, calendar: WorkingCalendar,
+def case_extras(session: Session, case: CaseDetail, *, config: Config, calendar: WorkingCalendar,
                 now: datetime) -> dict[str, Any]:
     """The parts of the case page that `case_detail` does not carry (or, when it does, its values)."""
     cid = _complaint_id(session, case["case_no"])

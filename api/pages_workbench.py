@@ -15,6 +15,7 @@ from api import service
 from api.deps import Ctx, PageUser, check_csrf, no_nul_in_url
 from domain.lifecycle import STATUS_NAMES
 from domain.taxonomy import CATEGORIES, SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES
+from models.case_views import CaseSummary
 from models.queries_workbench import Page
 from services import workbench_queue as wq
 
@@ -60,7 +61,7 @@ def _list_page(request: Request, ctx: Any, who: Any, *, title: str, searching: b
     service._need(who, "read_cases")
     params = _params(request)
     errors: list[str] = []
-    result: Page | None = None
+    result: Page[CaseSummary] | None = None
     with ctx.unit() as uow:
         views = wq.views(uow, who.user)
         view = request.query_params.get("view")

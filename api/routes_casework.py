@@ -26,7 +26,7 @@ from api.service import Refused
 from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition, Status
 from models.case_actions import ActionError
-from models.case_views import case_names
+from models.case_views import CaseSummary, case_names
 from models.evidence_store import EvidenceStore, evidence_store
 from models.users import ROLE_NAMES
 from models.workbench import contacts_of, files_of, notes_of
@@ -181,7 +181,7 @@ def do_export(ctx: Context, who: Principal, *, fmt: str, params: Mapping[str, Se
     with ctx.unit() as uow:
         try:
             f = wq.parse_filter(wanted)
-            cases: list[dict[str, Any]] = []
+            cases: list[CaseSummary] = []
             cursor: str | None = None
             while len(cases) < EXPORT_LIMIT:
                 page = wq.list_cases(uow, who.user, f, cursor=cursor, limit=min(wq.MAX_PAGE, EXPORT_LIMIT - len(cases)),

@@ -34,7 +34,7 @@ from domain.report import ReportContent
 from flows.report_render import render_html, table_csv
 from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
-from models.case_views import status_choices
+from models.case_views import CaseDetail, CaseSummary, status_choices
 from models.queries import (
     ReceivedEscalation,
     ReportListing,
@@ -123,7 +123,7 @@ def visible_row(session: Session, ctx: Context, who: Principal, case_no: str) ->
     return row
 
 
-def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = False, via: str = "api") -> dict[str, Any]:
+def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = False, via: str = "api") -> CaseDetail:
     """The case with its timeline; unmasked only for roles that need it, and that view is audited."""
     _need(who, "read_cases")
     with ctx.unit() as uow:
@@ -138,7 +138,7 @@ def view_case(ctx: Context, who: Principal, case_no: str, *, unmask: bool = Fals
 
 def list_visible(ctx: Context, who: Principal, *, status: str | None = None, department: str | None = None,
                  overdue: bool = False, due_within: timedelta | None = None, limit: int = 200,
-                 now: datetime | None = None) -> list[dict[str, Any]]:
+                 now: datetime | None = None) -> list[CaseSummary]:
     """The cases the caller may see, as `complaints list` selects them (open pauses counted for overdue)."""
     _need(who, "read_cases")
     now = now or ctx.now()

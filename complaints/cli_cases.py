@@ -15,7 +15,7 @@ from domain.deadlines import local_text
 from domain.field_names import refusal
 from domain.lifecycle import STATUS_NAMES, Status
 from domain.taxonomy import SEVERITY_NAMES, UNTRIAGED, Dimension, Severity, name_of, parse_enum
-from models.case_views import list_cases, status_choices
+from models.case_views import CaseDetail, list_cases, status_choices
 from models.submission import KeyReused
 from services import cases
 
@@ -161,12 +161,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_case_table(app: App, cases: list[dict[str, Any]]) -> str:
+def render_case_table(app: App, cases: list[CaseDetail]) -> str:
     """A plain table of routed cases for people (names, local times)."""
     org = app.config.org
     lines = ["受理编号          状态    严重程度  业务类别          承办部门              经办人  答复期限 (北京时间)"]
     for c in cases:
-        dept = org.find_department(c["department_branch"], c["department"]) if c["department"] else None
+        dept = (org.find_department(c["department_branch"], c["department"])
+                if c["department"] and c["department_branch"] else None)
         lines.append("  ".join([
             f"{c['case_no']:<16}",
             _pad(STATUS_NAMES[Status(c['status'])], 6),

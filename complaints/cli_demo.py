@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -45,6 +45,9 @@ from complaints.cli import UsageError
 from complaints.sinks import Delivered, Sinks
 from domain.deadlines import SHANGHAI, local_text
 from settings.config import REPO_ROOT, Config, load_config
+
+if TYPE_CHECKING:  # the demo imports the models inside its functions
+    from models.case_views import CaseDetail
 
 DEMO_DIR = REPO_ROOT / "var" / "demo"
 PASSWORD = "Demo-Complaints-2026"
@@ -390,7 +393,7 @@ def _acknowledge_one(engine: Any, at: datetime) -> None:
     print(f"    部门负责人 {person} 确认督办 {row.case_no} L1")
 
 
-def render_case_table_for(config: Config, engine: Any, cases: list[dict[str, Any]]) -> list[str]:
+def render_case_table_for(config: Config, engine: Any, cases: list[CaseDetail]) -> list[str]:
     from complaints.cli_cases import render_case_table
     from complaints.services import App
 

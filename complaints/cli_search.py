@@ -14,6 +14,7 @@ from typing import Any
 
 from complaints.cli import UsageError, int_arg
 from complaints.services import open_app, to_json, utcnow
+from models.case_views import CaseSummary
 from models.users import User
 from services import workbench_queue as wq
 from services.unit_of_work import Runtime
@@ -47,7 +48,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError("；".join(exc.problems).replace("q（搜索词）", "TEXT（搜索词）")) from None
     with open_app() as app:
         user = _user(args, app)
-        out: list[dict[str, Any]] = []
+        out: list[CaseSummary] = []
         cursor: str | None = None
         try:
             with app.unit() as uow:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from models.audit import AuditEvent
 from models.audit_chain import AuditDraft, append
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import CaseReview
+from models.escalation_queries import CaseEscalation
 from models.escalation_store import escalations_of, pause_state
 from models.sqlutil import table_of
 
@@ -67,18 +68,6 @@ def _taxonomy_name(dimension: Dimension, code: str | None) -> str | None:
         return code
 
 
-def _names(c: Any) -> dict[str, str | None]:
-    """The Chinese names people read, beside the codes machines keep."""
-    return {
-        "status_name": _name({s.value: n for s, n in STATUS_NAMES.items()}, c.status),
-        "source_name": _name({s.value: n for s, n in SOURCE_NAMES.items()}, c.source),
-        "severity_name": _name({s.value: n for s, n in SEVERITY_NAMES.items()}, c.severity),
-        "channel_name": _taxonomy_name(Dimension.CHANNEL, c.channel),
-        "category_name": _taxonomy_name(Dimension.CATEGORY, c.category),
-        "cause_name": _taxonomy_name(Dimension.CAUSE, c.cause),
-    }
-
-
 def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -> dict[int, CurrentDue]:
     """For the open cases among `rows` whose clock is paused now: the deadline with the open pause counted.
 
@@ -100,11 +89,6 @@ def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -
     return out
 
 
-def _clock(c: Any, current: CurrentDue | None) -> dict[str, Any]:
-    if current is None:
-        return {"due_at": c.regulatory_due_at, "paused": False, "paused_since": None}
-    return {"due_at": current.due_at, "paused": True, "paused_since": current.paused_since}
-
 _PERSONAL = {
     "name": mask_name,
     "phone": mask_phone,
@@ -115,8 +99,8 @@ _PERSONAL = {
 }
 
 
-def _person(values: dict[str, Any], unmask: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _person(values: Mapping[str, str | None], unmask: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
     for key, value in values.items():
         if value is None:
             continue
@@ -125,7 +109,46 @@ def _person(values: dict[str, Any], unmask: bool) -> dict[str, Any]:
     return out
 
 
-def summary(c: Any, *, unmask: bool = False, current: CurrentDue | None = None) -> dict[str, Any]:
+class CaseSummary(TypedDict):
+    """One case in a list (`summary`): what the lists, the queue, the exports and `complaints list` show.
+
+    Passed on as JSON (the API's `CaseSummary` body, the CLI) and into the templates, in this order."""
+
+    case_no: str
+    status: str
+    source: str
+    channel: str | None
+    category: str | None
+    cause: str | None
+    severity: str
+    tags: list[str]
+    triage: bool
+    branch: str
+    department: str | None
+    handler: str | None
+    complainant: str  # the complainant's name, masked unless unmask
+    received_at: datetime
+    due_at: datetime  # the deadline now: an open pause counted
+    ack_due_at: datetime
+    paused: bool  # the clock is paused now
+    paused_since: datetime | None
+    status_name: str | None  # the Chinese names people read, beside the codes machines keep
+    source_name: str | None
+    severity_name: str | None
+    channel_name: str | None
+    category_name: str | None
+    cause_name: str | None
+    tier: str
+    tier_name: str | None
+    vulnerable: bool
+
+
+_STATUS_NAMES = {s.value: n for s, n in STATUS_NAMES.items()}
+_SOURCE_NAMES = {s.value: n for s, n in SOURCE_NAMES.items()}
+_SEVERITY_NAMES = {s.value: n for s, n in SEVERITY_NAMES.items()}
+
+
+def summary(c: Any, *, unmask: bool = False, current: CurrentDue | None = None) -> CaseSummary:
     """One case in a list. `due_at` is the deadline now (an open pause counted, see current_deadlines)."""
     return {
         "case_no": c.case_no,
@@ -142,14 +165,31 @@ def summary(c: Any, *, unmask: bool = False, current: CurrentDue | None = None) 
         "handler": c.handler,
         "complainant": mask_name(c.complainant_name) if not unmask else c.complainant_name,
         "received_at": c.received_at,
-        "due_at": c.regulatory_due_at,
+        "due_at": current.due_at if current else c.regulatory_due_at,
         "ack_due_at": c.ack_due_at,
-        **_clock(c, current),
-        **_names(c),
+        "paused": current is not None,
+        "paused_since": current.paused_since if current else None,
+        "status_name": _name(_STATUS_NAMES, c.status),
+        "source_name": _name(_SOURCE_NAMES, c.source),
+        "severity_name": _name(_SEVERITY_NAMES, c.severity),
+        "channel_name": _taxonomy_name(Dimension.CHANNEL, c.channel),
+        "category_name": _taxonomy_name(Dimension.CATEGORY, c.category),
+        "cause_name": _taxonomy_name(Dimension.CAUSE, c.cause),
         "tier": c.tier,
         "tier_name": _name(TIER_NAMES, c.tier),
         "vulnerable": c.vulnerable,
     }
+
+
+class ReviewEntry(TypedDict):
+    """The case detail's `review`: `LatestReview.as_dict()`."""
+
+    requested_at: datetime
+    due_at: datetime
+    owner_name: str
+    owner_org: str
+    owner: str
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -164,8 +204,9 @@ class LatestReview:
     owner: str  # owner_org and owner_name, as people read it
     recorded_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> ReviewEntry:
+        return {"requested_at": self.requested_at, "due_at": self.due_at, "owner_name": self.owner_name,
+                "owner_org": self.owner_org, "owner": self.owner, "recorded_at": self.recorded_at}
 
 
 def _review(session: Session, complaint_id: int) -> LatestReview | None:
@@ -178,8 +219,103 @@ def _review(session: Session, complaint_id: int) -> LatestReview | None:
                         owner=f"{r.owner_org} {r.owner_name}", recorded_at=r.recorded_at)
 
 
+class AuditEntry(TypedDict):
+    """One event of the case's audit trail, as the case detail shows it."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, Any] | None  # the stored JSON
+    after: dict[str, Any] | None
+    detail: str
+
+
+class CaseDetail(TypedDict):
+    """The case with its timeline (`case_detail`): the summary's keys first, in its order (but
+    `complainant` is the complainant's personal data here, not the name), then the rest in this order.
+
+    Passed on as JSON (the API's `CaseDetail` body, `complaints show`) and into the templates."""
+
+    case_no: str
+    status: str
+    source: str
+    channel: str | None
+    category: str | None
+    cause: str | None
+    severity: str
+    tags: list[str]
+    triage: bool
+    branch: str
+    department: str | None
+    handler: str | None
+    complainant: dict[str, str]  # type, name, phone, …: the values present, masked unless unmasked
+    received_at: datetime
+    due_at: datetime
+    ack_due_at: datetime
+    paused: bool
+    paused_since: datetime | None
+    status_name: str | None
+    source_name: str | None
+    severity_name: str | None
+    channel_name: str | None
+    category_name: str | None
+    cause_name: str | None
+    tier: str
+    tier_name: str | None
+    vulnerable: bool
+    external_ref: str | None
+    channel_raw: str | None
+    category_raw: str | None
+    cause_raw: str | None
+    triage_reasons: list[str]
+    group_size: int
+    vulnerable_note: str | None
+    outlet: str | None
+    department_branch: str | None
+    chain: list[dict[str, Any]]  # the stored chain snapshot (domain.org chain_snapshot)
+    watchers: list[str]
+    regime: str
+    clock_started_at: datetime
+    paused_days: int
+    pause_reason: str | None
+    stored_due_at: datetime
+    as_of: datetime
+    review: ReviewEntry | None
+    review_due_at: datetime | None
+    review_owner: str | None
+    complainant_type: str
+    complainant_type_name: str | None
+    agent: dict[str, str] | None
+    respondent: str | None
+    request: str
+    facts: str
+    routed_at: datetime | None
+    acknowledged_at: datetime | None
+    responded_at: datetime | None
+    closed_at: datetime | None
+    personal_data: Literal["masked", "unmasked"]
+    audit: list[AuditEntry]
+    escalations: list[CaseEscalation]
+
+
+def _masked_event(e: AuditEntry, names: Sequence[str]) -> AuditEntry:
+    """Every string of the event (its JSON walked) through `mask_free_text`, as `mask_strings`."""
+    return {"seq": e["seq"], "at": e["at"], "actor": mask_free_text(e["actor"], names=names),
+            "action": mask_free_text(e["action"], names=names), "before": mask_strings(e["before"], names),
+            "after": mask_strings(e["after"], names), "detail": mask_free_text(e["detail"], names=names)}
+
+
+def _masked_escalation(e: CaseEscalation, names: Sequence[str]) -> CaseEscalation:
+    """Every string of the escalation (its recipients walked) through `mask_free_text`, as `mask_strings`."""
+    return {"level": e["level"], "name": mask_free_text(e["name"], names=names),
+            "reason": mask_free_text(e["reason"], names=names), "due_at": e["due_at"], "fired_at": e["fired_at"],
+            "recipients": mask_strings(e["recipients"], names), "acknowledged_at": e["acknowledged_at"],
+            "acknowledged_by": mask_strings(e["acknowledged_by"], names)}
+
+
 def case_detail(session: Session, case_no: str, *, unmask: bool = False,
-                now: datetime | None = None) -> dict[str, Any] | None:
+                now: datetime | None = None) -> CaseDetail | None:
     """The case with its timeline. Deadlines are as of `now` (default: the real clock), open pauses counted."""
     c = session.execute(select(COMPLAINT).where(COMPLAINT.c.case_no == case_no)).first()
     if c is None:
@@ -188,9 +324,20 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
     current = current_deadlines(session, [c], now=now).get(c.id)
     names = case_names(c)
     text = (lambda v: v) if unmask else (lambda v: mask_free_text(v, names=names))
-    detail = summary(c, unmask=unmask, current=current)
     review = _review(session, c.id)
-    detail.update({
+    events = session.execute(
+        select(AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.before, AUDIT.c.after, AUDIT.c.detail)
+        .where(AUDIT.c.complaint_id == c.id).order_by(AUDIT.c.seq)
+    ).all()
+    audit: list[AuditEntry] = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "before": e.before,
+                                "after": e.after, "detail": e.detail} for e in events]
+    escalations = escalations_of(session, c.id)
+    if not unmask:  # reasons, notes and responses in the trail are free text too
+        audit = [_masked_event(e, names) for e in audit]
+        escalations = [_masked_escalation(e, names) for e in escalations]
+    # The summary's keys keep their places (`complainant` becomes the personal data); the rest follow.
+    return {
+        **summary(c, unmask=unmask, current=current),
         "external_ref": c.external_ref,
         "channel_raw": c.channel_raw,
         "category_raw": c.category_raw,
@@ -231,17 +378,9 @@ def case_detail(session: Session, case_no: str, *, unmask: bool = False,
         "responded_at": c.responded_at,
         "closed_at": c.closed_at,
         "personal_data": "unmasked" if unmask else "masked",
-    })
-    events = session.execute(
-        select(AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.before, AUDIT.c.after, AUDIT.c.detail)
-        .where(AUDIT.c.complaint_id == c.id).order_by(AUDIT.c.seq)
-    ).all()
-    detail["audit"] = [dict(e._mapping) for e in events]
-    detail["escalations"] = escalations_of(session, c.id)
-    if not unmask:  # reasons, notes and responses in the trail are free text too
-        detail["audit"] = [mask_strings(e, names) for e in detail["audit"]]
-        detail["escalations"] = [mask_strings(e, names) for e in detail["escalations"]]
-    return detail
+        "audit": audit,
+        "escalations": escalations,
+    }
 
 
 def case_names(c: Any) -> tuple[str, ...]:
@@ -263,7 +402,7 @@ def mask_strings(value: Any, names: Sequence[str] = ()) -> Any:
 
 def select_cases(session: Session, stmt: Select[Any], *, now: datetime, overdue: bool = False,
                  due_before: datetime | None = None, limit: int = 200,
-                 keep: Callable[[Any], bool] = lambda row: True) -> list[dict[str, Any]]:
+                 keep: Callable[[Any], bool] = lambda row: True) -> list[CaseSummary]:
     """Cases of `stmt` (a select of complaint rows, already filtered) as summaries, deadlines as of `now`.
 
     `overdue`: open cases whose deadline, open pauses counted, has passed. `due_before`: open cases
@@ -278,7 +417,7 @@ def select_cases(session: Session, stmt: Select[Any], *, now: datetime, overdue:
     if due_before is not None:
         stmt = stmt.where(COMPLAINT.c.status.in_(open_values), COMPLAINT.c.regulatory_due_at < due_before)
     stmt = stmt.order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id)
-    out: list[dict[str, Any]] = []
+    out: list[CaseSummary] = []
     offset = 0
     while len(out) < limit:
         page = session.execute(stmt.offset(offset).limit(_PAGE if windowed else limit)).all()
@@ -301,7 +440,7 @@ def select_cases(session: Session, stmt: Select[Any], *, now: datetime, overdue:
 
 
 def list_cases(session: Session, *, now: datetime, status: str | None = None, department: str | None = None,
-               overdue: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+               overdue: bool = False, limit: int = 200) -> list[CaseSummary]:
     stmt = select(COMPLAINT)
     if status:
         stmt = stmt.where(COMPLAINT.c.status == status)

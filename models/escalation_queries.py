@@ -4,7 +4,7 @@ forecast of what will escalate and breach, and the list of paused cases."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,11 +50,27 @@ def acknowledge_escalation(session: Session, *, case_no: str, level: int, by: st
                                        already=False)
 
 
-def escalations_of(session: Session, complaint_id: int) -> list[dict[str, Any]]:
+class CaseEscalation(TypedDict):
+    """A level fired on a case (the case detail's `escalations`, in this order)."""
+
+    level: int
+    name: str
+    reason: str
+    due_at: datetime
+    fired_at: datetime
+    recipients: list[dict[str, Any]]  # the stored JSON: each recipient's person, role, …
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+def escalations_of(session: Session, complaint_id: int) -> list[CaseEscalation]:
+    """The levels fired on the case, lowest first."""
     stmt = (select(ESC.c.level, ESC.c.name, ESC.c.reason, ESC.c.due_at, ESC.c.fired_at, ESC.c.recipients,
                    ESC.c.acknowledged_at, ESC.c.acknowledged_by)
             .where(ESC.c.complaint_id == complaint_id).order_by(ESC.c.level))
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return [{"level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at, "fired_at": r.fired_at,
+             "recipients": r.recipients, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
+            for r in session.execute(stmt)]
 
 
 def forecast(session: Session, *, config: Config, calendar: WorkingCalendar, now: datetime,

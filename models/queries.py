@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from models.case_views import select_cases
+from models.case_views import CaseSummary, select_cases
 from models.complaint import Complaint
 from models.escalation import Escalation
 from models.participants import ESCALATION, PARTICIPANT
@@ -34,7 +34,7 @@ def case_row(session: Session, case_no: str) -> Row[Any] | None:
 
 def cases_in_scope(session: Session, scope: ColumnElement[bool], *, now: datetime, status: str | None = None,
                    department: str | None = None, overdue: bool = False, due_before: datetime | None = None,
-                   limit: int = 200, keep: Callable[[Any], bool] = lambda row: True) -> list[dict[str, Any]]:
+                   limit: int = 200, keep: Callable[[Any], bool] = lambda row: True) -> list[CaseSummary]:
     """Case summaries within `scope` (as `complaints list` selects them; open pauses counted for overdue)."""
     stmt = select(COMPLAINT).where(scope)
     if status:

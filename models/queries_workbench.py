@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,7 +38,7 @@ from sqlmodel import Field, SQLModel
 from domain.calendar import WorkingCalendar
 from domain.deadlines import ClockEvent, ClockKind, NfraRegime, Tier, compute_deadlines
 from domain.lifecycle import OPEN_STATUSES
-from models.case_views import CurrentDue, summary
+from models.case_views import CaseSummary, CurrentDue, summary
 from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation
 from models.participants import ESCALATION, PARTICIPANT, PAUSED, involves
@@ -140,9 +140,27 @@ class CaseFilter:
         return out
 
 
+class EscalationItem(TypedDict):
+    """An unacknowledged escalation sent to the caller (the queue's `escalated` section), in this order."""
+
+    case_no: str
+    level: int
+    name: str
+    reason: str
+    due_at: datetime
+    fired_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+ItemT = TypeVar("ItemT", CaseSummary, EscalationItem)
+
+
 @dataclass
-class Page:
-    items: list[dict[str, Any]]
+class Page(Generic[ItemT]):
+    """One page of a list: case summaries, or the queue's escalations."""
+
+    items: list[ItemT]
     next_cursor: str | None
     count: int | None = None
     sort: str = DUE
@@ -288,7 +306,7 @@ def _ordered(stmt: Select[Any], sort: str) -> Select[Any]:
 
 
 def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime,
-         cursor: str | None = None, limit: int = PAGE_SIZE, unmask: bool = False) -> Page:
+         cursor: str | None = None, limit: int = PAGE_SIZE, unmask: bool = False) -> Page[CaseSummary]:
     """One page of the cases matching `where` (scope and filter), after `cursor`; deadlines as of `now`."""
     sort = f.sort_order()
     window = _window(f, now)
@@ -296,7 +314,7 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
     # Whether each row's clock is paused now comes with the row: only paused rows need their
     # deadline recomputed (one more query, and only when the page holds any).
     stmt = select(*_LIST_COLUMNS, paused_now().label("paused_now")).where(*where)
-    items: list[dict[str, Any]] = []
+    items: list[CaseSummary] = []
     batch = limit + 1 if window is None else max(2 * limit, 100)
     more = False
     last: tuple[datetime, int] = (now, 0)
@@ -369,7 +387,7 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
 
 
 def escalations_page(session: Session, person: str, *, cursor: str | None = None,
-                     limit: int = PAGE_SIZE) -> Page:
+                     limit: int = PAGE_SIZE) -> Page[EscalationItem]:
     """Unacknowledged escalations sent to `person`, latest first, with their count."""
     mine = exists(select(PARTICIPANT.c.complaint_id).where(
         PARTICIPANT.c.person == person, PARTICIPANT.c.role == ESCALATION,
@@ -381,15 +399,16 @@ def escalations_page(session: Session, person: str, *, cursor: str | None = None
         at, id_ = decode_cursor(cursor, "esc")
         stmt = stmt.where(ESC.c.fired_at <= at, or_(ESC.c.fired_at < at, ESC.c.id < id_))
     rows = session.execute(stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit + 1)).all()
-    items = [{"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
-              "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
-             for r in rows[:limit]]
+    items: list[EscalationItem] = [
+        {"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
+         "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
+        for r in rows[:limit]]
     nxt = _encode("esc", rows[limit - 1].fired_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items, nxt, total, sort="fired")
 
 
 def person_queue(session: Session, person: str, *, now: datetime, soon: timedelta,
-                 cursors: Mapping[str, str | None], limit: int = PAGE_SIZE) -> dict[str, Page]:
+                 cursors: Mapping[str, str | None], limit: int = PAGE_SIZE) -> dict[str, Page[CaseSummary]]:
     """The overdue / due-soon / open sections of one person's open cases (a handler's whole scope),
     from one read of those cases' deadlines and one read of the rows shown; the same order,
     cursors and pause rules as `page` and `window_counts` (sorted by the stored deadline, placed in a
@@ -408,7 +427,7 @@ def person_queue(session: Session, person: str, *, now: datetime, soon: timedelt
     windows: dict[str, tuple[datetime | None, datetime | None] | None] = {
         "overdue": (None, now), "soon": (now, now + soon), "open": None}
     chosen: dict[str, list[Any]] = {}
-    out: dict[str, Page] = {}
+    out: dict[str, Page[CaseSummary]] = {}
     for name, w in windows.items():
         members = [r for r in keys if w is None or _inside(due[r.id], w)]
         cursor = cursors.get(name)

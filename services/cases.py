@@ -32,7 +32,7 @@ from models.case_results import (
     TransitionResult,
     WithdrawResult,
 )
-from models.case_views import case_detail, record_personal_data_view
+from models.case_views import CaseDetail, case_detail, record_personal_data_view
 from models.escalation_store import acknowledge_escalation as _acknowledge_escalation
 from models.queries import ReportListing, latest_reports
 from models.report import latest_snapshot
@@ -214,7 +214,7 @@ def acknowledge_escalation(uow: UnitOfWork, *, case_no: str, level: int, by: str
 
 
 def view(uow: UnitOfWork, case_no: str, *, unmask: bool = False, actor: str = "",
-         why: str = "") -> dict[str, Any] | None:
+         why: str = "") -> CaseDetail | None:
     """The case with its timeline (deadlines as of the unit's instant); an unmasked view is audited
     (`actor`, and `why` as the event's detail)."""
     detail = case_detail(uow.session, case_no, unmask=unmask, now=uow.now)

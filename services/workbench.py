@@ -31,6 +31,7 @@ from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status
 from domain.org import ChainLevel, chain_snapshot
 from models.audit_chain import AuditDraft, append
 from models.case_actions import ActionError, load_case
+from models.case_views import CaseSummary
 from models.complaint import Complaint
 from models.escalation_store import reschedule
 from models.evidence_store import EvidenceStore
@@ -369,20 +370,20 @@ def department_namer(org: Any) -> Callable[[str, str | None], str]:
     return name
 
 
-def export_rows(cases: Sequence[Mapping[str, Any]], *, people: Mapping[str, Any], now: datetime,
+def export_rows(cases: Sequence[CaseSummary], *, people: Mapping[str, Any], now: datetime,
                 department_name: Callable[[str, str | None], str] | None = None) -> list[list[Any]]:
     """The rows of an export (header first), from the list's case summaries (already masked by role)."""
     dept = department_name or (lambda branch, code: code or "")
     out: list[list[Any]] = [[label for _, label in EXPORT_COLUMNS]]
     for c in cases:
-        handler = str(c.get("handler") or "")
+        handler = c["handler"] or ""
         out.append([safe_cell(v) for v in (
-            c["case_no"], c.get("status_name") or c.get("status"), c.get("severity_name") or c.get("severity"),
-            c.get("category_name") or c.get("category") or "", c.get("branch"),
-            dept(str(c.get("department_branch") or c.get("branch") or ""), c.get("department")),
-            people[handler].name if handler in people else handler, c.get("complainant"),
-            _local(c.get("received_at")), _local(c.get("due_at")),
-            "是" if c.get("status") in _OPEN and c.get("due_at") and c["due_at"] < now else "否",
+            c["case_no"], c["status_name"] or c["status"], c["severity_name"] or c["severity"],
+            c["category_name"] or c["category"] or "", c["branch"],
+            dept(c["branch"], c["department"]),  # found from the case's branch (department_namer: or its parents)
+            people[handler].name if handler in people else handler, c["complainant"],
+            _local(c["received_at"]), _local(c["due_at"]),
+            "是" if c["status"] in _OPEN and c["due_at"] < now else "否",
         )])
     return out
 

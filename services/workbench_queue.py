@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Generic, TypedDict
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import ColumnElement, select
@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, select
 from domain.deadlines import SHANGHAI
 from domain.lifecycle import STATUS_NAMES
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES, UNTRIAGED
+from models.case_views import CaseSummary
 from models.queries_workbench import (
     DUE,
     NEWEST,
@@ -26,6 +27,8 @@ from models.queries_workbench import (
     SAVED,
     BadCursor,
     CaseFilter,
+    EscalationItem,
+    ItemT,
     Page,
     conditions,
     count,
@@ -186,7 +189,7 @@ def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> list[ColumnElement[boo
 
 
 def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE,
-               with_count: bool = True) -> Page:
+               with_count: bool = True) -> Page[CaseSummary]:
     """One page of the caller's cases matching `f`, after `cursor`, with how many match in all."""
     where = _where(uow, user, f)
     try:
@@ -199,7 +202,7 @@ def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None
 
 
 def search(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None,
-           limit: int = PAGE_SIZE) -> Page:
+           limit: int = PAGE_SIZE) -> Page[CaseSummary]:
     """Cases matching the text and identifiers of `f`, newest first (unless asked), in the caller's scope."""
     if not (f.q or f.phone or f.id_number or f.card):
         raise FilterError([problem("q", "请输入搜索词，或电话号码、证件号码、银行卡号")])
@@ -223,10 +226,10 @@ def queue_sections(user: User) -> list[Section]:
 
 
 def queue(uow: UnitOfWork, user: User, cursors: Mapping[str, str | None], *,
-          limit: int = PAGE_SIZE) -> dict[str, Page]:
+          limit: int = PAGE_SIZE) -> dict[str, Page[CaseSummary] | Page[EscalationItem]]:
     """My queue: unacknowledged escalations to me, overdue, due within 3 days, and every open case
     of mine (soonest deadline first), each with its count and its own cursor."""
-    out: dict[str, Page] = {}
+    out: dict[str, Page[CaseSummary] | Page[EscalationItem]] = {}
     if access.allowed(user, "escalations") and user.person_id:
         try:
             out["escalated"] = escalations_page(uow.session, user.person_id, cursor=cursors.get("escalated"),
@@ -309,7 +312,16 @@ def view_params(uow: UnitOfWork, user: User, name: str) -> dict[str, str]:
     raise FilterError([problem("view", f"没有名为“{name}”的视图")])
 
 
-def page_json(p: Page) -> dict[str, Any]:
+class PageJSON(TypedDict, Generic[ItemT]):
+    """A page as the API answers it (`GET /api/cases`, `/api/search`, each section of `/api/queue`)."""
+
+    items: list[ItemT]
+    next_cursor: str | None
+    count: int | None
+    sort: str
+
+
+def page_json(p: Page[ItemT]) -> PageJSON[ItemT]:
     return {"items": p.items, "next_cursor": p.next_cursor, "count": p.count, "sort": p.sort}
 
 

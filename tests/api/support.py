@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
-from models.case_views import case_detail
+from models.case_views import CaseDetail, case_detail
 from models.db import session_scope
 from models.submission import submit
 from models.users import create_token, create_user
@@ -32,7 +32,7 @@ def account(engine: Engine, config: Config, username: str, role: str, person: st
         return create_token(s, username=username, now=now)
 
 
-def routed_case(engine: Engine, config: Config, **overrides: Any) -> dict[str, Any]:
+def routed_case(engine: Engine, config: Config, **overrides: Any) -> CaseDetail:
     """Submit one complaint, route it, and return its (unmasked) detail."""
     result = submit(engine, [complaint(**overrides)], config=config, calendar=WorkingCalendar(),
                     now=datetime.now(UTC))[0]

@@ -72,6 +72,7 @@ PAGES = [
 @pytest.fixture
 def world(client: TestClient, db_engine: Engine, config: Config, tmp_path: Path) -> Iterator[dict[str, str]]:
     case = routed_case(db_engine, config)
+    assert case["handler"]
     build_weekly_report(db_engine, config, WEEK, datetime.now(UTC), output_dir=tmp_path)
     people = {"desk": None, "handler": case["handler"], "supervisor": "feng.yu", "cpo": "zhao.li",
               "auditor": "lin.shen", "admin": None}

@@ -73,6 +73,7 @@ def test_api_action_json_keeps_its_keys(client: TestClient, db_engine: Engine, c
     token = bearer(account(db_engine, config, "s", "supervisor", person="feng.yu"))
     no = case["case_no"]
     shapes: dict[str, list[str]] = {}
+    assert case["handler"]
     for action, body in _steps(_other(case["handler"])):
         clock.advance(hours=1)
         r = client.post(f"/api/complaints/{no}/{action}", json=body(clock.now.isoformat()), headers=token)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from complaints.config import Config
 from models.audit import AuditEvent
+from models.case_views import CaseDetail
 from models.complaint import Complaint
 from models.db import session_scope
 from models.sqlutil import table_of
@@ -71,7 +72,7 @@ class Browser:
 
 
 @pytest.fixture
-def case(db_engine: Engine, config: Config) -> dict[str, Any]:
+def case(db_engine: Engine, config: Config) -> CaseDetail:
     return routed_case(db_engine, config, complainant={"name": "张三", "phone": "13812345678"})
 
 

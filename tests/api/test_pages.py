@@ -22,7 +22,7 @@ from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
 from flows.intake import run_intake
 from models.audit import AuditEvent
-from models.case_views import case_detail
+from models.case_views import CaseDetail, case_detail
 from models.complaint import Complaint
 from models.db import session_scope
 from models.sqlutil import table_of
@@ -49,7 +49,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return c
 
 
-def _case(engine: Engine, config: Config, **overrides: Any) -> dict[str, Any]:
+def _case(engine: Engine, config: Config, **overrides: Any) -> CaseDetail:
     """A complaint stored by submit and routed by intake, as the desk and the flow do it."""
     result = submit(engine, [complaint(**overrides)], config=config, calendar=WorkingCalendar(), now=T0)[0]
     run_intake(engine, config, now=T0)
@@ -114,6 +114,7 @@ def _local(at: datetime) -> str:
 def people(app: FastAPI, db_engine: Engine, config: Config, clock: Clock) -> Iterator[dict[str, Any]]:
     case = _case(db_engine, config, vulnerable=True, vulnerable_note="八十岁老人，听力不好",
                  outlet="dl-zs", respondent="信用卡中心客服专员")
+    assert case["department_branch"] and case["department"]
     found = config.org.find_department(case["department_branch"], case["department"])
     assert found is not None
     other = next(h for h in found[1].handlers if h != case["handler"])

@@ -53,7 +53,8 @@ def test_assign_moves_the_case_redraws_the_chain_and_tells_the_new_handler(db_en
     assert after is not None
     assert after["handler"] == other and after["chain"][0]["person"] == other
     assert after["audit"][-1]["action"] == "assigned"
-    assert after["audit"][-1]["before"]["handler"] == before["handler"]
+    recorded = after["audit"][-1]["before"]
+    assert recorded is not None and recorded["handler"] == before["handler"]
     assert recipients == [other]
 
 

@@ -18,7 +18,7 @@ from flows.intake import run_intake
 from models import case_actions
 from models.audit import AuditEvent
 from models.audit_chain import verify
-from models.case_views import case_detail
+from models.case_views import CaseDetail, case_detail
 from models.complaint import Complaint
 from models.db import session_scope
 from models.escalation import Escalation, EscalationSchedule, Extension
@@ -58,7 +58,7 @@ def levels(engine: Engine, case_no: str) -> list[int]:
         return [lv for (lv,) in conn.execute(select(ESC.c.level).where(ESC.c.case_no == case_no).order_by(ESC.c.level))]
 
 
-def detail(engine: Engine, case_no: str) -> dict[str, Any]:
+def detail(engine: Engine, case_no: str) -> CaseDetail:
     with session_scope(engine) as s:
         d = case_detail(s, case_no)
     assert d is not None

@@ -193,7 +193,7 @@ def test_desk_files_in_the_browser_and_the_web_event_routes_it(journey: Journey)
         with session_scope(j.engine) as s:
             d = case_detail(s, j.case_no)
         if d and d["status"] == "routed":
-            j.detail = d
+            j.detail = dict(d)
             return True
         return False
 
