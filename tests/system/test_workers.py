@@ -148,21 +148,12 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sin
     assert survivor.poll() is None
     _check_once_each(cluster, "KW-", N, sinks, since=since)
     _no_run_cancelled(cluster)
-    # the killed worker's runs never finished: the crash detector marks them Crashed (90 s
-    # without a heartbeat), freeing their slots; another run (the takeover) routed the rest
+    # the killed worker's run never finished; another run (the takeover) routed the rest (the
+    # crash detector marking the dead runs Crashed is the dispatching test's, below)
     runs = cluster.flow_runs("intake")
     assert any(r["parameters"].get("hold_until") for r in runs), [r["parameters"] for r in runs]
     assert killed.poll() is not None
     assert cluster.killed_runs, "no flow run was found in the killed worker's processes"
-
-    def killed_states() -> dict[str, str]:
-        return {r: cluster.flow_run_state(r) for r in cluster.killed_runs}
-
-    try:
-        wait_for(lambda: set(killed_states().values()) == {"CRASHED"}, 180, "the killed worker's runs marked Crashed")
-    except AssertionError as exc:
-        seen = {r: (cluster.flow_run_state(r), cluster.flow_run_events(r)) for r in cluster.killed_runs}
-        raise AssertionError(f"{exc}: {seen}") from None
 
 
 def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster, sinks: Sinks) -> None:
