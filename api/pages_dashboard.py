@@ -90,7 +90,7 @@ def _charts(trend: tuple[tuple[str, int], ...], outlets: tuple[tuple[str, int], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from flows.report_render import cjk_font_families
+    from notifications.report_render import cjk_font_families
 
     style = {"svg.hashsalt": "dashboard", "svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif",
              "font.sans-serif": cjk_font_families(), "axes.unicode_minus": False}

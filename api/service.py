@@ -31,7 +31,6 @@ from domain.deadlines import SHANGHAI
 from domain.field_names import refusal
 from domain.lifecycle import IllegalTransition, Status
 from domain.report import ReportContent
-from flows.report_render import render_html, table_csv
 from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
 from models.case_views import CaseDetail, CaseSummary, status_choices
@@ -45,6 +44,7 @@ from models.queries import (
 from models.schemas import SubmitResult
 from models.submission import KeyReused
 from models.users import ROLE_NAMES
+from notifications.report_render import render_html, table_csv
 from services import cases
 from services.cases import (
     CASE_ACTIONS,

@@ -6,7 +6,7 @@ artifacts → auditors told through the outbox.
 an engine and a config): load the week's aggregates (SQL, models/report.py, into a
 `domain.report_data.WeekData`) → shape them (pure, domain/report.py, into a `ReportContent`) →
 freeze: store a new version (the content's JSON) only when the figures differ from the last one,
-refusing without `force` → write the files (flows/report_render.py, from the `ReportContent`).
+refusing without `force` → write the files (notifications/report_render.py, from the `ReportContent`).
 Re-running a week whose figures have not changed stores nothing new and queues nothing new.
 The HTML page is rendered once, at the freeze, and stored with the version (models/report_html.py):
 the web serves it from there, and `report verify` checks it against its sha256.
@@ -40,7 +40,6 @@ from domain.report import (
     previous_week,
 )
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
-from flows.report_render import markdown_summary, read_content, render_html, write_files
 from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_from_env
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine
@@ -55,6 +54,7 @@ from models.report import (
 from models.report_html import html_digest, snapshot_id, store_html, stored_html
 from notifications.contracts import ReportReady
 from notifications.outbox import OutboxItem, enqueue
+from notifications.report_render import markdown_summary, read_content, render_html, write_files
 from services.unit_of_work import Runtime
 from settings.config import REPO_ROOT, Config, load_config
 

@@ -348,7 +348,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def safe_cell(value: Any) -> Any:
     """A cell no spreadsheet runs as a formula (OWASP CSV injection): text starting with = + - @, a tab
-    or a carriage return gets a leading ' (as the weekly report's CSV, flows/report_render.csv_cell)."""
+    or a carriage return gets a leading ' (as the weekly report's CSV, notifications/report_render.csv_cell)."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA_START):

@@ -29,11 +29,11 @@ from domain.deadlines import SHANGHAI
 from domain.report import TABLE_KEYS, ReportContent
 from flows.escalation import run_escalation
 from flows.intake import run_intake
-from flows.report_render import markdown_summary, render_html, table_csv
 from flows.weekly_report import build_weekly_report
 from models.report import SNAP
 from models.report_html import HTML
 from models.submission import submit
+from notifications.report_render import markdown_summary, render_html, table_csv
 from services import cases
 from services.unit_of_work import Runtime
 from tests.factories import complaint

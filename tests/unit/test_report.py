@@ -94,7 +94,7 @@ def test_digest_is_stable_and_differences_name_table_row_and_column() -> None:
 
 def test_rates_read_as_percentages_and_their_change_in_points() -> None:
     """A rate row shows 81.2%, its change +3.5 个百分点; counts stay plain and missing values show —."""
-    from flows.report_render import cell_text
+    from notifications.report_render import cell_text
 
     assert cell_text(0.8125, "本周", "按时答复率（监管时限）") == "81.2%"
     assert cell_text(0.035, "变化", "按时答复率（监管时限）") == "+3.5 个百分点"
