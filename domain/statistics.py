@@ -166,7 +166,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula: text starting with = + - @, tab or CR gets a leading '."""
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
+    = + - @, a tab or a carriage return gets a leading '; numbers stay numbers. Every CSV and XLSX
+    the product writes goes through it: the statistics, the weekly report's tables, list exports."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA_START):

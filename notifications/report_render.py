@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from domain.report import Cell, ReportContent, Table, canonical_json
+from domain.statistics import safe_cell
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
@@ -133,25 +134,13 @@ def render_html(content: ReportContent, *, version: int, generated_at: str, sha2
     )
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
-    = + - @, a tab or a carriage return gets a leading '. Numbers are written as numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
 
 def table_csv(table: Table) -> str:
     """One table as CSV."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_cell(c) for c in table.columns])
-    writer.writerows([csv_cell(v) for v in row] for row in table.rows)
+    writer.writerow([safe_cell(c) for c in table.columns])
+    writer.writerows([safe_cell(v) for v in row] for row in table.rows)
     return buf.getvalue()
 
 

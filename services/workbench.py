@@ -29,6 +29,7 @@ from domain.escalation import case_chain
 from domain.field_names import refusal
 from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status
 from domain.org import ChainLevel, chain_snapshot
+from domain.statistics import safe_cell
 from models.audit_chain import AuditDraft, append
 from models.case_actions import ActionError, load_case
 from models.case_views import CaseSummary
@@ -343,17 +344,6 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("branch", "受理机构"), ("department", "承办部门"), ("handler", "承办人"), ("complainant", "投诉人"),
     ("received_at", "收到时间"), ("due_at", "答复期限"), ("overdue", "是否逾期"),
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """A cell no spreadsheet runs as a formula (OWASP CSV injection): text starting with = + - @, a tab
-    or a carriage return gets a leading ' (as the weekly report's CSV, notifications/report_render.csv_cell)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _local(at: Any) -> str:

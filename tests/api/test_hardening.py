@@ -26,6 +26,7 @@ from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from domain.deadlines import SHANGHAI
 from domain.report import Table
+from domain.statistics import safe_cell as csv_cell
 from flows.intake import run_intake
 from flows.weekly_report import build_weekly_report
 from models.audit import AuditEvent
@@ -33,7 +34,7 @@ from models.complaint import Complaint
 from models.db import make_engine, session_scope
 from models.sqlutil import table_of
 from models.submission import submit, validate_items
-from notifications.report_render import csv_cell, table_csv
+from notifications.report_render import table_csv
 from services import unit_of_work
 from tests.api.support import PASSWORD, account, bearer
 from tests.factories import complaint, complaint_data
