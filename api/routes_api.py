@@ -156,7 +156,7 @@ def review(case_no: CaseNo, body: ReviewIn, ctx: Ctx, who: ApiUser) -> Any:
 
 @router.get("/escalations/mine", response_model=list[EscalationOut], summary="escalations sent to me")
 def my_escalations(ctx: Ctx, who: ApiUser, include_acknowledged: bool = False) -> Any:
-    return local([e.as_dict() for e in service.escalations_for(ctx, who, open_only=not include_acknowledged)])
+    return local(service.escalations_for(ctx, who, open_only=not include_acknowledged))
 
 
 @router.post("/complaints/{case_no}/escalations/{level}/acknowledge", response_model=ActionOut,

@@ -35,12 +35,12 @@ from models.anchors import AnchorError, key_from_env, verify_with_anchors
 from models.audit_chain import VerifyResult
 from models.case_views import CaseDetail, CaseSummary, status_choices
 from models.queries import (
-    ReceivedEscalation,
     ReportListing,
     case_row,
     cases_in_scope,
     escalations_of,
 )
+from models.queries_workbench import EscalationItem
 from models.schemas import SubmitResult
 from models.submission import KeyReused
 from models.users import ROLE_NAMES
@@ -197,7 +197,7 @@ def act(ctx: Context, who: Principal, case_no: str, action: str, body: BaseModel
 # ---------------------------------------------------------------- escalations
 
 
-def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> list[ReceivedEscalation]:
+def escalations_for(ctx: Context, who: Principal, *, open_only: bool = True) -> list[EscalationItem]:
     _need(who, "escalations")
     person = who.user.person_id
     if not person:

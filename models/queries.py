@@ -8,7 +8,6 @@ these functions only load.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -19,6 +18,7 @@ from models.case_views import CaseSummary, select_cases
 from models.complaint import Complaint
 from models.escalation import Escalation
 from models.participants import ESCALATION, PARTICIPANT
+from models.queries_workbench import EscalationItem, escalation_item
 from models.report import ReportSnapshot
 from models.sqlutil import table_of
 
@@ -58,30 +58,11 @@ def escalations_query(person: str, *, open_only: bool = True, limit: int = 500) 
     return stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit)
 
 
-@dataclass(frozen=True)
-class ReceivedEscalation:
-    """An escalation level sent to a person (`GET /api/escalations/mine`; `as_dict()` is its JSON)."""
-
-    case_no: str
-    level: int
-    name: str
-    reason: str
-    due_at: datetime
-    fired_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def escalations_of(session: Session, person: str, *, open_only: bool = True,
-                   limit: int = 500) -> list[ReceivedEscalation]:
+                   limit: int = 500) -> list[EscalationItem]:
     """The escalations `person` received, newest first (`open_only`: not yet acknowledged)."""
     rows = session.execute(escalations_query(person, open_only=open_only, limit=limit)).all()
-    return [ReceivedEscalation(case_no=r.case_no, level=r.level, name=r.name, reason=r.reason, due_at=r.due_at,
-                               fired_at=r.fired_at, acknowledged_at=r.acknowledged_at,
-                               acknowledged_by=r.acknowledged_by) for r in rows]
+    return [escalation_item(r) for r in rows]
 
 
 class ReportListing(TypedDict):

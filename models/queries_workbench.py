@@ -141,7 +141,8 @@ class CaseFilter:
 
 
 class EscalationItem(TypedDict):
-    """An unacknowledged escalation sent to the caller (the queue's `escalated` section), in this order."""
+    """An escalation level sent to a person, in this order: the queue's `escalated` section and
+    `GET /api/escalations/mine` (`models.queries.escalations_of`)."""
 
     case_no: str
     level: int
@@ -151,6 +152,12 @@ class EscalationItem(TypedDict):
     fired_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+
+
+def escalation_item(r: Any) -> EscalationItem:
+    """An `escalation` row as an EscalationItem."""
+    return {"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
+            "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
 
 
 ItemT = TypeVar("ItemT", CaseSummary, EscalationItem)
@@ -399,10 +406,7 @@ def escalations_page(session: Session, person: str, *, cursor: str | None = None
         at, id_ = decode_cursor(cursor, "esc")
         stmt = stmt.where(ESC.c.fired_at <= at, or_(ESC.c.fired_at < at, ESC.c.id < id_))
     rows = session.execute(stmt.order_by(ESC.c.fired_at.desc(), ESC.c.id.desc()).limit(limit + 1)).all()
-    items: list[EscalationItem] = [
-        {"case_no": r.case_no, "level": r.level, "name": r.name, "reason": r.reason, "due_at": r.due_at,
-         "fired_at": r.fired_at, "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by}
-        for r in rows[:limit]]
+    items = [escalation_item(r) for r in rows[:limit]]
     nxt = _encode("esc", rows[limit - 1].fired_at, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items, nxt, total, sort="fired")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, select
 
@@ -17,7 +17,8 @@ from flows.intake import run_intake
 from models.db import session_scope
 from models.escalation import Escalation
 from models.escalation_store import acknowledge_escalation
-from models.queries import ReceivedEscalation, escalations_of, escalations_query
+from models.queries import escalations_of, escalations_query
+from models.queries_workbench import EscalationItem
 from models.sqlutil import table_of
 from models.submission import submit
 from tests.factories import complaint
@@ -65,16 +66,16 @@ def _escalated(engine: Engine, config: Config) -> tuple[list[str], set[str]]:
     return cases, people
 
 
-def _expected(engine: Engine, person: str, *, open_only: bool) -> list[ReceivedEscalation]:
+def _expected(engine: Engine, person: str, *, open_only: bool) -> list[EscalationItem]:
     """What the escalation rows themselves say: every row whose recipients name `person`."""
     with engine.connect() as conn:
         rows = conn.execute(select(ESC)).all()
-    return [ReceivedEscalation(**{k: getattr(r, k) for k in KEYS}) for r in rows
+    return [cast(EscalationItem, {k: getattr(r, k) for k in KEYS}) for r in rows
             if any(x.get("person") == person for x in r.recipients) and not (open_only and r.acknowledged_at)]
 
 
-def _key(e: ReceivedEscalation) -> tuple[str, int]:
-    return e.case_no, e.level
+def _key(e: EscalationItem) -> tuple[str, int]:
+    return e["case_no"], e["level"]
 
 
 def test_a_persons_escalations_open_and_all(db_engine: Engine, config: Config) -> None:
@@ -87,12 +88,12 @@ def test_a_persons_escalations_open_and_all(db_engine: Engine, config: Config) -
                 got = escalations_of(s, person, open_only=open_only)
             assert Counter(map(_key, got)) == Counter(map(_key, want)), (person, open_only)
             assert sorted(got, key=_key) == sorted(want, key=_key)
-            assert all(tuple(e.as_dict()) == KEYS for e in got)  # the API's keys, in its order
-            fired = [e.fired_at for e in got]
+            assert all(tuple(e) == KEYS for e in got)  # the API's keys, in its order
+            fired = [e["fired_at"] for e in got]
             assert fired == sorted(fired, reverse=True), (person, open_only)  # newest first
-            acknowledged += sum(1 for e in got if e.acknowledged_at is not None)
+            acknowledged += sum(1 for e in got if e["acknowledged_at"] is not None)
             if open_only:
-                assert all(e.acknowledged_at is None for e in got)
+                assert all(e["acknowledged_at"] is None for e in got)
     with db_engine.connect() as conn:  # each acknowledged level is under "all" of each of its recipients, never "open"
         acked = conn.execute(select(ESC.c.recipients).where(ESC.c.acknowledged_at.is_not(None))).scalars().all()
     assert len(acked) == 2 and acknowledged == sum(len({x["person"] for x in r}) for r in acked)
@@ -109,7 +110,7 @@ def test_newest_first_ties_by_id(db_engine: Engine, config: Config) -> None:
     for person in people:
         with session_scope(db_engine) as s:
             got = escalations_of(s, person, open_only=False)
-        order = [(e.fired_at, ids[_key(e)]) for e in got]
+        order = [(e["fired_at"], ids[_key(e)]) for e in got]
         assert order == sorted(order, reverse=True)
 
 
