@@ -152,17 +152,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_automations(args: argparse.Namespace) -> int:
     """Create or update, by name, the automations of automations.yaml on the Prefect server."""
-    from flows.automations import (
-        check_crash_window,
-        heartbeat_seconds,
-        load_automations,
-        sync_from_files,
-    )
+    from flows.automations import checked_automations, sync_from_files
 
     if args.check:
         try:
-            wanted = load_automations()
-            check_crash_window(wanted, heartbeat_seconds())
+            wanted = checked_automations()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         print(json.dumps({"automations": [a.name for a in wanted], "ok": True}, ensure_ascii=False))

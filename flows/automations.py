@@ -105,9 +105,16 @@ def sync_automations(client: SyncPrefectClient, wanted: list[AutomationCore]) ->
     return out
 
 
-def sync_from_files(automations: Path = AUTOMATIONS_YAML, prefect_yaml: Path = PREFECT_YAML) -> list[Synced]:
-    """Check and apply automations.yaml on the server PREFECT_API_URL names."""
+def checked_automations(automations: Path = AUTOMATIONS_YAML,
+                        prefect_yaml: Path = PREFECT_YAML) -> list[AutomationCore]:
+    """automations.yaml, validated and checked against prefect.yaml's heartbeat; ValueError otherwise."""
     wanted = load_automations(automations)
     check_crash_window(wanted, heartbeat_seconds(prefect_yaml))
+    return wanted
+
+
+def sync_from_files(automations: Path = AUTOMATIONS_YAML, prefect_yaml: Path = PREFECT_YAML) -> list[Synced]:
+    """Check and apply automations.yaml on the server PREFECT_API_URL names."""
+    wanted = checked_automations(automations, prefect_yaml)
     with get_client(sync_client=True) as client:
         return sync_automations(client, wanted)
