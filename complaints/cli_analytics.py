@@ -4,6 +4,7 @@ early-warning scan (services/analytics.py), each printing JSON."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from complaints.cli import UsageError
@@ -32,7 +33,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             with app.unit(now=now) as uow:
                 if args.verify:
-                    print(to_json(analytics.verify(uow, period, args.version).as_dict()))
+                    check = analytics.verify(uow, period, args.version)
+                    print(to_json(check.as_dict()))
+                    if not check.ok:
+                        print(f"complaints: stats {check.period} v{check.version} does not match:\n  "
+                              + "\n  ".join(check.problems()), file=sys.stderr)
+                        return 1
                     return 0
                 result = analytics.statistics(uow, period, actor=os_actor(), correct=args.correct)
                 if args.csv:
@@ -75,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     group.add_argument("--quarter", help="统计季度，如 2026-Q1")
     group.add_argument("--year", help="统计年度（信息披露年度汇总），如 2026")
     p.add_argument("--correct", metavar="REASON", help="更正：按当前数据另存新版本，并记录原因与差异")
-    p.add_argument("--verify", action="store_true", help="核验冻结版本的 sha256 及与当前数据是否一致")
+    p.add_argument("--verify", action="store_true", help="核验冻结版本的 sha256 及与当前数据是否一致；不一致时退出码 1 并列出差异")
     p.add_argument("--version", type=int, help="与 --verify 同用：核验的版本（默认最新）")
     p.add_argument("--csv", metavar="FILE", help="另存明细 CSV")
     p.add_argument("--xlsx", metavar="FILE", help="另存 XLSX 工作簿")

@@ -423,6 +423,27 @@ class StatsCheck:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def ok(self) -> bool:
+        return self.intact and self.matches_data
+
+    def problems(self, *, limit: int = 20) -> list[str]:
+        """What failed, one line each (as `report verify` names them): the edited content, then the total
+        and every cell whose cases differ between the frozen version and the data now."""
+        out: list[str] = []
+        if not self.intact:
+            out.append(f"stored content of v{self.version} does not match its sha256: the snapshot was edited")
+        if not self.matches_data:
+            out.append(f"the figures recomputed from the data differ from frozen v{self.version}:")
+            if self.diff["total_before"] != self.diff["total_after"]:
+                out.append(f"  total: {self.diff['total_before']!r} → {self.diff['total_after']!r}")
+            cells = [f"  {'/'.join(str(c[d]) or '-' for d in st.DIMENSIONS)}: {c['before']} → {c['after']}"
+                     + (f" added {', '.join(c['added'])}" if c["added"] else "")
+                     + (f" removed {', '.join(c['removed'])}" if c["removed"] else "")
+                     for c in self.diff["cells"]]
+            out += cells[:limit] + ([f"  … and {len(cells) - limit} more"] if len(cells) > limit else [])
+        return out
+
 
 def verify(uow: UnitOfWork, period: st.Period, version: int | None = None) -> StatsCheck:
     """A frozen version's content against its sha256, and against the figures recomputed now."""

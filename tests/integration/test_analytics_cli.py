@@ -1,5 +1,6 @@
 """`complaints stats`, `dashboard`, `early-warning`: JSON out; a bad period or institution exits 2 in Chinese;
-an edited frozen snapshot is caught by `stats --verify`."""
+`stats --verify` exits 0 on an intact snapshot and 1, naming the difference, on data changed since the freeze
+or an edited snapshot."""
 
 from __future__ import annotations
 
@@ -46,10 +47,21 @@ def test_stats_dashboard_and_early_warning_commands(db_engine: Engine, config: C
     code, out, _ = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
     assert code == 0 and out["intact"] is True and out["matches_data"] is True
     assert list(out) == ["period", "version", "sha256", "intact", "matches_data", "diff"]  # the keys, in order
+    later = datetime.fromisoformat("2026-04-09T10:00:00+08:00")  # a late registration (补录) for March
+    submit(db_engine, [complaint(received_at="2026-03-20T10:00:00+08:00", branch="dl-xg", category="贷款")],
+           config=config, calendar=WorkingCalendar(), now=later)
+    run_intake(db_engine, config, now=later)
+    code, out, err = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
+    assert code == 1 and out["intact"] is True and out["matches_data"] is False
+    assert out["diff"]["total_before"] == 4 and out["diff"]["total_after"] == 5
+    (added,) = out["diff"]["cells"][0]["added"]
+    assert "complaints: stats 2026-03 v1 does not match:" in err and "total: 4 → 5" in err and added in err
     with db_engine.begin() as conn:
         conn.execute(update(SNAP).values(content=json.dumps({"total": 3, "cells": []})))
-    code, out, _ = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
-    assert code == 0 and out["intact"] is False
+    code, out, err = _run(capsys, "stats", "--month", "2026-03", "--verify", "--now", NOW)
+    assert code == 1 and out["intact"] is False
+    assert list(out) == ["period", "version", "sha256", "intact", "matches_data", "diff"]  # the JSON is still printed
+    assert "stored content of v1 does not match its sha256: the snapshot was edited" in err
     code, out, _ = _run(capsys, "dashboard", "--institution", "dl-zs", "--now", NOW)
     assert code == 0 and out["institution"] == "dl-zs"
     assert [f["value"] for f in out["counts"]][2] == 2
