@@ -193,6 +193,24 @@ def gather(engine: Engine, files: Iterable[Path]) -> tuple[list[Anchor], str | N
     return found, problem
 
 
+def missing_file(engine: Engine, paths: Sequence[Path]) -> str | None:
+    """With a key: the configured anchor file gone (or emptied) while the database holds signed
+    anchors that were written to it. Deleting the file would otherwise leave nothing outside the
+    database to hold a rewrite against."""
+    gone = [p for p in paths if not p.exists() or not p.read_text(encoding="utf-8").strip()]
+    if not gone:
+        return None
+    with engine.connect() as conn:
+        # Anchors made by `anchor_in` (the hourly flow, each frozen report) also go onto the file;
+        # verify's own checkpoints (verified) do not.
+        signed = conn.execute(select(func.count()).select_from(ANCHOR).where(
+            ANCHOR.c.sig.is_not(None), ANCHOR.c.verified.is_(False))).scalar_one()
+    if not signed:
+        return None
+    return (f"锚点文件 {gone[0]} 不存在或为空，而数据库中已有 {signed} 个签名锚点：锚点文件被删除、清空或换了位置"
+            f"（anchor file missing after anchors were written）")
+
+
 def _stored_hashes(engine: Engine, seqs: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     with engine.connect() as conn:
@@ -214,6 +232,12 @@ def check_anchors(engine: Engine, anchors: Sequence[Anchor], key: bytes | None,
     for a in every:
         if a.sig is None:
             unsigned += 1
+            if key is not None:
+                # With a key every anchor this system writes is signed: an unsigned one vouches for
+                # nothing (anyone with the database can write one to match a rewritten chain).
+                return len(every), unsigned, (a.name(), a.seq, f"锚点 {a.name()} 没有签名，而本系统已配置签名密钥："
+                                                               f"锚点被伪造或写于配置密钥之前（unsigned anchor while a "
+                                                               f"signing key is configured）")
         elif key is not None and not a.sig_ok(key):
             return len(every), unsigned, (a.name(), a.seq, f"锚点 {a.name()} 的签名无效：锚点被伪造或改动"
                                                            f"（anchor signature invalid）")
@@ -273,6 +297,8 @@ def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, 
 
     paths = list(files) if files is not None else [anchor_file()]
     anchors, file_problem = gather(engine, paths)
+    if file_problem is None and key is not None and files is None:
+        file_problem = missing_file(engine, paths)
     result = verify(engine, full=full, anchors=anchors, key=key, rows=rows, checkpoint=False)
     if result.ok and file_problem is not None:
         return result.failed(broken_anchor=file_problem, problem=file_problem)
