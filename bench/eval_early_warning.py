@@ -3,7 +3,7 @@
 Each synthetic cell has a level drawn log-uniformly from `--rates` (cases per ordinary working
 day), the seasonality of China's real calendar for 2025-2026 (first working day after days off ×1.3,
 days off ×0.35, the Spring Festival and National Day weeks included) and gamma-Poisson noise
-(shape 20: variance μ + μ²/20). Half the cells get one step of +3σ per day (σ the day's own
+(shape 50: variance μ + μ²/50, `SHAPE`). Half the cells get one step of +3σ per day (σ the day's own
 standard deviation) lasting 3-10 days, starting after the first 120 days.
 
 * recall: a step counts as found when an alarm of its cell falls on a day from its start to the
@@ -13,7 +13,8 @@ standard deviation) lasting 3-10 days, starting after the first 120 days.
 
     .venv/bin/python -m bench.eval_early_warning [--cells 2000] [--seed 16] [--rates 1,30]
 
-The unit test (tests/unit/test_early_warning.py) runs `evaluate` on a fixed seed.
+One seed per run; docs/early-warning.md has seeds 1-8 and 16 (a shell loop over `--seed`). The unit
+test (tests/unit/test_early_warning.py) runs `evaluate` on one fixed seed, 16.
 """
 
 from __future__ import annotations
