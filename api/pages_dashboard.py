@@ -113,7 +113,8 @@ def _charts(trend: tuple[tuple[str, int], ...], outlets: tuple[tuple[str, int], 
 
 
 def charts(board: analytics.Dashboard) -> dict[str, Markup]:
-    trend, outlets = _charts(tuple(board.trend), tuple((f"{o.branch_name} {o.outlet}", o.count)
+    trend, outlets = _charts(tuple((f.label, int(f.value or 0)) for f in board.trend),
+                             tuple((f"{o.branch_name} {o.outlet}", o.count)
                                                        for o in board.outlets[:10]))
     # Trusted markup: matplotlib draws it from numbers and the org chart's names (text is escaped in SVG).
     return {"trend": Markup(trend), "outlets": Markup(outlets)}  # noqa: S704

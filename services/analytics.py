@@ -105,7 +105,8 @@ class RankedOutlet:
 
 @dataclass(frozen=True)
 class RecentAlert:
-    """An early-warning alert of the last 30 days as the dashboard shows it (names, not codes)."""
+    """An early-warning alert of the last 30 days as the dashboard shows it (names, not codes), with the link to
+    the cases of its cell (institution, or outlet, × category) received in its window."""
 
     day: str
     institution: str
@@ -113,6 +114,8 @@ class RecentAlert:
     category: str
     observed: int
     expected: float
+    window_days: int
+    link: str
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class Dashboard:
     rates: list[Figure]  # per 10,000 customers
     limits: list[Figure]  # against the 限值
     live: list[Figure]  # overdue, paused, escalations waiting, remediation overdue, 回访
-    trend: list[tuple[str, int]]  # month label, complaints
+    trend: list[Figure]  # per month (label 2026-04), the last 12 months
     children: list[Figure]  # each sub-institution this month
     outlets: list[RankedOutlet]
     categories: list[Figure]  # this month by category
@@ -141,6 +144,14 @@ def cases_link(institution: str, **filters: str | None) -> str:
     """The drill-down of a figure: the dashboard's case list with the figure's filters."""
     params = {"institution": institution, **{k: v for k, v in filters.items() if v is not None}}
     return "/dashboard/cases?" + urlencode(params)
+
+
+def alert_link(a: store.AlertRow) -> str:
+    """The cases an alert counted: its cell (an outlet: that institution's own cases at the outlet; else the
+    institution with those below it, as build_matrix rolls them up) × category, received in its window."""
+    first = a.day - timedelta(days=a.window_days - 1)
+    return cases_link(a.institution, own="true" if a.outlet else None, outlet=a.outlet or None, category=a.category,
+                      received_from=first.isoformat(), received_to=a.day.isoformat())
 
 
 def _governance(uow: UnitOfWork, branches: Sequence[str], year_first: date, today: date,
@@ -243,7 +254,9 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     gov, gov_note = _governance(uow, branches, yr, today, institution)
     live += gov
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
-    trend = [(m.strftime("%Y-%m"), total(m, e)) for m, e in zip(months, ends, strict=True)]
+    trend = [Figure(m.strftime("%Y-%m"), total(m, e),
+                    cases_link(institution, received_from=m.isoformat(), received_to=e.isoformat()))
+             for m, e in zip(months, ends, strict=True)]
     org = config.org
     by_outlet = store.counts_per_outlet(s, branches, mo, today)
     by_branch: Counter[str] = Counter()
@@ -266,7 +279,7 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
                   for c, n in by_cat if n > 0]
     recent = [RecentAlert(day=a.day.isoformat(), institution=org.branches[a.institution].name, outlet=a.outlet,
                           category=TAXONOMY_NAMES["category"].get(a.category, "未分类"), observed=a.observed,
-                          expected=round(a.expected, 1))
+                          expected=round(a.expected, 1), window_days=a.window_days, link=alert_link(a))
               for a in store.alerts(s, branches, since=today - timedelta(days=30))]
     return Dashboard(institution=institution, name=org.branches[institution].name, as_of=local_text(uow.now),
                      today=today.isoformat(), customers=customers, counts=counts, rates=rates, limits=limits,

@@ -42,8 +42,8 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_head_sees_their_institution_and_each_figure_lists_its_cases(client: TestClient, db_engine: Engine,
                                                                            config: Config) -> None:
-    """The 支行行长 of 中山支行 opens /dashboard on it; the month's figure links to a list of that many cases;
-    the city branch's board is refused to them."""
+    """The 支行行长 of 中山支行 opens /dashboard on it; the month's figure and each month of the trend link to a
+    list of that many cases; the city branch's board is refused to them."""
     _seed(db_engine, config)
     head = bearer(account(db_engine, config, "ma-lei", "supervisor", person="ma.lei", branch="dl-zs"))
     page = client.get("/dashboard", headers=head)
@@ -60,10 +60,47 @@ def test_the_head_sees_their_institution_and_each_figure_lists_its_cases(client:
     assert cases["total"] == month["value"] == len(cases["cases"])
     assert {tuple(c) for c in cases["cases"]} == {("case_no", "received_at", "status", "status_name", "branch",
                                                    "outlet", "category", "due_at")}  # the keys, in order
+    trend = re.findall(r'<a href="([^"]+)">(\d{4}-\d{2})：(\d+)</a>', page.text.split('id="trend"')[1].split("</p>")[0])
+    assert [(m, int(n)) for _l, m, n in trend] == [(f["label"], f["value"]) for f in data["trend"]] and len(trend) == 12
+    assert {m: int(n) for _l, m, n in trend}["2026-03"] > 0
+    for link, _m, n in trend:  # each month of the trend lists its cases
+        listed_month = client.get(link.replace("&amp;", "&"), headers=head)
+        assert int(re.search(r'id="total">(\d+)<', listed_month.text)[1]) == int(n), link  # type: ignore[index]
     assert client.get(month["link"].replace("dl-zs", "dl"), headers=head).status_code == 403
     assert client.get("/dashboard?institution=dl", headers=head).status_code == 403
     desk = bearer(account(db_engine, config, "desk1", "desk", branch="dl-zs"))
     assert client.get("/dashboard", headers=desk).status_code == 403
+
+
+def test_each_alert_on_the_dashboard_links_to_the_cases_it_counted(client: TestClient, db_engine: Engine, config: Config,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spike of 银行卡 at 中山支行's 中山广场网点 raised by the early-warning run: the page shows its alerts (the
+    outlet, the sub-branch), each a link to a list of as many cases as the alert counted."""
+    import random
+
+    from services import analytics
+    from services.unit_of_work import Runtime
+
+    rng, cal, day0, items = random.Random(3), WorkingCalendar(), datetime(2026, 3, 1, tzinfo=SH).date(), []
+    for k in range(130):
+        d = day0 + timedelta(days=k)
+        n = (rng.choice([0, 1, 1, 2]) if cal.is_working_day(d) else rng.choice([0, 0, 1])) if k < 128 else 9
+        items += [complaint(received_at=datetime(d.year, d.month, d.day, 9 + j % 8, tzinfo=SH).isoformat(),
+                            branch="dl-zs", category="银行卡", outlet="中山广场网点") for j in range(n)]
+    end = datetime(2026, 7, 9, 8, 0, tzinfo=SH).astimezone(UTC)
+    submit(db_engine, items, config=config, calendar=cal, now=end - timedelta(hours=2))
+    run_intake(db_engine, config, now=end - timedelta(hours=1))
+    with Runtime(config, db_engine).unit(now=end) as uow:
+        raised = [a for a in analytics.early_warning(uow) if a.institution == "dl-zs"]
+    assert {a.outlet for a in raised} == {"", "中山广场网点"}
+    install_clock(monkeypatch, lambda: end)
+    head = bearer(account(db_engine, config, "ma-lei", "supervisor", person="ma.lei", branch="dl-zs"))
+    page = client.get("/dashboard", headers=head)
+    shown = re.findall(r'<li><a href="([^"]+)">[^<]*近 (\d) 日 (\d+) 件</a>', page.text.split('id="alerts"')[1])
+    assert sorted(int(n) for _l, _w, n in shown) == sorted(a.observed for a in raised)
+    for link, _w, n in shown:
+        listed = client.get(link.replace("&amp;", "&"), headers=head)
+        assert int(re.search(r'id="total">(\d+)<', listed.text)[1]) == int(n), link  # type: ignore[index]
 
 
 def test_the_city_head_sees_the_sub_branches_and_statistics_drill_to_case_numbers(client: TestClient, db_engine: Engine,
