@@ -1,10 +1,16 @@
 """Append to and verify the hash-chained audit trail (DESIGN.md decision 7, docs/security.md).
 
-Version 2 of the link hash covers every column of the event (complaint_id, hash_version and
+Versions 2 and 3 of the link hash cover every column of the event (complaint_id, hash_version and
 row_hash included); `row_hash` is the digest of the complaint row's material columns after the
-change the event records. `verify` walks the chain from the last verified anchor (or from genesis
-with `full`), checks every anchor it is given (models/anchors.py) and, with `rows`, that each
-complaint row still matches its last event.
+change the event records: `ROW_COLUMNS` for version 2, `ROW_COLUMNS_V3` for version 3 (the same
+link rule with "v": 3; the row digest adds who submitted the case under which key, the raw values
+as submitted, the vulnerable note, every contact and identity field of the complainant and the
+agent, the triage reasons, the responsibility chain and the watchers). New events are version 3;
+events stored as version 2 keep verifying by their rule, and a complaint whose last event is
+version 2 is compared over the version-2 columns. A lower version after a higher one is a rewrite.
+`verify` walks the chain from the last verified anchor (or from genesis with `full`), checks every
+anchor it is given (models/anchors.py) and, with `rows`, that each complaint row still matches its
+last event.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 AUDIT = table_of(AuditEvent)
 HEAD = table_of(AuditHead)
 COMPLAINT = table_of(Complaint)
-HASH_VERSION = 2
+HASH_VERSION = 3  # what `append` writes (versions 2 and 3 share one link rule: `link_hash_for`)
 
 
 class AuditDraft(NamedTuple):
@@ -45,8 +51,9 @@ class AuditDraft(NamedTuple):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     detail: str = ""
-    # The complaint row's material columns after the change, when the caller has them at hand
-    # (a batch path); otherwise `append` reads them (events that change no row carry none).
+    # The complaint row's material columns (ROW_COLUMNS_V3) after the change, when the caller has
+    # them at hand (a batch path: a column missing from it must be NULL in the stored row);
+    # otherwise `append` reads them (events that change no row carry none).
     row: Mapping[str, Any] | None = None
 
 
@@ -116,9 +123,8 @@ def link_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, c
     return digest.hexdigest()
 
 
-
-# The complaint row's columns an event vouches for (hash version 2): everything a figure, a
-# deadline or a decision depends on. A column added later joins with a new hash version.
+# The complaint row's columns a version-2 event vouches for: everything a figure, a deadline or a
+# decision depends on. A column added later joins with a new hash version (ROW_COLUMNS_V3).
 ROW_COLUMNS: tuple[str, ...] = (
     "case_no", "status", "source", "branch", "outlet", "respondent", "channel", "category", "cause",
     "severity", "tags", "vulnerable", "group_size", "complainant_type", "complainant_name", "complainant_phone",
@@ -126,6 +132,31 @@ ROW_COLUMNS: tuple[str, ...] = (
     "handler", "regime", "tier", "received_at", "clock_started_at", "paused_days", "regulatory_due_at",
     "ack_due_at", "routed_at", "acknowledged_at", "responded_at", "closed_at", "created_at",
 )
+# Hash version 3: ROW_COLUMNS (in the same order, first) and every other column a person, a message
+# or a decision reads. Each is written only where an event follows in the same transaction: at submit
+# (models/submission.py, the `received` event, from the row it inserted), by intake (triage_reasons,
+# chain, watchers: models/routing_store.apply_plans, `routed`), by reassignment (chain:
+# models/case_actions.assign, `assigned`) and by transfer / return (chain: services/workbench._move).
+# Left out on purpose:
+# - search_phone_key, search_agent_phone_key, search_id_key, search_agent_id_key, search_card_key:
+#   keyed hashes derived from covered columns with a key outside the database (models/search.py), an
+#   index rather than a fact; migration 0009 back-filled them without an event, and rotating the
+#   search key recomputes every one of them without one;
+# - updated_at: bookkeeping (the analytics refresh's watermark, models/analytics.py), no figure,
+#   deadline or decision depends on it; every change of a covered column moves it, and that change
+#   is caught by itself;
+# - repeat_count: nothing writes or reads it (always the column default); a writer joins it to the
+#   digest with a new hash version, once it is known whether that writer appends an event.
+ROW_COLUMNS_V3: tuple[str, ...] = ROW_COLUMNS + (
+    "external_ref", "submitted_by", "request_fingerprint", "channel_raw", "category_raw", "cause_raw",
+    "severity_requested", "vulnerable_note", "complainant_id_type", "complainant_email", "complainant_address",
+    "complainant_credit_code", "complainant_legal_rep", "agent_phone", "agent_id_type", "agent_id_number",
+    "agent_authorization", "triage_reasons", "chain", "watchers",
+)
+# The complaint's other columns, each left out for the reason above (`id` is the event's complaint_id);
+# tests/unit/test_audit_row_digest.py fails on a column that is in neither set.
+NOT_IN_ROW_DIGEST = frozenset({"id", "updated_at", "repeat_count", "search_phone_key", "search_agent_phone_key",
+                               "search_id_key", "search_agent_id_key", "search_card_key"})
 # Actions that record something beside the complaint row (it is unchanged): no row digest.
 NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_personal_data", "report_generated",
                             "exported",
@@ -136,9 +167,28 @@ NO_ROW_ACTIONS = frozenset({"escalated", "escalation_acknowledged", "viewed_pers
 
 _DT = frozenset({"received_at", "clock_started_at", "regulatory_due_at", "ack_due_at", "routed_at",
                  "acknowledged_at", "responded_at", "closed_at", "created_at"})
-_DT_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in _DT)
-_BOOL_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in ("vulnerable", "triage"))
-_JSON_IDX = tuple(i for i, c in enumerate(ROW_COLUMNS) if c == "tags")
+_JSON_COLUMNS = frozenset({"tags", "triage_reasons", "chain", "watchers"})
+
+
+class _Layout(NamedTuple):
+    """How a hash version's row digest reads its columns (index tuples, for the batch paths)."""
+
+    columns: tuple[str, ...]
+    dt_idx: tuple[int, ...]
+    bool_idx: tuple[int, ...]
+    json_idx: tuple[int, ...]
+    sort_keys: bool  # version 3: JSON objects (the chain's seats) with their keys sorted
+
+
+def _layout(columns: tuple[str, ...], sort_keys: bool) -> _Layout:
+    return _Layout(columns, tuple(i for i, c in enumerate(columns) if c in _DT),
+                   tuple(i for i, c in enumerate(columns) if c in ("vulnerable", "triage")),
+                   tuple(i for i, c in enumerate(columns) if c in _JSON_COLUMNS), sort_keys)
+
+
+# Version 2's digest is byte for byte what it was (its columns hold no JSON object to sort).
+_LAYOUTS: dict[int, _Layout] = {2: _layout(ROW_COLUMNS, False), 3: _layout(ROW_COLUMNS_V3, True)}
+LINKED_VERSIONS = frozenset(_LAYOUTS)  # the versions hashed by `link_hash_for` (1 is `link_hash`)
 
 
 @lru_cache(maxsize=65536)
@@ -151,36 +201,47 @@ def _dt_text(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def row_digest_values(values: Sequence[Any]) -> str:
-    """sha256 of a complaint row's material columns (ROW_COLUMNS, in order), as stored or as Python values:
-    times as UTC text, booleans as 0/1, tags as a JSON list; the same digest either way."""
+@lru_cache(maxsize=4096)
+def _json_text(value: str | bytes) -> Any:
+    """A JSON column as SQLite stores it, parsed (the same few chains and tag lists recur in a batch;
+    only ever serialised again, never changed)."""
+    return orjson.loads(value)
+
+
+def row_digest_values(values: Sequence[Any], version: int | None = None) -> str:
+    """sha256 of a complaint row's material columns (ROW_COLUMNS for version 2, ROW_COLUMNS_V3 for 3, in
+    order; default: HASH_VERSION), as stored or as Python values: times as UTC text, booleans as 0/1,
+    JSON columns as their JSON (version 3: objects' keys sorted); the same digest either way."""
+    layout = _LAYOUTS[HASH_VERSION if version is None else version]
     data = list(values)
-    for i in _DT_IDX:
+    for i in layout.dt_idx:
         v = data[i]
         if v is not None and not isinstance(v, str):
             data[i] = _dt_text(v)
-    for i in _BOOL_IDX:
+    for i in layout.bool_idx:
         if data[i] is not None:
             data[i] = int(data[i])
-    for i in _JSON_IDX:
+    for i in layout.json_idx:
         if isinstance(data[i], (str, bytes)):
-            data[i] = orjson.loads(data[i])
+            data[i] = _json_text(data[i])
     try:
-        raw = orjson.dumps(data)
+        raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS) if layout.sort_keys else orjson.dumps(data)
     except (orjson.JSONEncodeError, TypeError):
-        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str,
+                         sort_keys=layout.sort_keys).encode()
     return hashlib.sha256(raw).hexdigest()
 
 
-def row_digest(values: Mapping[str, Any]) -> str:
+def row_digest(values: Mapping[str, Any], version: int | None = None) -> str:
     """The row digest from the values a batch wrote (a column missing from the mapping is NULL)."""
-    return row_digest_values(list(map(values.get, ROW_COLUMNS)))
+    v = HASH_VERSION if version is None else version
+    return row_digest_values(list(map(values.get, _LAYOUTS[v].columns)), v)
 
 
-def _canonical_v2(seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None, case_no: str | None,
-                  before: Any, after: Any, detail: str, row_hash: str | None) -> bytes:
+def _canonical_linked(version: int, seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None,
+                      case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> bytes:
     at_text = at if isinstance(at, str) else at.astimezone(UTC).isoformat()
-    body = {"v": 2, "seq": seq, "at": at_text, "actor": actor, "action": action,
+    body = {"v": version, "seq": seq, "at": at_text, "actor": actor, "action": action,
             "complaint_id": complaint_id, "case_no": case_no, "before": before, "after": after,
             "detail": detail, "row_hash": row_hash}
     if _plain(before) and _plain(after) and type(actor) is str and type(action) is str and type(detail) is str \
@@ -193,20 +254,38 @@ def _canonical_v2(seq: int, at: datetime | str, actor: str, action: str, complai
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-def link_hash_v2(prev_hash: str, seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None,
-                 case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> str:
+def link_hash_for(version: int, prev_hash: str, seq: int, at: datetime | str, actor: str, action: str,
+                  complaint_id: int | None, case_no: str | None, before: Any, after: Any, detail: str,
+                  row_hash: str | None) -> str:
+    """The link of hash versions 2 and 3: one rule, the version itself ("v") in the hashed body."""
+    if version not in LINKED_VERSIONS:
+        raise ValueError(f"hash version {version} has no link rule here")
     digest = hashlib.sha256(prev_hash.encode())
-    digest.update(_canonical_v2(seq, at, actor, action, complaint_id, case_no, before, after, detail, row_hash))
+    digest.update(_canonical_linked(version, seq, at, actor, action, complaint_id, case_no, before, after, detail,
+                                    row_hash))
     return digest.hexdigest()
 
 
-def row_link(prev_hash: str, r: Any) -> str:
-    """The hash a stored row must have after `prev_hash`, by the rule of its hash_version."""
+def link_hash_v2(prev_hash: str, seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None,
+                 case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> str:
+    return link_hash_for(2, prev_hash, seq, at, actor, action, complaint_id, case_no, before, after, detail, row_hash)
+
+
+def link_hash_v3(prev_hash: str, seq: int, at: datetime | str, actor: str, action: str, complaint_id: int | None,
+                 case_no: str | None, before: Any, after: Any, detail: str, row_hash: str | None) -> str:
+    return link_hash_for(3, prev_hash, seq, at, actor, action, complaint_id, case_no, before, after, detail, row_hash)
+
+
+def row_link(prev_hash: str, r: Any) -> str | None:
+    """The hash a stored row must have after `prev_hash`, by the rule of its hash_version (None: a
+    version this code has no rule for, which no row can match)."""
     if r.hash_version == 1:
         at = datetime.fromisoformat(r.at) if isinstance(r.at, str) else r.at
         return link_hash(prev_hash, r.seq, at, r.actor, r.action, r.case_no, r.before, r.after, r.detail)
-    return link_hash_v2(prev_hash, r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after,
-                        r.detail, r.row_hash)
+    if r.hash_version not in LINKED_VERSIONS:
+        return None
+    return link_hash_for(r.hash_version, prev_hash, r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no,
+                         r.before, r.after, r.detail, r.row_hash)
 
 
 def _id_in(bind: Session | Any, column: Any, ids: Sequence[int]) -> Any:
@@ -216,11 +295,19 @@ def _id_in(bind: Session | Any, column: Any, ids: Sequence[int]) -> Any:
     return column.in_(list(ids))
 
 
-_ROW_SQL = f"SELECT id, {', '.join(ROW_COLUMNS)} FROM complaint"
+# Every version's columns: version 2's are the first len(ROW_COLUMNS) of version 3's.
+_ROW_SQL = f"SELECT id, {', '.join(ROW_COLUMNS_V3)} FROM complaint"
+_V2_END = 1 + len(ROW_COLUMNS)
+assert ROW_COLUMNS_V3[:len(ROW_COLUMNS)] == ROW_COLUMNS
 
 
-def _current_rows(session: Session, ids: Sequence[int]) -> dict[int, str]:
-    """Digests of these complaint rows as they now stand, read without result processing."""
+def _stored_digest(r: Sequence[Any], version: int) -> str:
+    """The digest by `version` of a row read by _ROW_SQL (the id first)."""
+    return row_digest_values(r[1:_V2_END] if version == 2 else r[1:], version)
+
+
+def _current_rows(session: Session, ids: Sequence[int], version: int) -> dict[int, str]:
+    """Digests (by `version`) of these complaint rows as they now stand, read without result processing."""
     out: dict[int, str] = {}
     pg = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), 900):
@@ -232,7 +319,7 @@ def _current_rows(session: Session, ids: Sequence[int]) -> dict[int, str]:
             rows = session.execute(text(_ROW_SQL + " WHERE id IN :ids").bindparams(
                 bindparam("ids", expanding=True)), {"ids": chunk})
         for r in rows:
-            out[int(r[0])] = row_digest_values(r[1:])
+            out[int(r[0])] = _stored_digest(r, version)
     return out
 
 
@@ -254,7 +341,8 @@ def append(session: Session, drafts: Sequence[AuditDraft]) -> None:
         return
     wanted = sorted({d.complaint_id for d in drafts
                      if d.complaint_id is not None and d.row is None and d.action not in NO_ROW_ACTIONS})
-    current = _current_rows(session, wanted) if wanted else {}
+    version = HASH_VERSION
+    current = _current_rows(session, wanted, version) if wanted else {}
     seq, prev = _lock_head(session)
     rows: list[dict[str, Any]] = []
     for d in drafts:
@@ -263,14 +351,15 @@ def append(session: Session, drafts: Sequence[AuditDraft]) -> None:
         if d.complaint_id is None or d.action in NO_ROW_ACTIONS:
             rh = None
         elif d.row is not None:
-            rh = row_digest(d.row)
+            rh = row_digest(d.row, version)
         else:
             rh = current.get(d.complaint_id)
-        h = link_hash_v2(prev, seq, at, d.actor, d.action, d.complaint_id, d.case_no, d.before, d.after, d.detail, rh)
+        h = link_hash_for(version, prev, seq, at, d.actor, d.action, d.complaint_id, d.case_no, d.before, d.after,
+                          d.detail, rh)
         rows.append({
             "seq": seq, "at": at, "actor": d.actor, "action": d.action, "complaint_id": d.complaint_id,
             "case_no": d.case_no, "before": d.before, "after": d.after, "detail": d.detail,
-            "prev_hash": prev, "hash": h, "hash_version": HASH_VERSION, "row_hash": rh,
+            "prev_hash": prev, "hash": h, "hash_version": version, "row_hash": rh,
         })
         prev = h
     bulk_insert(session, AUDIT, rows)
@@ -392,13 +481,17 @@ def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_h
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
                                 f"第 {r.seq} 条记录按旧版哈希规则（版本 {r.hash_version}）写在新版之后：被改写"
                                 f"（hash version downgraded: the row was rewritten）", start_seq, prev)
-        if r.hash_version == 2:
+        if r.hash_version in LINKED_VERSIONS:
             h = sha256(prev.encode())
-            h.update(_canonical_v2(r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no, r.before, r.after,
-                                   r.detail, r.row_hash))
+            h.update(_canonical_linked(r.hash_version, r.seq, r.at, r.actor, r.action, r.complaint_id, r.case_no,
+                                       r.before, r.after, r.detail, r.row_hash))
             ok = h.hexdigest() == r.hash
-        else:
+        elif r.hash_version == 1:
             ok = row_link(prev, r) == r.hash
+        else:
+            return VerifyResult(False, checked, head_seq, r.seq, r.id,
+                                f"第 {r.seq} 条记录的哈希版本 {r.hash_version} 未知：被改写"
+                                f"（unknown hash version: the row was rewritten）", start_seq, prev)
         if not ok:
             return VerifyResult(False, checked, head_seq, r.seq, r.id,
                                 f"第 {r.seq} 条记录的内容与其哈希不符：该记录被改动过（content does not match its "
@@ -470,12 +563,13 @@ def responses_problem(engine: Engine) -> tuple[int, str | None, str | None]:
 
 def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     """(complaints checked, case_no, problem) for the first complaint row that no longer matches the
-    row digest of its last event, or that no event records at all."""
+    row digest of its last event (over the columns of that event's hash version), or that no event
+    records at all."""
     with engine.connect() as conn:
         last_seq = (select(AUDIT.c.complaint_id, func.max(AUDIT.c.seq).label("m"))
                     .where(AUDIT.c.row_hash.is_not(None)).group_by(AUDIT.c.complaint_id).subquery())
-        expected = {int(cid): (int(seq), str(rh)) for cid, seq, rh in conn.execute(
-            select(AUDIT.c.complaint_id, AUDIT.c.seq, AUDIT.c.row_hash)
+        expected = {int(cid): (int(seq), str(rh), int(v)) for cid, seq, rh, v in conn.execute(
+            select(AUDIT.c.complaint_id, AUDIT.c.seq, AUDIT.c.row_hash, AUDIT.c.hash_version)
             .join(last_seq, AUDIT.c.seq == last_seq.c.m))}
         recorded = {int(c) for (c,) in conn.execute(
             select(AUDIT.c.complaint_id).where(AUDIT.c.complaint_id.is_not(None)).distinct())}
@@ -492,7 +586,7 @@ def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
                         return checked, r.case_no, (f"案件 {r.case_no} 没有任何审计事件：案件记录被直接插入或其事件被删除"
                                                     f"（complaint row without audit events）")
                     continue  # only events from before hash version 2: nothing to compare with
-                if row_digest_values(r[1:]) != want[1]:
+                if want[2] not in _LAYOUTS or _stored_digest(r, want[2]) != want[1]:
                     return checked, r.case_no, (f"案件 {r.case_no} 的当前记录与其最后一条审计事件（第 {want[0]} 条）"
                                                 f"不符：案件表被直接改动（complaint row edited behind the chain）")
             last = int(batch[-1].id)

@@ -25,7 +25,16 @@ from flows.intake import run_intake
 from flows.weekly_report import build_weekly_report
 from models.anchors import ANCHOR, Anchor, anchor_file, make_anchor, read_file, verify_with_anchors
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
-from models.audit_chain import AuditDraft, append, link_hash_v2, verify
+from models.audit_chain import (
+    ROW_COLUMNS,
+    ROW_COLUMNS_V3,
+    AuditDraft,
+    append,
+    link_hash_for,
+    link_hash_v2,
+    row_digest_values,
+    verify,
+)
 from models.case_actions import acknowledge
 from models.complaint import Complaint
 from models.db import session_scope
@@ -80,15 +89,16 @@ def _rows(conn: Connection) -> list[dict[str, Any]]:
 
 
 def _rewrite(conn: Connection, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-    """The insider's tool: change the rows, renumber, recompute every hash, move the head."""
+    """The insider's tool: change the rows, renumber, recompute every hash (each by its own version's
+    rule), move the head."""
     rows = change(_rows(conn))
     conn.execute(A.delete())
     prev = GENESIS_HASH
     for seq, r in enumerate(rows, 1):
-        r = {**r, "seq": seq, "prev_hash": prev, "hash_version": 2}
+        r = {**r, "seq": seq, "prev_hash": prev}
         r.pop("id", None)
-        r["hash"] = link_hash_v2(prev, seq, r["at"], r["actor"], r["action"], r["complaint_id"], r["case_no"],
-                                 r["before"], r["after"], r["detail"], r["row_hash"])
+        r["hash"] = link_hash_for(r["hash_version"], prev, seq, r["at"], r["actor"], r["action"], r["complaint_id"],
+                                  r["case_no"], r["before"], r["after"], r["detail"], r["row_hash"])
         conn.execute(A.insert().values(**r))
         prev = r["hash"]
     conn.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=len(rows), hash=prev))
@@ -410,3 +420,151 @@ def test_a_response_changed_behind_the_chain_fails_verify_rows(db_engine: Engine
     assert _check(db_engine).ok  # the chain itself is intact ...
     result = _check(db_engine, rows=True)  # ... but the responses are not what the events vouched for
     assert not result.ok and "答复" in (result.problem or "") and result.broken_case == case_no, result
+
+
+# ---------------------------------------------------------------- hash version 3: the rest of the row
+
+V3_ONLY = ROW_COLUMNS_V3[len(ROW_COLUMNS):]
+_JSON_COLUMNS = {"triage_reasons", "chain", "watchers"}
+
+
+def _full(**over: Any) -> Any:
+    """A complaint with every contact, identity and agent field filled in (the columns version 3 adds)."""
+    return complaint(
+        vulnerable=True, vulnerable_note="听力障碍，需书面沟通",
+        complainant={"name": "张三", "phone": "13812345678", "id_number": "210202198001011238",
+                     "email": "zhangsan@example.cn", "address": "大连市中山区人民路 1 号", "legal_representative": "张大"},
+        agent={"name": "李四", "phone": "13900001111", "id_number": "210202198001011238",
+               "authorization": "授权委托书 2026-001"}, **over)
+
+
+def _full_world(engine: Engine, config: Config) -> list[str]:
+    """Three cases submitted and routed, the first acknowledged; a fourth only submitted. Their last
+    events come from a case action, from intake and from submit (the `row=` path)."""
+    cases = [r.case_no for r in submit(engine, [_full() for _ in range(3)], config=config, calendar=CAL, now=NOW)]
+    run_intake(engine, config, now=NOW)
+    with session_scope(engine) as s:
+        acknowledge(s, case_no=cases[0], config=config, calendar=CAL, now=NOW, actor="chen.jing")
+    cases += [r.case_no for r in submit(engine, [_full()], config=config, calendar=CAL, now=NOW)]
+    result = _check(engine, rows=True)
+    assert result.ok and result.rows_checked == 4, result
+    return cases
+
+
+def _other(column: str, value: Any) -> Any:
+    if column in _JSON_COLUMNS:
+        return [{"level": "handler", "person": "wang.insider"}] if column == "chain" else ["wang.insider"]
+    return "wang.insider" if value != "wang.insider" else "li.insider"
+
+
+def _edited(result: Any, case_no: str) -> bool:
+    return (not result.ok and result.broken_case == case_no
+            and f"案件 {case_no} 的当前记录与其最后一条审计事件" in (result.problem or ""))
+
+
+def test_a_direct_edit_of_any_column_version_3_adds_is_caught_naming_the_case(db_engine: Engine,
+                                                                              config: Config) -> None:
+    """Every column version 3 adds, edited behind the chain on a case whose last event came from a case
+    action, from intake or from submit, fails `verify --rows` naming the case; put back, it verifies."""
+    cases = _full_world(db_engine, config)
+    for case_no in (cases[0], cases[1], cases[3]):
+        for column in V3_ONLY:
+            with db_engine.begin() as conn:
+                value = conn.execute(select(C.c[column]).where(C.c.case_no == case_no)).scalar_one()
+                conn.execute(update(C).where(C.c.case_no == case_no).values({column: _other(column, value)}))
+            assert _check(db_engine).ok  # the chain itself is intact
+            result = _check(db_engine, rows=True)
+            assert _edited(result, case_no), (case_no, column, result)
+            with db_engine.begin() as conn:
+                conn.execute(update(C).where(C.c.case_no == case_no).values({column: value}))
+            assert _check(db_engine, rows=True).ok, (case_no, column)
+
+
+@pytest.mark.parametrize("column", ["complainant_email", "submitted_by", "vulnerable_note", "agent_id_number"])
+def test_cli_audit_verify_names_the_case_whose_new_column_was_edited(cli_db: Engine, config: Config, column: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from complaints.cli import main
+
+    cases = _full_world(cli_db, config)
+    assert main(["audit", "verify", "--full"]) == 0
+    capsys.readouterr()
+    with cli_db.begin() as conn:
+        conn.execute(update(C).where(C.c.case_no == cases[0]).values({column: "wang.insider"}))
+    assert main(["audit", "verify", "--full"]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["broken_case"] == cases[0]
+    assert "审计链校验失败（案件表）" in out.err and f"案件 {cases[0]} 的当前记录" in out.err
+
+
+def test_a_chain_of_version_2_events_then_version_3_events_verifies(db_engine: Engine, config: Config,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events written as version 2 keep verifying by their rule after version 3 events follow them, from
+    genesis and incrementally from a checkpoint at a version-2 row; each complaint is compared over the
+    columns of its last event's version."""
+    import models.audit_chain as chain
+
+    key = KEY.encode()
+    with monkeypatch.context() as m:
+        m.setattr(chain, "HASH_VERSION", 2)
+        old = _full_world(db_engine, config)
+        first = verify_with_anchors(db_engine, key=key, rows=True)  # records a checkpoint at a version-2 row
+    assert first.ok and first.checked == first.head_seq, first
+    with db_engine.connect() as conn:
+        assert set(conn.execute(select(A.c.hash_version)).scalars()) == {2}
+    with session_scope(db_engine) as s:  # version 3 from here: a version-2 case acted on again ...
+        acknowledge(s, case_no=old[1], config=config, calendar=CAL, now=NOW, actor="chen.jing")
+    new = [r.case_no for r in submit(db_engine, [_full()], config=config, calendar=CAL, now=NOW)]
+    run_intake(db_engine, config, now=NOW)  # ... and routed: old[3] (received as version 2) and a new case
+    with db_engine.connect() as conn:
+        versions = list(conn.execute(select(A.c.hash_version).order_by(A.c.seq)).scalars())
+        last_version = {r.case_no: r.hash_version for r in conn.execute(select(A.c.case_no, A.c.hash_version)
+                                                                         .order_by(A.c.seq))}
+    assert versions == sorted(versions) and versions.count(2) == first.head_seq and versions[-1] == 3
+    assert {c: last_version[c] for c in (*old, *new)} == {old[0]: 2, old[1]: 3, old[2]: 2, old[3]: 3, new[0]: 3}
+    again = verify_with_anchors(db_engine, key=key, rows=True)
+    assert again.ok and again.from_seq == first.head_seq and again.checked == again.head_seq - first.head_seq, again
+    assert _check(db_engine, rows=True).ok  # and from genesis
+
+    def edit(case_no: str, **values: Any) -> Any:
+        with db_engine.begin() as conn:
+            before = dict(conn.execute(select(*(C.c[k] for k in values)).where(C.c.case_no == case_no)).one()._mapping)
+            conn.execute(update(C).where(C.c.case_no == case_no).values(**values))
+        result = _check(db_engine, rows=True)
+        with db_engine.begin() as conn:
+            conn.execute(update(C).where(C.c.case_no == case_no).values(**before))
+        return result
+
+    # old[0] and old[2]'s last events are version 2: their rows are compared over version 2's columns ...
+    for case_no in (old[0], old[2]):
+        assert _edited(edit(case_no, handler="wang.insider"), case_no), case_no
+        assert edit(case_no, complainant_email="wang@insider.cn").ok  # (a column version 2 does not cover)
+    # ... and a case whose last event is version 3 over version 3's
+    for case_no in (old[1], old[3], new[0]):
+        assert _edited(edit(case_no, complainant_email="wang@insider.cn"), case_no), case_no
+    assert _check(db_engine, rows=True).ok
+
+
+@pytest.mark.parametrize("rewrite", ["as_version_2", "unknown_version"])
+def test_a_version_3_event_rewritten_by_an_older_or_unknown_rule_is_caught(db_engine: Engine, config: Config,
+                                                                          rewrite: str) -> None:
+    """The last event re-hashed consistently by version 2's rule (its row digest over version 2's columns,
+    so `--rows` alone would pass it) is a downgrade; a version this code has no rule for is refused."""
+    _world(db_engine, config)
+    with insider(db_engine) as conn:
+        last = conn.execute(select(A).order_by(A.c.seq.desc()).limit(1)).one()
+        assert last.hash_version == 3 and last.row_hash is not None
+        if rewrite == "as_version_2":
+            values = conn.execute(select(*(C.c[c] for c in ROW_COLUMNS)).where(C.c.id == last.complaint_id)).one()
+            rh = row_digest_values(values, 2)
+            h = link_hash_v2(last.prev_hash, last.seq, last.at, last.actor, last.action, last.complaint_id,
+                             last.case_no, last.before, last.after, last.detail, rh)
+            conn.execute(update(A).where(A.c.seq == last.seq).values(hash_version=2, hash=h, row_hash=rh))
+        else:
+            h = link_hash_for(3, last.prev_hash, last.seq, last.at, last.actor, last.action, last.complaint_id,
+                              last.case_no, last.before, last.after, last.detail, last.row_hash)
+            conn.execute(update(A).where(A.c.seq == last.seq).values(hash_version=4, hash=h))
+        conn.execute(update(HEAD).values(hash=h))
+    for result in (verify(db_engine, rows=True), _check(db_engine, rows=True)):
+        assert not result.ok and result.broken_seq == last.seq, result
+        expected = "旧版哈希规则（版本 2）" if rewrite == "as_version_2" else "哈希版本 4 未知"
+        assert expected in (result.problem or ""), result
