@@ -8,7 +8,7 @@ the interactive docs pages (which load a CDN) are off, the OpenAPI schema is ser
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import Context, LoginRequired
 from api.errors import Refused
+from api.headers import SecurityHeaders
 from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
 from flows.announcer import prefect_announcer
 from models.db import make_engine, migrate
@@ -33,13 +34,6 @@ from models.schemas import ComplaintIn
 from settings.config import Config, load_config
 
 STATIC = Path(__file__).resolve().parent / "static"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 RETRY_AFTER_S = 5
 BUSY_DETAIL = f"数据库繁忙，本次操作未完成，请 {RETRY_AFTER_S} 秒后重试"
 # PostgreSQL: lock_not_available, serialization_failure, deadlock_detected, query_canceled (lock_timeout /
@@ -147,15 +141,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
     app.add_middleware(BodyLimits, limit=max_body_bytes(max_body), respond=limit_response,
                        uploads=app.state.ctx.config.policy.evidence.max_bytes + 64 * 1024)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        if not request.url.path.startswith("/static/"):
-            # Pages, case JSON, CSV downloads and the letter carry personal data: no cache may keep them.
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> Response:

@@ -31,8 +31,8 @@ from models.users import (
     csrf_token,
     locked_until,
     record_failure,
+    token_user,
     user_for_session,
-    user_for_token,
 )
 from services import cases
 from services.unit_of_work import Runtime
@@ -107,16 +107,19 @@ def too_many(until: datetime, now: datetime) -> HTTPException:
 
 
 def _token_user(ctx: Context, token: str, address: str | None) -> User | None:
-    """The token's user, looked up on every request; an unknown token counts against the address."""
+    """The token's user, looked up on every request (revocation counts at once) in one statement
+    that waits for no writer; an unknown token counts against the address."""
     now = ctx.now()
     policy = ctx.config.policy.auth
-    with ctx.session() as s:
-        until = locked_until(s, policy=policy, username=None, address=address, now=now)
-        if until is None:
-            user = user_for_token(s, token, now=now)
-            if user is not None:
-                return user
-            until = record_failure(s, policy=policy, username=None, address=address, now=now)
+    with ctx.lookup() as s:
+        user, until = token_user(s, token, policy=policy, address=address, now=now)
+    if user is not None and until is None:
+        return user
+    if until is None:
+        with ctx.session() as s:
+            until = locked_until(s, policy=policy, username=None, address=address, now=now)
+            if until is None:
+                until = record_failure(s, policy=policy, username=None, address=address, now=now)
     if until is not None:
         raise too_many(until, now)
     return None

@@ -40,6 +40,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Connections kept open per process. The web serves requests on up to 40 threads (AnyIO's default);
+# a pool smaller than the threads that use it at once opens and closes a connection per request
+# beyond it (SQLAlchemy closes overflow connections when they are returned), which under load cost
+# more than the requests themselves (bench/bench_api.py, docs/benchmarks.md "HTTP API").
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = _normalise(url or database_url())
     if url.startswith("sqlite"):
@@ -47,10 +55,12 @@ def make_engine(url: str | None = None) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
+                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
                                json_serializer=_json_dumps, json_deserializer=orjson.loads)
         _sqlite_single_writer(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                         json_serializer=_json_dumps, json_deserializer=orjson.loads)
 
 
 def _sqlite_single_writer(engine: Engine) -> None:
@@ -73,7 +83,30 @@ def _sqlite_single_writer(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A lookup (`read_scope`) only reads: a deferred BEGIN, so it neither takes nor waits for
+        # the write lock (WAL readers see the last commit while a writer works).
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(LOOKUP_OPTION) else "BEGIN IMMEDIATE")
+
+
+LOOKUP_OPTION = "complaints_lookup"
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A session for reads that must not queue behind writers (a request's sign-in check): on
+    PostgreSQL in autocommit, so a statement costs one round trip (no BEGIN, no COMMIT) and each
+    statement sees the last commit; on SQLite a deferred BEGIN (no write lock). Not for writes:
+    on SQLite they are rolled back at the end, on PostgreSQL they would commit at once."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn = conn.execution_options(**{LOOKUP_OPTION: True})
+        with Session(bind=conn, expire_on_commit=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
 
 
 @contextmanager

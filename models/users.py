@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -361,6 +361,25 @@ def user_for_token(session: Session, raw: str, *, now: datetime) -> User | None:
                    USER.c.active.is_(True)))
     row = session.execute(stmt).first()
     return _user(row) if row else None
+
+
+def token_user(session: Session, raw: str, *, policy: AuthSpec, address: str | None,
+               now: datetime) -> tuple[User | None, datetime | None]:
+    """One statement for a request's bearer token: its active user of an unrevoked, unexpired token
+    and when the address's sign-in lock lifts (None if not locked). (None, None) when the token is
+    unknown: the caller then counts the failure (`locked_until`, `record_failure`)."""
+    keys = [k[0] for k in _keys(policy, None, address)]
+    lock = (select(func.max(THROTTLE.c.locked_until)).where(THROTTLE.c.key.in_(keys)).scalar_subquery()
+            if keys else null())
+    stmt = (select(USER, lock.label("lock_ends"))
+            .join(TOKEN, TOKEN.c.user_id == USER.c.id)
+            .where(TOKEN.c.token_hash == token_digest(raw), TOKEN.c.revoked_at.is_(None), TOKEN.c.expires_at > now,
+                   USER.c.active.is_(True)))
+    row = session.execute(stmt).first()
+    if row is None:
+        return None, None
+    ends = row.lock_ends
+    return _user(row), ends if ends is not None and ends > now else None
 
 
 def end_sessions(session: Session, *, user_id: int) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from domain.calendar import WorkingCalendar
-from models.db import session_scope
+from models.db import read_scope, session_scope
 from services.announce import Announcer, no_announcer
 from settings.config import Config
 
@@ -87,6 +87,13 @@ class Runtime:
     def session(self) -> Iterator[Session]:
         """A transaction for reading or for a store call outside any command (serialised on SQLite)."""
         with self.serial(), session_scope(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """Reads that must not queue behind this process's writers (a request's sign-in check): not
+        serialised, no write lock (models/db.read_scope)."""
+        with read_scope(self.engine) as session:
             yield session
 
     @contextmanager
