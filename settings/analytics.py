@@ -16,7 +16,7 @@ from settings.config import Config, ConfigError, _Strict, public_url, read_yaml
 FILE = "analytics.yaml"
 _LABELS = {"customers": "客户数", "limits": "投诉限值", "monthly": "月度限值", "yearly": "年度限值",
            "regions": "地区", "early_warning": "投诉预警", "baseline_days": "基线天数", "alpha": "显著性水平",
-           "alpha_sum": "合计显著性水平", "min_excess": "最少超出件数", "cooldown_days": "同一预警间隔天数",
+           "threshold": "似然比阈值", "min_excess": "最少超出件数", "cooldown_days": "同一预警间隔天数",
            "link_base": "看板链接"}
 _PYDANTIC_CN = {"greater_than": "须大于 {gt}", "greater_than_equal": "须不小于 {ge}", "less_than": "须小于 {lt}",
                 "less_than_equal": "须不大于 {le}", "int_parsing": "须为整数", "float_parsing": "须为数字",
@@ -30,15 +30,15 @@ class LimitSpec(_Strict):
 
 
 class EarlyWarningSpec(_Strict):
-    baseline_days: int = Field(default=112, ge=14, le=366)
-    alpha: float = Field(default=2e-4, gt=0, lt=0.5)
-    alpha_sum: float = Field(default=3e-3, gt=0, lt=0.5)
+    baseline_days: int = Field(default=364, ge=14, le=366)
+    threshold: float = Field(default=3.4, gt=0, lt=50)
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
     min_excess: float = Field(default=3.0, ge=0)
     cooldown_days: int = Field(default=14, ge=1, le=90)
     link_base: str = "http://127.0.0.1:8000/dashboard"
 
     def params(self) -> Params:
-        return Params(baseline_days=self.baseline_days, alpha=self.alpha, alpha_sum=self.alpha_sum,
+        return Params(baseline_days=self.baseline_days, threshold=self.threshold, alpha=self.alpha,
                       min_excess=self.min_excess, cooldown_days=self.cooldown_days)
 
 
