@@ -609,7 +609,12 @@ def early_warning(uow: UnitOfWork, *, analytics: AnalyticsFile | None = None, ac
     store.refresh(s, now=uow.now)
     target = day or st.local_date(uow.now) - timedelta(days=1)
     first = target - timedelta(days=params.baseline_days + params.guard_days + max(ew.WINDOWS) + 60)
-    cells, matrix, days = build_matrix(store.cell_matrix(s, first, target), config, first, target)
+    rows = store.cell_matrix(s, first, target)
+    # The days before the first complaint on record are before go-live, not quiet days: a baseline
+    # of zeros would make a new deployment's first year alarm on its ordinary days.
+    if rows:
+        first = max(first, min(r[0] for r in rows))
+    cells, matrix, days = build_matrix(rows, config, first, target)
     if not cells:
         return []
     kinds = ew.day_kinds(days, uow.calendar)
