@@ -1,8 +1,11 @@
 """The `audit-anchor` flow (hourly, prefect.yaml): verify the chain from the last verified anchor,
-then sign its head and append it to the anchor file (outside the database), as a Prefect artifact too.
+and every complaint row against its last event, then sign the head and append it to the anchor file
+(outside the database), as a Prefect artifact too.
 
-A broken chain is not anchored: the run fails naming the first problem (an anchor over a rewritten
-chain would vouch for the rewrite).
+A broken chain, or a complaint row edited behind the chain, is not anchored: the run fails naming
+the first problem (an anchor over a rewritten chain would vouch for the rewrite). The row check
+reads every complaint row once an hour in the background, which the auditor's page (incremental,
+answering at once) does not.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ class ChainBroken(RuntimeError):
 
 
 def anchor_now(engine: Engine, now: datetime, *, source: str = "schedule") -> dict[str, Any]:
-    """Verify (incrementally), then anchor the head; the plain function the flow and tests call."""
+    """Verify (the chain incrementally, every complaint row against its last event), then anchor the
+    head; the plain function the flow and tests call."""
     key = key_from_env()
     path = anchor_file()
-    result = verify_with_anchors(engine, key=key)
+    result = verify_with_anchors(engine, key=key, rows=True)
     if not result.ok:
         raise ChainBroken(f"审计链校验失败，未写锚点：{result.problem}")
     anchor = make_anchor(engine, key, source, now, path)

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from complaints.config import Config
+from flows.anchor import ChainBroken, anchor_now
 from flows.weekly_report import build_weekly_report
 from models.anchors import anchor_file, verify_with_anchors
-from tests.integration.test_audit_tamper import HEAD, KEY, SNAP, _rewrite, _submit, _world
+from tests.integration.test_audit_tamper import HEAD, KEY, NOW, SNAP, C, _rewrite, _submit, _world
 from tests.support.audit_insider import insider
 
 
@@ -67,3 +68,14 @@ def test_no_anchor_file_before_the_first_anchor_is_fine(db_engine: Engine, confi
     assert first.ok, first
     again = verify_with_anchors(db_engine, key=KEY.encode(), rows=True)
     assert again.ok, again
+
+
+def test_the_hourly_anchor_refuses_a_complaint_row_edited_behind_the_chain(db_engine: Engine, config: Config) -> None:
+    """The auditor's page verifies incrementally (no row scan); the hourly audit-anchor run checks every
+    complaint row against its last event and does not anchor over an edited one."""
+    _, cases = _world(db_engine, config)
+    anchor_now(db_engine, NOW)
+    with insider(db_engine) as conn:
+        conn.execute(update(C).where(C.c.case_no == cases[1]).values(status="closed"))
+    with pytest.raises(ChainBroken, match=cases[1]):
+        anchor_now(db_engine, NOW)
