@@ -47,7 +47,14 @@ from domain.taxonomy import (
     TAG_NAMES,
     UNTRIAGED,
 )
-from models.users import ROLE_NAMES, LoginOutcome, create_session, end_session, sign_in
+from models.users import (
+    ROLE_NAMES,
+    LoginOutcome,
+    change_password,
+    create_session,
+    end_session,
+    sign_in,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 LOGIN_CSRF = "login_csrf"
@@ -267,6 +274,32 @@ async def logout(request: Request, ctx: Ctx, who: PageUser) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_form(request: Request, who: PageUser) -> Response:
+    return render(request, "account_password.html.j2", who=who, problems=[],
+                  done=request.query_params.get("done") == "1")
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def password_change(request: Request, ctx: Ctx, who: PageUser) -> Response:
+    """One's own password (models/users.change_password): this browser stays signed in, the others end."""
+    form = await request.form()
+    check_csrf(who, str(form.get("csrf", "")))
+    current, new = str(form.get("current_password", "")), str(form.get("password", ""))
+    from starlette.concurrency import run_in_threadpool
+
+    def change() -> list[str]:
+        with ctx.session() as s:
+            return change_password(s, username=who.user.username, current=current, new=new,
+                                   address=client_address(request), now=ctx.now(), policy=ctx.config.policy.auth,
+                                   keep_session=who.session_id)
+
+    problems = await run_in_threadpool(change)
+    if problems:
+        return render(request, "account_password.html.j2", who=who, problems=problems, done=False, status=422)
+    return RedirectResponse("/account/password?done=1", status_code=303)
 
 
 @router.get("/")

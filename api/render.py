@@ -28,6 +28,7 @@ from domain.taxonomy import (
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 ACTION_NAMES = {
+    "password_changed": "修改密码",
     "received": "受理登记", "routed": "分派", "acknowledged": "确认受理", "responded": "答复", "closed": "办结",
     "withdrawn": "撤诉", "review_opened": "核查", "reopened": "重新处理", "clock_paused": "暂停计时",
     "clock_resumed": "恢复计时", "clock_restarted": "新事实重新计时", "extension_approved": "延期",

@@ -30,6 +30,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
+from domain.deadlines import local_text
+from models.audit_chain import AuditDraft, append
 from models.sqlutil import table_of
 from settings.config import AuthSpec, Config
 
@@ -380,6 +382,33 @@ def token_user(session: Session, raw: str, *, policy: AuthSpec, address: str | N
         return None, None
     ends = row.lock_ends
     return _user(row), ends if ends is not None and ends > now else None
+
+
+def change_password(session: Session, *, username: str, current: str, new: str, address: str | None,
+                    now: datetime, policy: AuthSpec, keep_session: str | None = None) -> list[str]:
+    """One's own password changed (ASVS 2.1.5/2.1.6): the current password checked as a sign-in is
+    (throttled per account and address, one scrypt), the new one by `password_problems` and unlike
+    the current; then every other browser session of the user ends (ASVS 3.3.3) and the change is
+    in the audit chain. The problems (Chinese, naming the field), empty when it was changed."""
+    outcome = sign_in(session, username=username, password=current, address=address, now=now, policy=policy)
+    if outcome.locked_until is not None:
+        return [f"current_password（当前密码）：输错次数过多，已暂时锁定，{local_text(outcome.locked_until)}"
+                f"（北京时间）后可再试"]
+    if outcome.user is None:
+        return ["current_password（当前密码）：不正确"]
+    problems = password_problems(new, username)
+    if not problems and new == current:
+        problems = ["password（密码）：新密码不能与当前密码相同"]
+    if problems:
+        return problems
+    session.execute(update(USER).where(USER.c.id == outcome.user.id).values(password_hash=hash_password(new)))
+    others = SESSION.delete().where(SESSION.c.user_id == outcome.user.id)
+    if keep_session is not None:
+        others = others.where(SESSION.c.token_hash != token_digest(keep_session))
+    session.execute(others)
+    append(session, [AuditDraft(at=now, actor=username, action="password_changed",
+                                detail="本人修改密码；其他浏览器会话已结束")])
+    return []
 
 
 def end_sessions(session: Session, *, user_id: int) -> int:
