@@ -95,6 +95,18 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class ChildFigure(Figure):
+    """A sub-institution's complaints this month (label, value, link; note = its code), then its 本年回访率 and
+    本年满意度 over the call-back rounds of it and those below it due this year — the rows of the same
+    `models.governance.callback_rates` the API answers, summed — None when none finished / none reached or when
+    the governance tables are absent; callback_note says reached / finished and pleased / reached."""
+
+    callback_rate: float | None = None
+    satisfaction_rate: float | None = None
+    callback_note: str = ""
+
+
+@dataclass(frozen=True)
 class RankedOutlet:
     branch: str
     branch_name: str
@@ -130,7 +142,7 @@ class Dashboard:
     limits: list[Figure]  # against the 限值
     live: list[Figure]  # overdue, paused, escalations waiting, remediation overdue, 回访
     trend: list[Figure]  # per month (label 2026-04), the last 12 months
-    children: list[Figure]  # each sub-institution this month
+    children: list[ChildFigure]  # each sub-institution this month, with its 本年回访率 and 满意度
     outlets: list[RankedOutlet]
     categories: list[Figure]  # this month by category
     governance: str  # "" when the governance tables answered, else why not
@@ -154,30 +166,40 @@ def alert_link(a: store.AlertRow) -> str:
                       received_from=first.isoformat(), received_to=a.day.isoformat())
 
 
-def _governance(uow: UnitOfWork, branches: Sequence[str], year_first: date, today: date,
-                institution: str) -> tuple[list[Figure], str]:
-    """回访 and 整改 from the governance half (models/governance.py), when it is there."""
+def _callback_sums(rows: Sequence[Any]) -> tuple[float | None, float | None, str, str]:
+    """回访率 (reached / reached + 未联系上) and 满意度 (满意 + 基本满意 / reached) of callback_rates rows summed,
+    rounded to 3 places, with their notes."""
+    reached = sum(int(getattr(r, "reached", 0)) for r in rows)
+    finished = reached + sum(int(getattr(r, "unreachable", 0)) for r in rows)
+    pleased = sum(int(getattr(r, "satisfied", 0)) + int(getattr(r, "basic", 0)) for r in rows)
+    return (round(reached / finished, 3) if finished else None, round(pleased / reached, 3) if reached else None,
+            f"已回访 {reached} / 已结束 {finished}", f"满意及基本满意 {pleased} / 已回访 {reached}")
+
+
+def _governance(uow: UnitOfWork, branches: Sequence[str], year_first: date,
+                institution: str) -> tuple[list[Figure], str, list[Any] | None]:
+    """回访 and 整改 from the governance half (models/governance.py), when it is there; with the call-back
+    rows per institution (None without them) for the sub-institutions' rates."""
     try:
         from models import governance  # the other half of issue 16 (docs/governance.md)
     except ImportError:
-        return [], "回访和整改数据尚未启用（models/governance.py）"
+        return [], "回访和整改数据尚未启用（models/governance.py）", None
     out: list[Figure] = []
     overdue_fn = getattr(governance, "overdue_remediations", None)
     rates_fn = getattr(governance, "callback_rates", None)
+    rows: list[Any] | None = None
     if overdue_fn is not None:
-        overdue = overdue_fn(uow.session, now=uow.now, branches=list(branches))
+        overdue = overdue_fn(uow.session, now=uow.now, branches=set(branches))
         out.append(Figure("整改逾期", len(overdue), "/dashboard/remediation?" + urlencode({"institution": institution})))
     if rates_fn is not None:
-        rates = rates_fn(uow.session, start=st.local_midnight(year_first),
-                         end=st.local_midnight(today + timedelta(days=1)), branches=list(branches))
-        reached = sum(int(getattr(r, "reached", 0)) for r in rates)
-        finished = reached + sum(int(getattr(r, "unreachable", 0)) for r in rates)
-        pleased = sum(int(getattr(r, "satisfied", 0)) + int(getattr(r, "basic", 0)) for r in rates)
-        out.append(Figure("本年回访率", round(reached / finished, 3) if finished else None,
-                          note=f"已回访 {reached} / 已结束 {finished}"))
-        out.append(Figure("本年满意度", round(pleased / reached, 3) if reached else None,
-                          note=f"满意及基本满意 {pleased} / 已回访 {reached}"))
-    return out, ""
+        # The rounds due this year, those due after today included: a call-back made before its due day
+        # counts from the day it is recorded (the API's [start, end) over the year gives the same rows).
+        rows = list(rates_fn(uow.session, start=st.local_midnight(year_first),
+                             end=st.local_midnight(date(year_first.year + 1, 1, 1)), branches=set(branches)))
+        rate, satisfaction, rate_note, satisfaction_note = _callback_sums(rows)
+        out.append(Figure("本年回访率", rate, note=rate_note))
+        out.append(Figure("本年满意度", satisfaction, note=satisfaction_note))
+    return out, "", rows
 
 
 @dataclass(frozen=True)
@@ -251,7 +273,7 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     if person:
         waiting = store.escalations_waiting(s, person, branches)
         live.append(Figure("待本人确认的督办", len(waiting), cases_link(institution, escalated_to=person)))
-    gov, gov_note = _governance(uow, branches, yr, today, institution)
+    gov, gov_note, callback_rows = _governance(uow, branches, yr, institution)
     live += gov
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
     trend = [Figure(m.strftime("%Y-%m"), total(m, e),
@@ -265,9 +287,13 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     children = []
     for code in sorted(c for c, b in org.branches.items() if b.parent == institution):
         sub = subtree(config, code)
-        children.append(Figure(org.branches[code].name, sum(by_branch[c] for c in sub),
-                               cases_link(code, received_from=mo.isoformat(), received_to=today.isoformat()),
-                               note=code))
+        rate, satisfaction, rate_note, satisfaction_note = (
+            _callback_sums([r for r in callback_rows if r.branch in sub]) if callback_rows is not None
+            else (None, None, "", ""))
+        children.append(ChildFigure(org.branches[code].name, sum(by_branch[c] for c in sub),
+                                    cases_link(code, received_from=mo.isoformat(), received_to=today.isoformat()),
+                                    note=code, callback_rate=rate, satisfaction_rate=satisfaction,
+                                    callback_note=f"{rate_note}；{satisfaction_note}" if rate_note else ""))
     ranked = sorted(by_outlet, key=lambda r: (-r[2], r[0], r[1]))
     outlets = [RankedOutlet(b, org.branches[b].name, o or "本级", n,
                             cases_link(b, own="true", outlet=o, received_from=mo.isoformat(),

@@ -35,6 +35,30 @@ def _seed(engine: Engine, config: Config) -> None:
     run_intake(engine, config, now=NOW - timedelta(minutes=30))
 
 
+def _called_back(engine: Engine, config: Config, branch: str) -> None:
+    """One case of `branch` responded and its call-back reached, 不满意 (services/governance.py)."""
+    from sqlalchemy import select
+
+    from models import case_actions
+    from models.complaint import Complaint
+    from models.db import session_scope
+    from models.sqlutil import table_of
+    from services.governance import record_callback
+    from services.unit_of_work import Runtime
+
+    c = table_of(Complaint)
+    with engine.connect() as conn:
+        case_no = conn.execute(select(c.c.case_no).where(c.c.branch == branch).order_by(c.c.id)).scalars().first()
+    assert case_no is not None
+    told = NOW - timedelta(minutes=20)
+    with session_scope(engine) as s:
+        case_actions.respond(s, case_no=case_no, verified="已核实", basis="依据合同第五条", remedies="可向金融监管总局投诉",
+                             told_via="phone", told_at=told, outcome="upheld", config=config,
+                             calendar=WorkingCalendar(), now=told, actor="feng.yu")
+    with Runtime(config, engine).unit(now=NOW - timedelta(minutes=10)) as uow:
+        record_callback(uow, case_no=case_no, result="reached", satisfaction="不满意", actor="zhao.li")
+
+
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     install_clock(monkeypatch, lambda: NOW)
@@ -108,8 +132,15 @@ def test_the_city_head_sees_the_sub_branches_and_statistics_drill_to_case_number
     """The 行长 sees each sub-branch; March is frozen by the 消保办, its cells list their cases, CSV and XLSX download."""
     _seed(db_engine, config)
     head = bearer(account(db_engine, config, "wang-jun", "supervisor", person="wang.jun", branch="dl"))
+    _called_back(db_engine, config, "dl-zs")
     board = client.get("/api/dashboard", headers=head).json()
     assert {c["note"] for c in board["children"]} == {"dl-zs", "dl-xg", "dl-jz"}
+    rates = {c["note"]: (c["callback_rate"], c["satisfaction_rate"]) for c in board["children"]}
+    assert rates == {"dl-zs": (1.0, 0.0), "dl-xg": (None, None), "dl-jz": (None, None)}  # one reached, 不满意
+    assert list(board["children"][0])[-3:] == ["callback_rate", "satisfaction_rate", "callback_note"]
+    page = client.get("/dashboard", headers=head).text.split("下辖机构")[1].split("</section>")[0]
+    assert "本年回访率 100.0% · 满意度 0.0%" in page and "已回访 1 / 已结束 1" in page
+    assert "本年回访率 — · 满意度 —" in page
     assert client.get("/dashboard?institution=dl-xg", headers=head).status_code == 200
     cpo = bearer(account(db_engine, config, "zhao", "cpo", person="zhao.li", branch="dl"))
     frozen = client.post("/api/stats/2026-03/freeze", headers=cpo, json={})

@@ -9,7 +9,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from models.escalation import Escalation
 from models.outbox import OutboxMessage
 from models.sqlutil import table_of
 from models.submission import submit
-from services import analytics
+from services import analytics, governance, workbench
 from services.unit_of_work import Runtime
 from settings.analytics import load_analytics
 from tests.factories import complaint
@@ -63,6 +63,11 @@ def _act(engine: Engine, config: Config, fn: str, when: datetime, **kw: Any) -> 
 @dataclass
 class Seeded:
     cases: list[str]
+    # what the seed did through the real services, for the recount (not read back through the code under test)
+    finished_callbacks: list[tuple[str, str, str | None]] = field(default_factory=list)  # (branch, result, satisfaction)
+    remediations: list[tuple[str, str, datetime, bool]] = field(default_factory=list)  # (branch, owner_branch, due, open)
+    transferred: list[str] = field(default_factory=list)
+    branch_of: dict[str, str] = field(default_factory=dict)  # the institution each case was submitted to
 
 
 def seed(engine: Engine, config: Config) -> Seeded:
@@ -75,14 +80,19 @@ def seed(engine: Engine, config: Config) -> Seeded:
     span = int((local(2026, 4, 7, 23) - start).total_seconds() // 60)
     times += [start + timedelta(minutes=rng.randrange(span)) for _ in range(80)]
     cases: list[str] = []
+    branch_of: dict[str, str] = {}
     for i, at in enumerate(sorted(times)):
         item = complaint(received_at=at.isoformat(), branch=BRANCHES[i % 4], category=rng.choice(CATEGORIES),
                          outlet=OUTLETS[i % 3], request=f"要求退还年费并赔偿，联系13812345{i:03d}")
         (r,) = submit(engine, [item], config=config, calendar=CAL, now=at + timedelta(minutes=5))
         cases.append(r.case_no)
+        branch_of[r.case_no] = BRANCHES[i % 4]
         if i % 9 == 0:
             run_intake(engine, config, now=at + timedelta(minutes=10))
     run_intake(engine, config, now=local(2026, 4, 7, 23, 30))
+    seeded = Seeded(cases, branch_of=branch_of)
+    _seed_callbacks(engine, config, seeded, [no for i, (no, at) in enumerate(zip(cases, sorted(times), strict=True))
+                                             if i % 7 in (4, 5, 6) and at < local(2026, 3, 1)])
     for i, no in enumerate(cases):
         at = NOW - timedelta(days=1)
         if i % 7 == 1:
@@ -97,12 +107,89 @@ def seed(engine: Engine, config: Config) -> Seeded:
 
     for days in (3, 1):  # the sweep fires the levels due by then, up the 一把手 chain
         run_escalation(engine, config, now=NOW - timedelta(days=days))
-    return Seeded(cases)
+    # A call-back on a case responded yesterday (its round is due on Friday 10 April, after today): due this year.
+    responded = [no for i, no in enumerate(cases) if i % 7 == 3 and not i % 2]
+    _callback(engine, config, seeded, responded[0], NOW - timedelta(minutes=40), "reached", "满意")
+    _seed_transfers(engine, config, seeded, [no for i, no in enumerate(cases) if i % 7 == 0][-6:])
+    return seeded
+
+
+def _branch_of(engine: Engine, case_no: str) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(select(C.c.branch).where(C.c.case_no == case_no)).scalar_one())
+
+
+def _callback(engine: Engine, config: Config, seeded: Seeded, case_no: str, when: datetime, result: str,
+              satisfaction: str | None = None, then: str | None = None, reason: str | None = None) -> None:
+    with Runtime(config, engine).unit(now=when) as uow:
+        out = governance.record_callback(uow, case_no=case_no, result=result, satisfaction=satisfaction, then=then,
+                                         reason=reason, actor="zhao.li")
+    if out["callback"]["result"] != "pending":  # reached, or the third unanswered attempt (未联系上)
+        seeded.finished_callbacks.append((_branch_of(engine, case_no), out["callback"]["result"],
+                                          out["callback"]["satisfaction"]))
+
+
+def _seed_callbacks(engine: Engine, config: Config, seeded: Seeded, old: list[str]) -> None:
+    """Cases received before March responded on Monday 30 March (call-back due Thursday 2 April), their
+    call-backs recorded through services/governance.py: each satisfaction, 不满意 going on to a reopening,
+    未联系上 after 3 attempts over the Qingming holiday, one attempt short of it, one not called; and 整改 items
+    (one overdue, one due later, one overdue but closed with evidence)."""
+    told = local(2026, 3, 30, 10)
+    picked = old[:9]
+    assert len(picked) == 9
+    for no in picked:
+        _act(engine, config, "respond", told, case_no=no)
+    day = local(2026, 4, 1, 10)
+    _callback(engine, config, seeded, picked[0], day, "reached", "满意")
+    _callback(engine, config, seeded, picked[1], day, "reached", "基本满意")
+    _callback(engine, config, seeded, picked[2], day, "reached", "satisfied")
+    _callback(engine, config, seeded, picked[3], day, "reached", "不满意")
+    _callback(engine, config, seeded, picked[4], day, "reached", "不满意", then="重新处理", reason="年费未退")
+    for k, at in enumerate((day, local(2026, 4, 3, 15), local(2026, 4, 6, 11))):  # the last on the holiday
+        _callback(engine, config, seeded, picked[5], at, "unreachable")
+        if k < 2:
+            assert seeded.finished_callbacks[-1][1] != "unreachable"
+    _callback(engine, config, seeded, picked[6], day, "unreachable")  # one attempt: still pending
+    # picked[7], picked[8]: not called (pending, past due)
+    opened = local(2026, 3, 30, 11)
+    for no, due, close in ((picked[0], "2026-04-03", False), (picked[1], "2026-04-30", False),
+                           (picked[2], "2026-04-02", True)):
+        with Runtime(config, engine).unit(now=opened) as uow:
+            item = governance.add_remediation(uow, title=f"年费收取流程整改 {no}", due=due, actor="zhao.li",
+                                              from_case=no, root_cause="收费定价")
+        if close:
+            with Runtime(config, engine).unit(now=local(2026, 4, 7, 10)) as uow:
+                governance.close_remediation(uow, ref=item["ref"], evidence="制度修订 2026-017 号", actor="zhao.li")
+        seeded.remediations.append((item["branch"], item["owner_branch"], item["due_at"], not close))
+
+
+def _seed_transfers(engine: Engine, config: Config, seeded: Seeded, recent: list[str]) -> None:
+    """Open cases of this week transferred by the 消保办 (to another department, one to the city branch's) and
+    returned to triage by a handler: the department moves, the receiving institution (complaint.branch) stays."""
+    at = NOW - timedelta(minutes=30)
+    with engine.connect() as conn:
+        rows = {r.case_no: r for r in conn.execute(select(C.c.case_no, C.c.status, C.c.department, C.c.handler,
+                                                          C.c.branch).where(C.c.case_no.in_(recent)))}
+    movable = [no for no in recent if rows[no].status in {s.value for s in OPEN_STATUSES} and rows[no].department]
+    assert len(movable) >= 3
+    for k, no in enumerate(movable[:3]):
+        with Runtime(config, engine).unit(now=at + timedelta(minutes=k)) as uow:
+            if k == 2:
+                workbench.return_to_triage(uow, case_no=no, reason="误派，退回分拣", actor=rows[no].handler or "feng.yu")
+            else:
+                dept = "credit" if rows[no].department != "credit" else "retail"
+                workbench.transfer(uow, case_no=no, department=dept, reason="业务归属调整", actor="zhao.li",
+                                   branch="dl" if k == 1 else None)
+        seeded.transferred.append(no)
 
 
 @pytest.fixture
-def runtime(db_engine: Engine, config: Config) -> Iterator[Runtime]:
-    seed(db_engine, config)
+def seeded(db_engine: Engine, config: Config) -> Seeded:
+    return seed(db_engine, config)
+
+
+@pytest.fixture
+def runtime(seeded: Seeded, db_engine: Engine, config: Config) -> Iterator[Runtime]:
     yield Runtime(config, db_engine)
 
 
@@ -174,9 +261,13 @@ def _check_figures(runtime: Runtime, db_engine: Engine, config: Config, inst: st
     customers = load_analytics(config).customers_of(config, inst)
     assert customers is not None
     assert _value(board, "rates", "本年受理（每万客户）") == round(len(received(year)) * 10000 / customers, 3)
+    assert [f.value for f in board.rates] == [round(len(received(first)) * 10000 / customers, 3)
+                                              for first in (week, month, year)]
     limit = load_analytics(config).limits[inst]
-    assert limit.monthly is not None
+    assert limit.monthly is not None and limit.yearly is not None
     assert board.limits[0].value == round(len(received(month)) / limit.monthly, 3)
+    assert board.limits[1].value == round(len(received(year)) / limit.yearly, 3)
+    assert [f.label for f in board.limits] == [f"本月受理／限值 {limit.monthly}", f"本年受理／限值 {limit.yearly}"]
     paused = _paused(db_engine)
     open_rows = [r for r in rows if r.status in {s.value for s in OPEN_STATUSES}]
     overdue = [r for r in open_rows if r.id not in paused
@@ -194,6 +285,56 @@ def _check_figures(runtime: Runtime, db_engine: Engine, config: Config, inst: st
                                                                 if m < 4 else today)) for m in (1, 2, 3, 4)]
     assert (board.trend[-5].label, board.trend[-5].value) == ("2025-12", len(received(date(2025, 12, 1), date(2025, 12, 31))))
     assert len(board.trend) == 12 and board.trend[0].label == "2025-05"
+
+
+def _recount_rates(seeded: Seeded, branches: set[str]) -> tuple[float | None, float | None]:
+    """回访率 (reached / reached + 未联系上) and 满意度 (满意 + 基本满意 / reached) of the call-back rounds the seed
+    finished (all due in 2026) at `branches`, from the seed's own record of them."""
+    mine = [c for c in seeded.finished_callbacks if c[0] in branches]
+    reached = [c for c in mine if c[1] == "reached"]
+    pleased = [c for c in reached if c[2] in ("satisfied", "basic")]
+    return (round(len(reached) / len(mine), 3) if mine else None,
+            round(len(pleased) / len(reached), 3) if reached else None)
+
+
+def test_remediation_callbacks_and_transfers_match_a_recount(runtime: Runtime, seeded: Seeded, db_engine: Engine,
+                                                            config: Config) -> None:
+    """整改逾期, 本年回访率 and 本年满意度 of the city branch and a sub-branch, and each child's 本年回访率 and 满意度,
+    equal a recount from what the seed recorded (call-backs of each satisfaction, a reopening, 未联系上 after 3
+    attempts, a round due after today already reached; an overdue, a later and a closed 整改 item); a child's
+    figures are those of /api/governance/callback-rates for it. Transferred and returned cases stay counted at
+    the institution they were submitted to."""
+    from models.governance import callback_rates
+
+    assert len(seeded.finished_callbacks) == 7 and len(seeded.remediations) == 3 and len(seeded.transferred) == 3
+    with db_engine.connect() as conn:
+        now_rows = {r.case_no: r for r in conn.execute(select(C.c.case_no, C.c.branch, C.c.department_branch,
+                                                              C.c.triage))}
+    assert {no: r.branch for no, r in now_rows.items() if no in seeded.branch_of} == seeded.branch_of
+    assert now_rows[seeded.transferred[1]].department_branch == "dl" and now_rows[seeded.transferred[2]].triage
+    for inst in ("dl", "dl-zs"):
+        under = _under(config, inst)
+        with runtime.unit(now=NOW) as uow:
+            board = analytics.dashboard(uow, institution=inst)
+            api = {r.branch: r for r in callback_rates(uow.session, start=local(2026, 1, 1), end=local(2027, 1, 1))}
+        overdue = [r for r in seeded.remediations if r[3] and r[2] < NOW and (r[0] in under or r[1] in under)]
+        assert _value(board, "live", "整改逾期") == len(overdue)
+        assert (_value(board, "live", "本年回访率"), _value(board, "live", "本年满意度")) == _recount_rates(seeded, under)
+        if inst == "dl":
+            assert len(overdue) == 1
+            assert _recount_rates(seeded, under) == (round(6 / 7, 3), round(4 / 6, 3))
+        assert board.children or inst != "dl"
+        for child in board.children:
+            sub = _under(config, str(child.note))
+            assert (child.callback_rate, child.satisfaction_rate) == _recount_rates(seeded, sub), child.label
+            if sub == {child.note} and child.note in api:  # a leaf institution: the API's own row
+                mine = api[str(child.note)]
+                assert child.callback_rate == (round(mine.callback_rate, 3) if mine.callback_rate is not None else None)
+                assert child.satisfaction_rate == (round(mine.satisfaction_rate, 3)
+                                                   if mine.satisfaction_rate is not None else None)
+        as_json = board.as_dict()["children"]
+        assert all(list(c)[:4] == ["label", "value", "link", "note"]
+                   and list(c)[4:] == ["callback_rate", "satisfaction_rate", "callback_note"] for c in as_json)
 
 
 def _drilled(uow: Any, link: str) -> int:
