@@ -23,7 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from api.access import allowed
 from api.batching import SubmitBatcher
 from api.errors import NUL_REFUSED, Refused, forbidden
-from domain.deadlines import local_text
+from domain.deadlines import lift_text
 from domain.field_names import refusal
 from models.schemas import ComplaintIn, SubmitResult
 from models.users import (
@@ -92,11 +92,6 @@ def _bearer(request: Request) -> str | None:
 def client_address(request: Request) -> str | None:
     """The peer's address as the server saw it (a proxy in front must not be trusted blindly)."""
     return request.client.host if request.client else None
-
-
-def lift_text(until: datetime) -> str:
-    """When a sign-in lock lifts, as people read it (Beijing time)."""
-    return f"{local_text(until)}（北京时间）"
 
 
 def too_many(until: datetime, now: datetime) -> HTTPException:

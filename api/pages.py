@@ -29,13 +29,12 @@ from api.deps import (
     check_csrf,
     client_address,
     context,
-    lift_text,
     no_nul_in_url,
 )
 from api.render import ENV, NOTICE_NAMES, TIER_NAMES
 from api.service import ACTIONS, Refused
 from domain.case_actions import PAUSE_REASONS
-from domain.deadlines import SHANGHAI
+from domain.deadlines import SHANGHAI, lift_text
 from domain.idcard import ID_TYPE_NAMES
 from domain.lifecycle import ALLOWED, OPEN_STATUSES, STATUS_NAMES, Status
 from domain.taxonomy import (

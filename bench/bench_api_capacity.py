@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
-from bench.bench_api import body, web_on  # noqa: E402
+from bench.bench_api import body, pct, web_on  # noqa: E402
 from bench.common import fresh_postgres, fresh_sqlite  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def run(name: str, engine: Engine, clients: int, seconds: float) -> None:
         lat, elapsed = asyncio.run(drive(base, token, clients, seconds, offset=0))
     lat.sort()
     print(f"{name:<10} {clients} clients: {len(lat) / elapsed:.1f} submissions/s, "
-          f"p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms", flush=True)
+          f"p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms", flush=True)
 
 
 def main() -> None:

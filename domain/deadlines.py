@@ -212,3 +212,8 @@ def compute_deadlines(
         paused_days=paused,
         open_pause_since=open_since,
     )
+
+
+def lift_text(until: datetime) -> str:
+    """When a sign-in lock lifts, as people read it (Beijing time)."""
+    return f"{local_text(until)}（北京时间）"

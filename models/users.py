@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from domain.deadlines import local_text
+from domain.deadlines import lift_text
 from models.audit_chain import AuditDraft, append
 from models.sqlutil import table_of
 from settings.config import AuthSpec, Config
@@ -392,8 +392,7 @@ def change_password(session: Session, *, username: str, current: str, new: str, 
     in the audit chain. The problems (Chinese, naming the field), empty when it was changed."""
     outcome = sign_in(session, username=username, password=current, address=address, now=now, policy=policy)
     if outcome.locked_until is not None:
-        return [f"current_password（当前密码）：输错次数过多，已暂时锁定，{local_text(outcome.locked_until)}"
-                f"（北京时间）后可再试"]
+        return [f"current_password（当前密码）：输错次数过多，已暂时锁定，{lift_text(outcome.locked_until)}后可再试"]
     if outcome.user is None:
         return ["current_password（当前密码）：不正确"]
     problems = password_problems(new, username)
