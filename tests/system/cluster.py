@@ -250,7 +250,8 @@ class Cluster:
 
     def flow_run_events(self, run_id: str) -> list[tuple[str, str]]:
         """(occurred, event) of every event about a flow run, oldest first (for failure messages)."""
-        body = {"filter": {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 200}
+        # Prefect's events API pages at most 50 events (INTERACTIVE_PAGE_SIZE; more is a 422)
+        body = {"filter": {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 50}
         r = httpx.post(f"{self.api}/events/filter", json=body, timeout=10)
         r.raise_for_status()
         return sorted((str(e["occurred"]), str(e["event"])) for e in r.json().get("events", []))
