@@ -90,3 +90,17 @@ def _own_anchor_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test writes audit anchors to its own file, never to the repo's var/anchors/anchors.jsonl."""
     monkeypatch.setenv("COMPLAINTS_ANCHOR_FILE", str(tmp_path / "anchors" / "anchors.jsonl"))
     monkeypatch.delenv("COMPLAINTS_ANCHOR_KEY", raising=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`./run test` runs two workers, `--dist loadgroup`): the system tests
+    (tests/system: Prefect servers, workers, Redis, `complaints up`, fixed timings) all run on one
+    worker, one after another, as they would alone, and first (the longest part: the other worker
+    shares out the rest meanwhile); without xdist the order is pytest's own."""
+    if not hasattr(config, "workerinput"):  # not an xdist worker
+        return
+    system = [item for item in items if item.nodeid.startswith("tests/system/")]
+    for item in system:
+        item.add_marker(pytest.mark.xdist_group("system"))
+    items[:] = system + [item for item in items if not item.nodeid.startswith("tests/system/")]
