@@ -53,8 +53,11 @@ def system(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = home / "up.log"
     web_port = free_port()
     env["COMPLAINTS_TEST_WEB"] = f"http://127.0.0.1:{web_port}"
-    proc = spawn(["up", "--poll-seconds", "1", "--web-port", str(web_port), "--interval", "intake=4",
-                  "--interval", "dispatch=4", "--interval", "escalation=4"], env, log)
+    # safety nets every 15 s: each scheduled run is a process of its own (~5 s of a core to start);
+    # at 4 s the runner fell behind (40-50 runs skipped "at capacity") and a weekly-report run
+    # asked for by hand waited a minute in that queue
+    proc = spawn(["up", "--poll-seconds", "1", "--web-port", str(web_port), "--interval", "intake=15",
+                  "--interval", "dispatch=15", "--interval", "escalation=15"], env, log)
     try:
         with get_client(sync_client=True) as client:
             wait_for(lambda: len(client.read_deployments()) >= 4 or proc.poll() is not None, 90,
@@ -84,7 +87,7 @@ def test_burst_of_submissions_is_routed_once_each(system: tuple[Engine, dict[str
         wait_for(lambda: "Completed" in _runs(client, "intake"), 30, "the intake run to complete")
         states = _runs(client, "intake")
     # The burst's events each fire the trigger; the concurrency limit (CANCEL_NEW) cancels those
-    # that collide with a running intake, so only a few runs do the work (the 4 s safety-net
+    # that collide with a running intake, so only a few runs do the work (the 15 s safety-net
     # schedule adds its own; future ones wait as Scheduled).
     assert 1 <= states.count("Completed") < 20
     assert verify(engine).ok

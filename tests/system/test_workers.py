@@ -35,7 +35,8 @@ def sinks() -> Iterator[Sinks]:
 
 def _cluster(tmp_path: Path, name: str, sinks: Sinks) -> Cluster:
     """Messages to the loopback sinks, no robot rate limit, a 10 s lease (a killed dispatch's rows
-    come back soon), digests as shipped."""
+    come back soon), digests as shipped. The crash detector is as shipped too (90 s of silence,
+    beats every 30 s): Prefect refuses a heartbeat under 30 s, so it cannot be scaled down here."""
     import yaml
 
     channels = yaml.safe_load((REPO_ROOT / "config" / "channels.yaml").read_text(encoding="utf-8"))
@@ -133,14 +134,19 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sin
     """SIGKILL the worker running intake (and its flow run) mid-burst: the other worker takes over."""
     token = cluster.token()
     since = len(sinks.snapshot())
-    t, _ = _burst_in_background(cluster, token, "KW-", N, 30)  # 10/s for 30 s: a run starts mid-burst
+    t, began = _burst_in_background(cluster, token, "KW-", N, 30)  # 10/s for 30 s: a run starts mid-burst
     wait_for(lambda: cluster.worker_running("intake") is not None
              and len(outcome(cluster.app_url, "KW-")["routed_at"]) >= 30, 90, "an intake run routing the burst")
     killed = cluster.kill_worker_running("intake")
     assert killed is not None
+    killed_epoch = time.time()
     at_kill = len(outcome(cluster.app_url, "KW-")["routed_at"])
     t.join(timeout=120)
-    assert at_kill < N * 0.8, f"{at_kill} of {N} routed at the kill: it did not land mid-burst"
+    # mid-burst: the dead run left work behind, and complaints kept arriving after it died (on a
+    # loaded machine the kill can take a while to catch a run on a worker, so this is counted
+    # from the submissions' times, not from a share routed at the kill)
+    after = sum(1 for at in began.values() if at > killed_epoch)
+    assert at_kill < N and after >= 15, f"{at_kill} of {N} routed at the kill, {after} submitted after it: not mid-burst"
     started = time.monotonic()
     wait_for(lambda: _all_routed(cluster, "KW-", N), 120, f"all {N} routed after the kill")
     assert time.monotonic() - started < 60
@@ -154,26 +160,6 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster: Cluster, sin
     assert any(r["parameters"].get("hold_until") for r in runs), [r["parameters"] for r in runs]
     assert killed.poll() is not None
     assert cluster.killed_runs, "no flow run was found in the killed worker's processes"
-
-
-def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster, sinks: Sinks) -> None:
-    """The Prefect server stops and starts again mid-burst (same PostgreSQL and Redis): every
-    complaint is routed once, by the holding run, the takeover or the next trigger."""
-    if sum(w.poll() is None for w in cluster.workers) < 2:  # the fleet replaces the killed worker
-        cluster.workers.append(cluster.start_worker(len(cluster.workers) + 1))
-    token = cluster.token("bench2")
-    cluster.killed_runs = []  # nothing is killed here
-    since = len(sinks.snapshot())
-    t, _ = _burst_in_background(cluster, token, "RS-", N, 10)
-    wait_for(lambda: len(outcome(cluster.app_url, "RS-")["routed_at"]) >= 20, 90, "intake routing the burst")
-    cluster.restart_server(down_seconds=3)
-    t.join(timeout=120)
-    # events sent while the server was down are lost: one more submission after the restart
-    # fires the trigger again if no run is holding
-    submit_paced(cluster.web, token, ["RS-99999"], 0)
-    wait_for(lambda: _all_routed(cluster, "RS-", N + 1), 150, f"all {N + 1} routed after the restart")
-    _check_once_each(cluster, "RS-", N + 1, sinks, since=since)
-    _no_run_cancelled(cluster)
 
 
 def test_a_worker_killed_while_dispatching_holds_messages_back_only_until_its_run_is_crashed(
@@ -204,3 +190,23 @@ def test_a_worker_killed_while_dispatching_holds_messages_back_only_until_its_ru
     crashed_after = time.monotonic() - killed_at
     assert crashed_after < 150, crashed_after  # not the 300 s lease
     _check_once_each(cluster, "KD-", N, sinks, since=since)
+
+
+def test_the_prefect_server_restarting_mid_burst_loses_nothing(cluster: Cluster, sinks: Sinks) -> None:
+    """The Prefect server stops and starts again mid-burst (same PostgreSQL and Redis): every
+    complaint is routed once, by the holding run, the takeover or the next trigger."""
+    if sum(w.poll() is None for w in cluster.workers) < 2:  # the fleet replaces the killed worker
+        cluster.workers.append(cluster.start_worker(len(cluster.workers) + 1))
+    token = cluster.token("bench2")
+    cluster.killed_runs = []  # nothing is killed here
+    since = len(sinks.snapshot())
+    t, _ = _burst_in_background(cluster, token, "RS-", N, 10)
+    wait_for(lambda: len(outcome(cluster.app_url, "RS-")["routed_at"]) >= 20, 90, "intake routing the burst")
+    cluster.restart_server(down_seconds=3)
+    t.join(timeout=120)
+    # events sent while the server was down are lost: one more submission after the restart
+    # fires the trigger again if no run is holding
+    submit_paced(cluster.web, token, ["RS-99999"], 0)
+    wait_for(lambda: _all_routed(cluster, "RS-", N + 1), 150, f"all {N + 1} routed after the restart")
+    _check_once_each(cluster, "RS-", N + 1, sinks, since=since)
+    _no_run_cancelled(cluster)
