@@ -16,11 +16,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from complaints.cli import UsageError, float_arg
+from complaints.config import REPO_ROOT
 
 # Prefect's state types (and the Late state's name) in the words the operators use
 STATE_WORDS = {"RUNNING": "运行中", "PENDING": "启动中", "SCHEDULED": "待运行", "COMPLETED": "已完成",
@@ -156,7 +158,7 @@ def cmd_automations(args: argparse.Namespace) -> int:
 
     if args.check:
         try:
-            wanted = checked_automations()
+            wanted = checked_automations(args.file, args.prefect_file)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         print(json.dumps({"automations": [a.name for a in wanted], "ok": True}, ensure_ascii=False))
@@ -164,7 +166,7 @@ def cmd_automations(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         raise UsageError("PREFECT_API_URL（Prefect API 地址）：未设置；请先 export PREFECT_API_URL=http://HOST:4200/api")
     try:
-        synced = sync_from_files()
+        synced = sync_from_files(args.file, args.prefect_file)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps({"automations": [{"name": s.name, "outcome": s.outcome, "id": s.id} for s in synced]},
@@ -176,6 +178,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("automations", help="create or update automations.yaml's automations on the Prefect server "
                                            "(after `prefect deploy --all`; see docs/deploy.md)")
     a.add_argument("--check", action="store_true", help="only validate automations.yaml against prefect.yaml")
+    a.add_argument("--file", type=Path, default=REPO_ROOT / "automations.yaml", metavar="PATH",
+                   help="the automations file (default: automations.yaml of the repository)")
+    a.add_argument("--prefect-file", type=Path, default=REPO_ROOT / "prefect.yaml", metavar="PATH",
+                   help="the prefect.yaml whose flow-run heartbeat the crash detector is checked against "
+                        "(as `prefect deploy --prefect-file`; default: the repository's)")
     a.set_defaults(handler=cmd_automations)
     p = sub.add_parser("status", help="each deployment's last run (running, late, failed) and whether events arrive")
     p.add_argument("--probe-seconds", type=float_arg("探测等待秒数（--probe-seconds）", above=0, maximum=300),

@@ -34,8 +34,11 @@ class Synced:
 
 def load_automations(path: Path = AUTOMATIONS_YAML) -> list[AutomationCore]:
     """The automations of the file, validated by Prefect's own schema; errors name the entry."""
-    with path.open(encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with path.open(encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
     entries = data.get("automations") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ValueError(f"{path.name}: expected a top-level `automations:` list")
@@ -109,7 +112,11 @@ def checked_automations(automations: Path = AUTOMATIONS_YAML,
                         prefect_yaml: Path = PREFECT_YAML) -> list[AutomationCore]:
     """automations.yaml, validated and checked against prefect.yaml's heartbeat; ValueError otherwise."""
     wanted = load_automations(automations)
-    check_crash_window(wanted, heartbeat_seconds(prefect_yaml))
+    try:
+        heartbeat = heartbeat_seconds(prefect_yaml)
+    except OSError as exc:
+        raise ValueError(f"{prefect_yaml}: cannot be read ({exc.strerror})") from None
+    check_crash_window(wanted, heartbeat)
     return wanted
 
 

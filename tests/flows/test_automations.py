@@ -71,3 +71,30 @@ def test_sync_creates_once_and_repairs_a_changed_copy(prefect_server: None) -> N
         stored = client.read_automations_by_name(wanted[0].name)
         assert len(stored) == 1 and stored[0].enabled
         assert client.read_automation(other_id) is not None  # not ours: left alone
+
+
+def test_check_takes_other_files_and_names_a_missing_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`complaints automations --check --file F --prefect-file P`: a site's own copies, checked
+    against that prefect.yaml's heartbeat; a missing file is exit 2 naming it."""
+    import yaml
+
+    from flows.deployments import PREFECT_YAML
+    from tests.clirun import run_json
+
+    data = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    for spec in data["deployments"]:
+        spec["work_pool"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = "40"
+    prefect_file = tmp_path / "prefect.yaml"
+    prefect_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    autos = yaml.safe_load(AUTOMATIONS_YAML.read_text(encoding="utf-8"))
+    autos["automations"][0]["trigger"]["within"] = 120
+    auto_file = tmp_path / "automations.yaml"
+    auto_file.write_text(yaml.safe_dump(autos, allow_unicode=True), encoding="utf-8")
+    code, out, _ = run_json(capsys, "automations", "--check", "--file", str(auto_file),
+                            "--prefect-file", str(prefect_file))
+    assert (code, out) == (0, {"automations": ["complaints-crash-silent-flow-runs"], "ok": True})
+    # the shipped 90 s window against a 40 s beat: fewer than three beats
+    code, _, err = run_json(capsys, "automations", "--check", "--prefect-file", str(prefect_file))
+    assert code == 2 and "three heartbeats" in err
+    code, _, err = run_json(capsys, "automations", "--check", "--prefect-file", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "nope.yaml: cannot be read" in err
