@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 
 from complaints.cli import UsageError, float_arg
-from complaints.config import REPO_ROOT
 
 # Prefect's state types (and the Late state's name) in the words the operators use
 STATE_WORDS = {"RUNNING": "运行中", "PENDING": "启动中", "SCHEDULED": "待运行", "COMPLETED": "已完成",
@@ -154,11 +153,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_automations(args: argparse.Namespace) -> int:
     """Create or update, by name, the automations of automations.yaml on the Prefect server."""
-    from flows.automations import checked_automations, sync_from_files
+    from flows.automations import AUTOMATIONS_YAML, checked_automations, sync_from_files
+    from flows.deployments import PREFECT_YAML
+
+    files = (args.file or AUTOMATIONS_YAML, args.prefect_file or PREFECT_YAML)
 
     if args.check:
         try:
-            wanted = checked_automations(args.file, args.prefect_file)
+            wanted = checked_automations(*files)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         print(json.dumps({"automations": [a.name for a in wanted], "ok": True}, ensure_ascii=False))
@@ -166,7 +168,7 @@ def cmd_automations(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         raise UsageError("PREFECT_API_URL（Prefect API 地址）：未设置；请先 export PREFECT_API_URL=http://HOST:4200/api")
     try:
-        synced = sync_from_files(args.file, args.prefect_file)
+        synced = sync_from_files(*files)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps({"automations": [{"name": s.name, "outcome": s.outcome, "id": s.id} for s in synced]},
@@ -178,9 +180,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("automations", help="create or update automations.yaml's automations on the Prefect server "
                                            "(after `prefect deploy --all`; see docs/deploy.md)")
     a.add_argument("--check", action="store_true", help="only validate automations.yaml against prefect.yaml")
-    a.add_argument("--file", type=Path, default=REPO_ROOT / "automations.yaml", metavar="PATH",
+    a.add_argument("--file", type=Path, default=None, metavar="PATH",
                    help="the automations file (default: automations.yaml of the repository)")
-    a.add_argument("--prefect-file", type=Path, default=REPO_ROOT / "prefect.yaml", metavar="PATH",
+    a.add_argument("--prefect-file", type=Path, default=None, metavar="PATH",
                    help="the prefect.yaml whose flow-run heartbeat the crash detector is checked against "
                         "(as `prefect deploy --prefect-file`; default: the repository's)")
     a.set_defaults(handler=cmd_automations)

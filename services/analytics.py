@@ -26,6 +26,7 @@ from domain.lifecycle import OPEN_STATUSES, STATUS_NAMES, Status
 from domain.masking import mask_free_text
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
 from models import analytics as store
+from models import governance
 from models.audit_chain import AuditDraft, append
 from notifications.contracts import EarlyWarning
 from notifications.outbox import OutboxItem, enqueue
@@ -98,8 +99,8 @@ class Figure:
 class ChildFigure(Figure):
     """A sub-institution's complaints this month (label, value, link; note = its code), then its 本年回访率 and
     本年满意度 over the call-back rounds of it and those below it due this year — the rows of the same
-    `models.governance.callback_rates` the API answers, summed — None when none finished / none reached or when
-    the governance tables are absent; callback_note says reached / finished and pleased / reached."""
+    `models.governance.callback_rates` the API answers, summed — None when none finished / none reached;
+    callback_note says reached / finished and pleased / reached."""
 
     callback_rate: float | None = None
     satisfaction_rate: float | None = None
@@ -145,7 +146,7 @@ class Dashboard:
     children: list[ChildFigure]  # each sub-institution this month, with its 本年回访率 and 满意度
     outlets: list[RankedOutlet]
     categories: list[Figure]  # this month by category
-    governance: str  # "" when the governance tables answered, else why not
+    governance: str  # always "": kept as the JSON's key from when the governance half could be missing
     alerts: list[RecentAlert] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,40 +167,29 @@ def alert_link(a: store.AlertRow) -> str:
                       received_from=first.isoformat(), received_to=a.day.isoformat())
 
 
-def _callback_sums(rows: Sequence[Any]) -> tuple[float | None, float | None, str, str]:
+def _callback_sums(rows: Sequence[governance.CallbackRate]) -> tuple[float | None, float | None, str, str]:
     """回访率 (reached / reached + 未联系上) and 满意度 (满意 + 基本满意 / reached) of callback_rates rows summed,
     rounded to 3 places, with their notes."""
-    reached = sum(int(getattr(r, "reached", 0)) for r in rows)
-    finished = reached + sum(int(getattr(r, "unreachable", 0)) for r in rows)
-    pleased = sum(int(getattr(r, "satisfied", 0)) + int(getattr(r, "basic", 0)) for r in rows)
+    reached = sum(r.reached for r in rows)
+    finished = reached + sum(r.unreachable for r in rows)
+    pleased = sum(r.satisfied + r.basic for r in rows)
     return (round(reached / finished, 3) if finished else None, round(pleased / reached, 3) if reached else None,
             f"已回访 {reached} / 已结束 {finished}", f"满意及基本满意 {pleased} / 已回访 {reached}")
 
 
 def _governance(uow: UnitOfWork, branches: Sequence[str], year_first: date,
-                institution: str) -> tuple[list[Figure], str, list[Any] | None]:
-    """回访 and 整改 from the governance half (models/governance.py), when it is there; with the call-back
-    rows per institution (None without them) for the sub-institutions' rates."""
-    try:
-        from models import governance  # the other half of issue 16 (docs/governance.md)
-    except ImportError:
-        return [], "回访和整改数据尚未启用（models/governance.py）", None
-    out: list[Figure] = []
-    overdue_fn = getattr(governance, "overdue_remediations", None)
-    rates_fn = getattr(governance, "callback_rates", None)
-    rows: list[Any] | None = None
-    if overdue_fn is not None:
-        overdue = overdue_fn(uow.session, now=uow.now, branches=set(branches))
-        out.append(Figure("整改逾期", len(overdue), "/dashboard/remediation?" + urlencode({"institution": institution})))
-    if rates_fn is not None:
-        # The rounds due this year, those due after today included: a call-back made before its due day
-        # counts from the day it is recorded (the API's [start, end) over the year gives the same rows).
-        rows = list(rates_fn(uow.session, start=st.local_midnight(year_first),
-                             end=st.local_midnight(date(year_first.year + 1, 1, 1)), branches=set(branches)))
-        rate, satisfaction, rate_note, satisfaction_note = _callback_sums(rows)
-        out.append(Figure("本年回访率", rate, note=rate_note))
-        out.append(Figure("本年满意度", satisfaction, note=satisfaction_note))
-    return out, "", rows
+                institution: str) -> tuple[list[Figure], list[governance.CallbackRate]]:
+    """整改逾期, 本年回访率 and 本年满意度 (models/governance.py), with the year's call-back rows per institution
+    for the sub-institutions' rates."""
+    overdue = governance.overdue_remediations(uow.session, now=uow.now, branches=set(branches))
+    # The rounds due this year, those due after today included: a call-back made before its due day
+    # counts from the day it is recorded (the API's [start, end) over the year gives the same rows).
+    rows = governance.callback_rates(uow.session, start=st.local_midnight(year_first),
+                                     end=st.local_midnight(date(year_first.year + 1, 1, 1)), branches=set(branches))
+    rate, satisfaction, rate_note, satisfaction_note = _callback_sums(rows)
+    return [Figure("整改逾期", len(overdue), "/dashboard/remediation?" + urlencode({"institution": institution})),
+            Figure("本年回访率", rate, note=rate_note),
+            Figure("本年满意度", satisfaction, note=satisfaction_note)], rows
 
 
 @dataclass(frozen=True)
@@ -273,7 +263,7 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     if person:
         waiting = store.escalations_waiting(s, person, branches)
         live.append(Figure("待本人确认的督办", len(waiting), cases_link(institution, escalated_to=person)))
-    gov, gov_note, callback_rows = _governance(uow, branches, yr, institution)
+    gov, callback_rows = _governance(uow, branches, yr, institution)
     live += gov
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
     trend = [Figure(m.strftime("%Y-%m"), total(m, e),
@@ -287,13 +277,11 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     children = []
     for code in sorted(c for c, b in org.branches.items() if b.parent == institution):
         sub = subtree(config, code)
-        rate, satisfaction, rate_note, satisfaction_note = (
-            _callback_sums([r for r in callback_rows if r.branch in sub]) if callback_rows is not None
-            else (None, None, "", ""))
+        rate, satisfaction, rate_note, satisfaction_note = _callback_sums([r for r in callback_rows if r.branch in sub])
         children.append(ChildFigure(org.branches[code].name, sum(by_branch[c] for c in sub),
                                     cases_link(code, received_from=mo.isoformat(), received_to=today.isoformat()),
                                     note=code, callback_rate=rate, satisfaction_rate=satisfaction,
-                                    callback_note=f"{rate_note}；{satisfaction_note}" if rate_note else ""))
+                                    callback_note=f"{rate_note}；{satisfaction_note}"))
     ranked = sorted(by_outlet, key=lambda r: (-r[2], r[0], r[1]))
     outlets = [RankedOutlet(b, org.branches[b].name, o or "本级", n,
                             cases_link(b, own="true", outlet=o, received_from=mo.isoformat(),
@@ -310,7 +298,7 @@ def dashboard(uow: UnitOfWork, *, institution: str, analytics: AnalyticsFile | N
     return Dashboard(institution=institution, name=org.branches[institution].name, as_of=local_text(uow.now),
                      today=today.isoformat(), customers=customers, counts=counts, rates=rates, limits=limits,
                      live=live, trend=trend, children=children, outlets=outlets, categories=categories,
-                     governance=gov_note, alerts=recent)
+                     governance="", alerts=recent)
 
 
 @dataclass(frozen=True)
