@@ -9,7 +9,8 @@ them, about 3 % open (some overdue), 16 handlers in 10 departments; "冻结" in 
 "账户冻结" in ~1 %. The heavy indexes (pg_trgm and bigram GIN) are built after the load, then ANALYZE
 and a checkpoint. Each call is the service the pages and API use (services/workbench_queue.py), in
 its own transaction; "queue" is the whole /queue (escalations, overdue, due in 3 days and open,
-each counted, first page of 50).
+each counted, first page of 50). The sizes are timed interleaved, call by call (100k, 1M, 100k …),
+so the ratio between them is not the machine's mood between two stretches of minutes.
 
     .venv/bin/python bench/bench_workbench.py [--sizes 100000 1000000] [--only postgres|sqlite]
                                               [--requests 50] [--pg-db-prefix complaints_bench_wb] [--keep] [--reuse]
@@ -132,7 +133,8 @@ def build(engine: Engine, n: int, config: Config) -> None:
                 **search_keys(phone=phone, agent_phone=agent_phone, id_number=None, agent_id_number=None, text=facts),
             })
             is_open = closed is None
-            parts += [{**r, "open": is_open} for r in work_rows(i + 1, handler, chain, [])]
+            parts += [{**r, "open": is_open, "received_at": received, "due_at": dl.regulatory_due_at}
+                      for r in work_rows(i + 1, handler, chain, [])]
             if rng.random() < 0.01:  # 1 % paused once (鉴定): resumed, except some open ones paused now
                 at = received + timedelta(days=2)
                 clock.append({"complaint_id": i + 1, "kind": "pause", "at": at, "reason": "鉴定", "evidence_ref": "JD",
@@ -165,6 +167,7 @@ def build(engine: Engine, n: int, config: Config) -> None:
     if pg:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) complaint"))
+            conn.execute(text("VACUUM (ANALYZE) case_participant"))
             conn.execute(text("CHECKPOINT"))
 
 
@@ -191,18 +194,20 @@ def _pct(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000
 
 
-def measure(rt: Runtime, fn: Callable[[Any], Any], requests: int) -> tuple[float, float]:
-    fn_ok = None
-    with rt.unit(now=NOW) as uow:  # warm once (plans, caches)
-        fn_ok = fn(uow)
-    assert fn_ok is not None
-    samples = []
-    for _ in range(requests):
-        start = time.perf_counter()
+def measure(runs: list[tuple[Runtime, Callable[[Any], Any]]], requests: int) -> list[tuple[float, float]]:
+    """p50 / p95 of `requests` calls of each (runtime, call), interleaved call by call (one size, then
+    the next, and again), so a noisy stretch of the machine falls on every size alike."""
+    for rt, fn in runs:  # warm once (plans, caches)
         with rt.unit(now=NOW) as uow:
-            fn(uow)
-        samples.append(time.perf_counter() - start)
-    return _pct(samples, 0.5), _pct(samples, 0.95)
+            assert fn(uow) is not None
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(requests):
+        for k, (rt, fn) in enumerate(runs):
+            start = time.perf_counter()
+            with rt.unit(now=NOW) as uow:
+                fn(uow)
+            samples[k].append(time.perf_counter() - start)
+    return [(_pct(x, 0.5), _pct(x, 0.95)) for x in samples]
 
 
 def concurrent_queue(rt: Runtime, handlers: list[str], seconds: float = 5.0) -> float:
@@ -225,57 +230,47 @@ def concurrent_queue(rt: Runtime, handlers: list[str], seconds: float = 5.0) -> 
     return sum(done) / (time.perf_counter() - start)
 
 
-def run(backend: str, n: int, requests: int, tmp: Path, prefix: str, keep: bool,
-        reuse: bool = False) -> dict[str, tuple[float, float]]:
+def prepare(backend: str, n: int, tmp: Path, prefix: str, reuse: bool) -> tuple[Engine, Runtime, dict[str, Callable[[Any], Any]]]:
+    """The database of `n` cases (built, or with --reuse the one a --keep run left, upgraded), and
+    the calls to time on it."""
     config = load_config(REPO_ROOT / "config")
     name = f"{prefix}_{n}"
     if reuse and backend == "postgres":  # measure again on a database a --keep run left
         from models.db import make_engine, migrate
 
         engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        migrate(engine)
+        _, t_migrate = timed(lambda: migrate(engine))  # a kept database of an older schema is upgraded
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) case_participant"))  # as autovacuum would after an upgrade
+        print(f"migrated {name} to the current schema in {t_migrate:.1f} s", flush=True)
         t_build = 0.0
     else:
         engine = fresh_sqlite(tmp / f"wb-{n}.db") if backend == "sqlite" else fresh_postgres(name)
-    try:
-        if not reuse:
-            _, t_build = timed(lambda: build(engine, n, config))
-        rt = Runtime(config, engine)
-        handler, supervisor = _user("handler", "chen.jing"), _user("supervisor", "feng.yu", "dl")
-        cpo = _user("cpo", "zhao.li")
-        with rt.unit(now=NOW) as uow:
-            mine = wq.queue(uow, handler, {})
-            hits2 = wq.search(uow, cpo, wq.parse_filter({"q": "冻结"}), limit=50)
-            hits4 = wq.search(uow, cpo, wq.parse_filter({"q": "账户冻结"}), limit=50)
-            phone = wq.search(uow, cpo, wq.parse_filter({"phone": PHONE}), limit=50)
-        assert len(phone.items) == 4 and len(hits2.items) == 50 and len(hits4.items) == 50
-        bare = text("SELECT * FROM complaint WHERE department = 'card' ORDER BY received_at DESC, id DESC LIMIT 50")
-        cases: dict[str, Callable[[Any], Any]] = {
-            "bare indexed SELECT … LIMIT 50": lambda uow: uow.session.execute(bare).all(),
-            "handler's queue (4 sections, counted)": lambda uow: wq.queue(uow, handler, {}),
-            "supervisor's queue (branch dl, counted)": lambda uow: wq.queue(uow, supervisor, {}),
-            "department list (card, newest, counted)": lambda uow: wq.list_cases(
-                uow, cpo, wq.parse_filter({"department": "card"})),
-            "search 2 chars 冻结": lambda uow: wq.search(uow, cpo, wq.parse_filter({"q": "冻结"})),
-            "search 4 chars 账户冻结": lambda uow: wq.search(uow, cpo, wq.parse_filter({"q": "账户冻结"})),
-            "search by phone": lambda uow: wq.search(uow, cpo, wq.parse_filter({"phone": PHONE})),
-            "handler's search 冻结 (her scope)": lambda uow: wq.search(uow, handler, wq.parse_filter({"q": "冻结"})),
-        }
-        print(f"\n{backend} {n:,} cases (build {t_build:.0f} s, not timed); chen.jing open {mine['open'].count:,}, "
-              f"overdue {mine['overdue'].count:,}; {requests} requests each", flush=True)
-        out: dict[str, tuple[float, float]] = {}
-        for label, fn in cases.items():
-            p50, p95 = measure(rt, fn, requests)
-            out[label] = (p50, p95)
-            print(f"  {label:<42} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms", flush=True)
-        pages = concurrent_queue(rt, ["chen.jing", "chu.wei", "wu.fang", "zheng.hao"])
-        out["4 concurrent handlers (queue pages/s)"] = (pages, pages)
-        print(f"  4 concurrent handlers: {pages:.1f} queue pages/s", flush=True)
-        return out
-    finally:
-        engine.dispose()
-        if backend == "postgres" and not (keep or reuse):
-            drop_postgres(name)
+        _, t_build = timed(lambda: build(engine, n, config))
+    rt = Runtime(config, engine)
+    handler, supervisor = _user("handler", "chen.jing"), _user("supervisor", "feng.yu", "dl")
+    cpo = _user("cpo", "zhao.li")
+    with rt.unit(now=NOW) as uow:
+        mine = wq.queue(uow, handler, {})
+        hits2 = wq.search(uow, cpo, wq.parse_filter({"q": "冻结"}), limit=50)
+        hits4 = wq.search(uow, cpo, wq.parse_filter({"q": "账户冻结"}), limit=50)
+        phone = wq.search(uow, cpo, wq.parse_filter({"phone": PHONE}), limit=50)
+    assert len(phone.items) == 4 and len(hits2.items) == 50 and len(hits4.items) == 50
+    bare = text("SELECT * FROM complaint WHERE department = 'card' ORDER BY received_at DESC, id DESC LIMIT 50")
+    cases: dict[str, Callable[[Any], Any]] = {
+        "bare indexed SELECT … LIMIT 50": lambda uow: uow.session.execute(bare).all(),
+        "handler's queue (4 sections, counted)": lambda uow: wq.queue(uow, handler, {}),
+        "supervisor's queue (branch dl, counted)": lambda uow: wq.queue(uow, supervisor, {}),
+        "department list (card, newest, counted)": lambda uow: wq.list_cases(
+            uow, cpo, wq.parse_filter({"department": "card"})),
+        "search 2 chars 冻结": lambda uow: wq.search(uow, cpo, wq.parse_filter({"q": "冻结"})),
+        "search 4 chars 账户冻结": lambda uow: wq.search(uow, cpo, wq.parse_filter({"q": "账户冻结"})),
+        "search by phone": lambda uow: wq.search(uow, cpo, wq.parse_filter({"phone": PHONE})),
+        "handler's search 冻结 (her scope)": lambda uow: wq.search(uow, handler, wq.parse_filter({"q": "冻结"})),
+    }
+    print(f"{backend} {n:,} cases (build {t_build:.0f} s, not timed); chen.jing open {mine['open'].count:,}, "
+          f"overdue {mine['overdue'].count:,}", flush=True)
+    return engine, rt, cases
 
 
 def main() -> None:
@@ -289,14 +284,28 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[int, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workbench-") as tmp:
-        for n in args.sizes:
-            results[n] = run(args.only, n, args.requests, Path(tmp), args.pg_db_prefix, args.keep, args.reuse)
+        prepared = {n: prepare(args.only, n, Path(tmp), args.pg_db_prefix, args.reuse) for n in args.sizes}
+        try:
+            sizes = sorted(prepared)
+            print(f"\n{args.only}: {args.requests} requests each, the sizes interleaved; p50 / p95 in ms")
+            print(f"  {'request':<42} " + "  ".join(f"{n:>9,} p50 / p95" for n in sizes), flush=True)
+            for label in prepared[sizes[0]][2]:
+                figures = measure([(prepared[n][1], prepared[n][2][label]) for n in sizes], args.requests)
+                for n, fig in zip(sizes, figures, strict=True):
+                    results.setdefault(n, {})[label] = fig
+                print(f"  {label:<42} " + "  ".join(f"{p50:>9.1f} / {p95:5.1f}" for p50, p95 in figures), flush=True)
+            for n in sizes:
+                pages = concurrent_queue(prepared[n][1], ["chen.jing", "chu.wei", "wu.fang", "zheng.hao"])
+                print(f"  4 concurrent handlers at {n:,}: {pages:.1f} queue pages/s", flush=True)
+        finally:
+            for n, (engine, _, _) in prepared.items():
+                engine.dispose()
+                if args.only == "postgres" and not (args.keep or args.reuse):
+                    drop_postgres(f"{args.pg_db_prefix}_{n}")
     if len(results) >= 2:
         small, big = sorted(results)[0], sorted(results)[-1]
         print(f"\np95 ratio {big:,} / {small:,}:")
         for label in results[big]:
-            if "concurrent" in label:
-                continue
             ratio = results[big][label][1] / max(results[small][label][1], 1e-6)
             print(f"  {label:<42} {ratio:4.2f}x")
 

@@ -32,6 +32,10 @@ class CaseParticipant(SQLModel, table=True):
         Index("ix_case_participant_person_role", "person", "role", "complaint_id", "level"),
         Index("ix_case_participant_open", "person", "complaint_id", postgresql_where=text("open"),
               sqlite_where=text("open = 1")),
+        # A person's open work by deadline, and all her cases newest first (migration 0014).
+        Index("ix_case_participant_open_due", "person", "due_at", "complaint_id", postgresql_where=text("open"),
+              sqlite_where=text("open = 1")),
+        Index("ix_case_participant_person_received", "person", "received_at", "complaint_id"),
     )
 
     complaint_id: int = Field(foreign_key="complaint.id")
@@ -42,6 +46,10 @@ class CaseParticipant(SQLModel, table=True):
     # The case is open (its status one of OPEN_STATUSES): kept by database triggers (migration 0009),
     # so a queue reads only the open work of a person, whatever moved the case.
     open: bool = False
+    # The case's received_at and stored regulatory deadline, the sort keys of a person's lists: kept
+    # from the complaint row by triggers (migration 0014); writers that know them pass them.
+    received_at: datetime | None = None
+    due_at: datetime | None = None
 
 
 class CasePaused(SQLModel, table=True):
@@ -95,28 +103,44 @@ def replace_work(session: Session, cases: Sequence[tuple[int, str | None, Sequen
             session.execute(PARTICIPANT.delete().where(PARTICIPANT.c.complaint_id.in_(ids[i:i + 500]),
                                                        PARTICIPANT.c.role.in_(WORK_ROLES)))
     rows = [r for cid, handler, chain, watchers in cases for r in work_rows(cid, handler, chain, watchers)]
+    _with_times(session, rows)
     if known_open:
         for r in rows:
             r["open"] = True
     bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
 
 
+def _with_times(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Give each row its case's received_at and stored deadline (one read per 500 cases), so the
+    database's insert trigger need not look each row's case up."""
+    ids = sorted({r["complaint_id"] for r in rows})
+    times: dict[int, tuple[datetime, datetime]] = {}
+    for i in range(0, len(ids), 500):
+        for cid, received, due in session.execute(
+                select(COMPLAINT.c.id, COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at)
+                .where(COMPLAINT.c.id.in_(ids[i:i + 500]))):
+            times[cid] = (received, due)
+    for r in rows:
+        r["received_at"], r["due_at"] = times.get(r["complaint_id"], (None, None))
+
+
 def add_escalation(session: Session, recipients: Iterable[tuple[int, str, int, str | None]]) -> None:
     """Each (case id, person, level, seat) a fired escalation level went to."""
     rows = [{"complaint_id": cid, "person": person, "role": ESCALATION, "level": level, "seat": seat}
             for cid, person, level, seat in recipients]
+    _with_times(session, rows)
     bulk_insert(session, PARTICIPANT, rows, ignore_conflicts_on=("complaint_id", "person", "role", "level"))
 
 
 def involves(person: str, *, roles: Sequence[str] | None = None, open_only: bool = False) -> ColumnElement[bool]:
     """complaint rows where `person` takes part (in one of `roles`; default: any role); `open_only`:
     only open cases (the same rows when the query also asks for open statuses, read by a smaller index)."""
-    stmt = select(PARTICIPANT.c.complaint_id).where(PARTICIPANT.c.complaint_id == COMPLAINT.c.id,
-                                                    PARTICIPANT.c.person == person)
+    p = PARTICIPANT.alias("involved")  # its own name: a person's list may read case_participant outside too
+    stmt = select(p.c.complaint_id).where(p.c.complaint_id == COMPLAINT.c.id, p.c.person == person)
     if open_only:
-        stmt = stmt.where(PARTICIPANT.c.open)  # as the partial index says it (PostgreSQL: `open`, SQLite: `open = 1`)
+        stmt = stmt.where(p.c.open)  # as the partial index says it (PostgreSQL: `open`, SQLite: `open = 1`)
     if roles:
-        stmt = stmt.where(PARTICIPANT.c.role.in_(list(roles)))
+        stmt = stmt.where(p.c.role.in_(list(roles)))
     return exists(stmt)
 
 

@@ -13,12 +13,11 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     Select,
     UniqueConstraint,
     and_,
@@ -29,7 +28,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -43,7 +41,7 @@ from models.complaint import ClockEventRow, Complaint
 from models.escalation import Escalation
 from models.participants import ESCALATION, PARTICIPANT, PAUSED, involves
 from models.search import key_match, text_match
-from models.sqlutil import table_of
+from models.sqlutil import id_in, table_of
 
 COMPLAINT = table_of(Complaint)
 CLOCK = table_of(ClockEventRow)
@@ -177,33 +175,41 @@ class Page(Generic[ItemT]):
 # ---------------------------------------------------------------- conditions
 
 
-def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime) -> dict[int, CurrentDue]:
+def current_deadlines(session: Session, rows: Sequence[Any], *, now: datetime,
+                      memo: dict[int, CurrentDue | None] | None = None) -> dict[int, CurrentDue]:
     """models/case_views.current_deadlines for many rows with one read of their clock events (not one
     query per case): the open ones whose latest pause or resume is a pause get their deadline with
-    that pause counted up to `now`."""
-    ids = [r.id for r in rows if r.status in OPEN]
-    if not ids:
-        return {}
+    that pause counted up to `now`. `memo`: what earlier calls of the same read (same `now`, no
+    writes between) found, reused and added to (a queue asks for the same paused cases per section)."""
+    memo = {} if memo is None else memo
+    ids = sorted({r.id for r in rows if r.status in OPEN and r.id not in memo})
     events: dict[int, list[ClockEvent]] = {}
     since: dict[int, datetime] = {}
     reasons: dict[int, str] = {}
-    for cid, kind, at, reason in session.execute(
-            select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason)
-            .where(CLOCK.c.complaint_id.in_(ids)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)):
-        events.setdefault(cid, []).append(ClockEvent(ClockKind(kind), at, reason))
-        if kind == "pause":
-            since[cid], reasons[cid] = at, reason
-        elif kind == "resume":
-            since.pop(cid, None)  # a restart keeps an open pause open (as escalation_store.pause_state)
+    if ids:
+        for cid, kind, at, reason in session.execute(
+                select(CLOCK.c.complaint_id, CLOCK.c.kind, CLOCK.c.at, CLOCK.c.reason)
+                .where(id_in(session, CLOCK.c.complaint_id, ids)).order_by(CLOCK.c.complaint_id, CLOCK.c.at, CLOCK.c.id)):
+            events.setdefault(cid, []).append(ClockEvent(ClockKind(kind), at, reason))
+            if kind == "pause":
+                since[cid], reasons[cid] = at, reason
+            elif kind == "resume":
+                since.pop(cid, None)  # a restart keeps an open pause open (as escalation_store.pause_state)
+    fresh = set(ids)
     out: dict[int, CurrentDue] = {}
     for row in rows:
-        if row.id not in since:
-            continue
-        at = max(now, since[row.id])  # a pause recorded ahead of `now` counts nothing yet
-        dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events[row.id],
-                               regime=NfraRegime(), calendar=_CALENDAR, now=at)
-        out[row.id] = CurrentDue(dl.regulatory_due_at, dl.paused_days, dl.open_pause_since or since[row.id],
-                                 reasons.get(row.id))
+        if row.id in fresh and row.id not in memo:
+            if row.id not in since:
+                memo[row.id] = None
+            else:
+                at = max(now, since[row.id])  # a pause recorded ahead of `now` counts nothing yet
+                dl = compute_deadlines(received_at=row.received_at, tier=Tier(row.tier), events=events[row.id],
+                                       regime=NfraRegime(), calendar=_CALENDAR, now=at)
+                memo[row.id] = CurrentDue(dl.regulatory_due_at, dl.paused_days, dl.open_pause_since or since[row.id],
+                                          reasons.get(row.id))
+        known = memo.get(row.id)
+        if known is not None:
+            out[row.id] = known
     return out
 
 
@@ -242,11 +248,8 @@ def conditions(session: Session, f: CaseFilter, *, now: datetime, person: str | 
         out.append(c.regulatory_due_at < f.due_to)
     if f.overdue:
         out.append(c.regulatory_due_at < now)
-    if f.due_within is not None:  # not overdue by the stored deadline, unless paused (decided in `page`)
-        # The (few) cases paused now are read first, so the deadline range keeps its index.
-        paused_ids = list(session.execute(select(COMPLAINT.c.id).where(paused_now())).scalars())
-        out += [c.regulatory_due_at < now + f.due_within,
-                or_(c.regulatory_due_at >= now, c.id.in_(paused_ids)) if paused_ids else c.regulatory_due_at >= now]
+    if f.due_within is not None:  # the lower bound is the window's, decided with the pauses (`page`, `count`)
+        out.append(c.regulatory_due_at < now + f.due_within)
     if f.paused is not None:
         out.append(paused_now() if f.paused else ~paused_now())
     if f.triage is not None:
@@ -296,54 +299,92 @@ def decode_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
         raise BadCursor(cursor) from None
 
 
-def _sort_column(sort: str) -> Any:
-    return COMPLAINT.c.regulatory_due_at if sort == DUE else COMPLAINT.c.received_at
+def _sort_columns(sort: str, by_person: bool = False) -> tuple[Any, Any]:
+    """The sort key and tie-breaker: the complaint's, or (a person's list) her participant rows' copies."""
+    if by_person:
+        return (PARTICIPANT.c.due_at if sort == DUE else PARTICIPANT.c.received_at), PARTICIPANT.c.complaint_id
+    return (COMPLAINT.c.regulatory_due_at if sort == DUE else COMPLAINT.c.received_at), COMPLAINT.c.id
 
 
-def _after(sort: str, at: datetime, id_: int) -> ColumnElement[bool]:
-    col, cid = _sort_column(sort), COMPLAINT.c.id
+def _after(sort: str, at: datetime, id_: int, by_person: bool = False) -> ColumnElement[bool]:
+    col, cid = _sort_columns(sort, by_person)
     if sort == DUE:  # the first part is the index range, the second decides ties
         return and_(col >= at, or_(col > at, cid > id_))
     return and_(col <= at, or_(col < at, cid < id_))
 
 
-def _ordered(stmt: Select[Any], sort: str) -> Select[Any]:
-    col = _sort_column(sort)
-    return stmt.order_by(col, COMPLAINT.c.id) if sort == DUE else stmt.order_by(col.desc(), COMPLAINT.c.id.desc())
+def _ordered(stmt: Select[Any], sort: str, by_person: bool = False) -> Select[Any]:
+    col, cid = _sort_columns(sort, by_person)
+    return stmt.order_by(col, cid) if sort == DUE else stmt.order_by(col.desc(), cid.desc())
 
 
 def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime,
-         cursor: str | None = None, limit: int = PAGE_SIZE, unmask: bool = False) -> Page[CaseSummary]:
-    """One page of the cases matching `where` (scope and filter), after `cursor`; deadlines as of `now`."""
+         cursor: str | None = None, limit: int = PAGE_SIZE, unmask: bool = False,
+         person: str | None = None, memo: dict[int, CurrentDue | None] | None = None) -> Page[CaseSummary]:
+    """One page of the cases matching `where` (scope and filter), after `cursor`; deadlines as of `now`.
+
+    `person`: the list is of the cases this person takes part in (a handler's whole scope; `where`
+    then leaves that condition out). The rows are read along her own participant entries in sort
+    order (`ix_case_participant_person_received`, or for open work `ix_case_participant_open_due`:
+    migration 0014), so a page costs about the same however many cases the archive holds.
+
+    A deadline window (overdue, due within): the cases not paused are the stored deadline's index
+    range, read in sort order; the few paused now are placed by their current deadline and merged in.
+    """
     sort = f.sort_order()
     window = _window(f, now)
     after = decode_cursor(cursor, sort) if cursor else None
+    by_person = person is not None
     # Whether each row's clock is paused now comes with the row: only paused rows need their
     # deadline recomputed (one more query, and only when the page holds any).
     stmt = select(*_LIST_COLUMNS, paused_now().label("paused_now")).where(*where)
-    items: list[CaseSummary] = []
-    batch = limit + 1 if window is None else max(2 * limit, 100)
-    more = False
-    last: tuple[datetime, int] = (now, 0)
-    while True:
-        q = stmt.where(_after(sort, *after)) if after else stmt
-        rows = session.execute(_ordered(q, sort).limit(batch)).all()
+    if person is not None:
+        stmt = stmt.select_from(PARTICIPANT.join(COMPLAINT, COMPLAINT.c.id == PARTICIPANT.c.complaint_id)).where(
+            PARTICIPANT.c.person == person, *([PARTICIPANT.c.open] if f.is_open_work() else []))
+    if after:
+        stmt = stmt.where(_after(sort, *after, by_person))
+    if window is None:
+        rows = _fetch(session, stmt, sort, by_person, limit + 1)
         paused = [r for r in rows if r.paused_now]
-        current = current_deadlines(session, paused, now=now) if paused else {}
+        current = current_deadlines(session, paused, now=now, memo=memo) if paused else {}
+    else:
+        due_col = PARTICIPANT.c.due_at if by_person else COMPLAINT.c.regulatory_due_at
+        lo, hi = window
+        paused_ids = list(session.execute(select(PAUSED.c.complaint_id)).scalars())
+        steady = stmt.where(*([due_col >= lo] if lo else []), *([due_col < hi] if hi else []))
+        if paused_ids:
+            steady = steady.where(~id_in(session, COMPLAINT.c.id, paused_ids))
+        rows = _fetch(session, steady, sort, by_person, limit + 1)
+        current = {}
+        if paused_ids:  # a current deadline is never earlier than the stored one: past `hi` stays out
+            candidates = session.execute(stmt.where(id_in(session, COMPLAINT.c.id, paused_ids),
+                                                    *([due_col < hi] if hi else []))).all()
+            current = current_deadlines(session, candidates, now=now, memo=memo)
+            rows += [r for r in {r.id: r for r in candidates}.values()
+                     if _inside(current[r.id].due_at if r.id in current else _aware(r.regulatory_due_at), window)]
+            rows.sort(key=lambda r: (_sort_key(r, sort), r.id), reverse=sort != DUE)
+            rows = rows[:limit + 1]
+    more = len(rows) > limit
+    items = [summary(r, unmask=unmask, current=current.get(r.id)) for r in rows[:limit]]
+    last = rows[limit - 1] if more else None
+    return Page(items, _encode(sort, _sort_key(last, sort), last.id) if last is not None else None, sort=sort)
+
+
+def _fetch(session: Session, stmt: Select[Any], sort: str, by_person: bool, n: int) -> list[Any]:
+    """The first `n` cases of `stmt` in sort order, each once: a person's rows of one case (several
+    roles) come together, so a repeat is the row before it."""
+    out: list[Any] = []
+    after: tuple[datetime, int] | None = None
+    while True:
+        q = stmt.where(_after(sort, *after, by_person)) if after else stmt
+        asked = n - len(out) + (4 if by_person else 0)
+        rows = session.execute(_ordered(q, sort, by_person).limit(asked)).all()
         for row in rows:
-            cur = current.get(row.id)
-            if window is not None and cur is not None and not _inside(cur.due_at, window):
-                after = (_sort_key(row, sort), row.id)
-                continue
-            if len(items) == limit:
-                more = True
-                break
-            items.append(summary(row, unmask=unmask, current=cur))
-            after = last = (_sort_key(row, sort), row.id)
-        if more or len(rows) < batch:
-            break
-    next_cursor = _encode(sort, *last) if more else None
-    return Page(items, next_cursor, sort=sort)
+            if not out or out[-1].id != row.id:
+                out.append(row)
+        if len(out) >= n or len(rows) < asked or not by_person:
+            return out[:n]
+        after = (_sort_key(rows[-1], sort), rows[-1].id)
 
 
 def _sort_key(row: Any, sort: str) -> datetime:
@@ -351,16 +392,18 @@ def _sort_key(row: Any, sort: str) -> datetime:
     return value
 
 
-def count(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime) -> int:
+def count(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime,
+          memo: dict[int, CurrentDue | None] | None = None) -> int:
     """How many cases match; for a deadline window, paused cases are counted by their current deadline."""
     window = _window(f, now)
     if window is None:
         return int(session.execute(select(func.count()).select_from(COMPLAINT).where(*where)).scalar_one())
-    return window_counts(session, where, now=now, windows=[window])[0]
+    return window_counts(session, where, now=now, windows=[window], memo=memo)[0]
 
 
 def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now: datetime,
-                  windows: Sequence[tuple[datetime | None, datetime | None] | None]) -> list[int]:
+                  windows: Sequence[tuple[datetime | None, datetime | None] | None],
+                  memo: dict[int, CurrentDue | None] | None = None) -> list[int]:
     """How many cases of `where` fall in each deadline window (None: all of them), in one query.
 
     Cases not paused count by their stored deadline; paused ones (read only when there are any) by
@@ -385,7 +428,7 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
         # (a current deadline is never earlier than the stored one, so a stored one past every bound is out)
         rows = session.execute(select(*_LIST_COLUMNS).where(*where, paused,
                                                              COMPLAINT.c.regulatory_due_at < max(bounded))).all()
-        current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now)
+        current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now, memo=memo)
         for i, w in enumerate(windows):
             if w is not None:
                 out[i] += sum(1 for r in rows if _inside(current[r.id].due_at if r.id in current
@@ -414,39 +457,60 @@ def escalations_page(session: Session, person: str, *, cursor: str | None = None
 def person_queue(session: Session, person: str, *, now: datetime, soon: timedelta,
                  cursors: Mapping[str, str | None], limit: int = PAGE_SIZE) -> dict[str, Page[CaseSummary]]:
     """The overdue / due-soon / open sections of one person's open cases (a handler's whole scope),
-    from one read of those cases' deadlines and one read of the rows shown; the same order,
-    cursors and pause rules as `page` and `window_counts` (sorted by the stored deadline, placed in a
-    section by the current one)."""
-    due_col: Any = COMPLAINT.c.regulatory_due_at
-    if session.get_bind().dialect.name == "postgresql":  # aware already: skip the per-value conversion
-        due_col = type_coerce(due_col, DateTime(timezone=True)).label("regulatory_due_at")
-    keys = session.execute(select(COMPLAINT.c.id, due_col)
-                           .where(COMPLAINT.c.status.in_(OPEN), involves(person, open_only=True))
-                           .order_by(COMPLAINT.c.regulatory_due_at, COMPLAINT.c.id)).all()
-    mine = {r.id for r in keys}
-    paused_ids = [i for i in session.execute(select(PAUSED.c.complaint_id)).scalars() if i in mine]  # a handful
+    with the same order, cursors and pause rules as `page` and `window_counts` (sorted by the stored
+    deadline, placed in a section by the current one).
+
+    Read from the person's own entries of `ix_case_participant_open_due` (person, due_at,
+    complaint_id) WHERE open (migration 0014): the counts are one index-only scan, each section's
+    page the first `limit + 1` entries of its deadline range, so the cost barely grows with her open
+    work. The cases paused now (a handful) are placed by their current deadline in Python.
+    """
+    p = PARTICIPANT.c
+    mine = [p.person == person, p.open]
+    paused_ids = list(session.execute(select(p.complaint_id).distinct()
+                                      .where(*mine, p.complaint_id.in_(select(PAUSED.c.complaint_id)))).scalars())
     paused_rows = session.execute(select(*_LIST_COLUMNS).where(COMPLAINT.c.id.in_(paused_ids))).all() if paused_ids else []
     current = current_deadlines(session, paused_rows, now=now)
-    due = {r.id: current[r.id].due_at if r.id in current else r.regulatory_due_at for r in keys}
+    paused_due = {r.id: (current[r.id].due_at if r.id in current else r.regulatory_due_at) for r in paused_rows}
     windows: dict[str, tuple[datetime | None, datetime | None] | None] = {
         "overdue": (None, now), "soon": (now, now + soon), "open": None}
-    chosen: dict[str, list[Any]] = {}
+    not_paused = ~p.complaint_id.in_(paused_ids) if paused_ids else None
+
+    def in_range(w: tuple[datetime | None, datetime | None] | None) -> list[ColumnElement[bool]]:
+        lo, hi = w if w is not None else (None, None)
+        return ([p.due_at >= lo] if lo else []) + ([p.due_at < hi] if hi else [])
+
+    # Counts: the cases not paused by their stored deadline (a case once per person, whatever her roles).
+    cols = [func.count(p.complaint_id.distinct()).filter(and_(*in_range(w))) if w is not None
+            else func.count(p.complaint_id.distinct()) for w in windows.values()]
+    counted = session.execute(select(*cols).where(*mine, *([not_paused] if not_paused is not None else []))).one()
+    chosen: dict[str, list[tuple[datetime, int]]] = {}
     out: dict[str, Page[CaseSummary]] = {}
-    for name, w in windows.items():
-        members = [r for r in keys if w is None or _inside(due[r.id], w)]
+    for (name, w), n in zip(windows.items(), counted, strict=True):
         cursor = cursors.get(name)
-        if cursor:
-            at, id_ = decode_cursor(cursor, DUE)
-            members_after = [r for r in members if (r.regulatory_due_at, r.id) > (at, id_)]
-        else:
-            members_after = members
-        chosen[name] = members_after[:limit]
-        more = len(members_after) > limit
-        last = chosen[name][-1] if chosen[name] else None
-        out[name] = Page([], _encode(DUE, last.regulatory_due_at, last.id) if more and last else None,
-                         len(members), sort=DUE)
-    ids = sorted({r.id for rows in chosen.values() for r in rows})
+        after = decode_cursor(cursor, DUE) if cursor else None
+        stmt = select(p.due_at, p.complaint_id).distinct().where(*mine, *in_range(w))
+        if not_paused is not None:
+            stmt = stmt.where(not_paused)
+        if after:
+            stmt = stmt.where(p.due_at >= after[0], or_(p.due_at > after[0], p.complaint_id > after[1]))
+        keys = [(_aware(d), i) for d, i in session.execute(stmt.order_by(p.due_at, p.complaint_id).limit(limit + 1))]
+        # the paused cases of this window by their current deadline, in the same (stored deadline, id) order
+        stored = {r.id: _aware(r.regulatory_due_at) for r in paused_rows}
+        extra = [(stored[i], i) for i, due in paused_due.items() if w is None or _inside(_aware(due), w)]
+        n += len(extra)
+        if after:
+            extra = [k for k in extra if k > (after[0], after[1])]
+        keys = sorted(keys + extra)
+        out[name] = Page([], _encode(DUE, *keys[limit - 1]) if len(keys) > limit else None, int(n), sort=DUE)
+        chosen[name] = keys[:limit]
+    ids = sorted({i for keys in chosen.values() for _, i in keys})
     full = {r.id: r for r in session.execute(select(*_LIST_COLUMNS).where(COMPLAINT.c.id.in_(ids))).all()} if ids else {}
-    for name, rows in chosen.items():
-        out[name].items = [summary(full[r.id], current=current.get(r.id)) for r in rows if r.id in full]
+    for name, keys in chosen.items():
+        out[name].items = [summary(full[i], current=current.get(i)) for _, i in keys if i in full]
     return out
+
+
+def _aware(at: datetime) -> datetime:
+    """A stored instant as an aware UTC datetime (SQLite hands them back naive)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select
 from domain.deadlines import SHANGHAI
 from domain.lifecycle import STATUS_NAMES
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES, UNTRIAGED
-from models.case_views import CaseSummary
+from models.case_views import CaseSummary, CurrentDue
 from models.queries_workbench import (
     DUE,
     NEWEST,
@@ -189,15 +189,23 @@ def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> list[ColumnElement[boo
 
 
 def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE,
-               with_count: bool = True) -> Page[CaseSummary]:
-    """One page of the caller's cases matching `f`, after `cursor`, with how many match in all."""
-    where = _where(uow, user, f)
+               with_count: bool = True, memo: dict[int, CurrentDue | None] | None = None) -> Page[CaseSummary]:
+    """One page of the caller's cases matching `f`, after `cursor`, with how many match in all.
+    `memo`: the paused cases' current deadlines found by other lists of the same read (`queue`)."""
+    scope = access.scope(user, uow.config, open_only=f.is_open_work())
+    filters = conditions(uow.session, f, now=uow.now, person=user.person_id)
+    where = [scope, *filters]
+    # A handler's scope is exactly the cases she takes part in: her page is read along her own
+    # participant rows (models/queries_workbench.page), the filter's conditions as they are.
+    person = user.person_id if user.role == "handler" and user.person_id else None
+    page_where = filters if person else where
     try:
-        out = page(uow.session, where, f, now=uow.now, cursor=cursor, limit=_limit(limit))
+        out = page(uow.session, page_where, f, now=uow.now, cursor=cursor, limit=_limit(limit), person=person,
+                   memo=memo)
     except BadCursor:
         raise FilterError([problem("cursor", "无效或已不适用于当前排序，请从第一页重新查看")]) from None
     if with_count:
-        out.count = count(uow.session, where, f, now=uow.now)
+        out.count = count(uow.session, where, f, now=uow.now, memo=memo)
     return out
 
 
@@ -244,12 +252,15 @@ def queue(uow: UnitOfWork, user: User, cursors: Mapping[str, str | None], *,
             raise FilterError([problem("cursor", "无效，请从第一页重新查看")]) from None
         return out
     sections = queue_sections(user)
+    memo: dict[int, CurrentDue | None] = {}  # one read: the paused cases' current deadlines once
     for s in sections:
-        out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit, with_count=False)
+        out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit, with_count=False,
+                                memo=memo)
     # The three sections are windows of my open cases: counted together in one query.
     base = _where(uow, user, CaseFilter(open_only=True))
     soon = (uow.now, uow.now + DUE_SOON)
-    overdue, due_soon, open_ = window_counts(uow.session, base, now=uow.now, windows=[(None, uow.now), soon, None])
+    overdue, due_soon, open_ = window_counts(uow.session, base, now=uow.now, windows=[(None, uow.now), soon, None],
+                                             memo=memo)
     out["overdue"].count, out["soon"].count, out["open"].count = overdue, due_soon, open_
     return out
 

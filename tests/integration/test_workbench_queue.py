@@ -317,3 +317,44 @@ def test_the_participants_open_flag_follows_the_case_through_routing_close_and_r
         case_actions.reopen(s, case_no=case_no, reason="客户补充材料", config=config, calendar=cal, now=at,
                             actor="chen.jing")
     assert flags() == {True}
+
+
+def test_the_participants_times_follow_the_case_deadline(db_engine: Engine, config: Config) -> None:
+    """Each participant row carries its case's received_at and stored deadline (migration 0014):
+    written by intake, moved by the database when a pause ends and the deadline moves, and filled
+    in for a row written without them; the handler's queue then sorts by the moved deadline."""
+    a, b = _file(db_engine, config, [{"category": PAYMENTS, "received_at": (T0 - timedelta(days=3)).isoformat()},
+                                     {"category": PAYMENTS, "received_at": (T0 - timedelta(days=2)).isoformat()}],
+                 now=T0 - timedelta(days=2))
+    C = table_of(Complaint)
+
+    def times(case_no: str) -> tuple[set[tuple[Any, Any]], tuple[Any, Any]]:
+        with db_engine.connect() as conn:
+            case = conn.execute(select(C.c.id, C.c.received_at, C.c.regulatory_due_at)
+                                .where(C.c.case_no == case_no)).one()
+            rows = {(r.received_at, r.due_at) for r in conn.execute(
+                select(PARTICIPANT.c.received_at, PARTICIPANT.c.due_at).where(PARTICIPANT.c.complaint_id == case.id))}
+            return rows, (case.received_at, case.regulatory_due_at)
+
+    rows, case = times(a)
+    assert rows == {case}
+    first_due = case[1]
+    cal = WorkingCalendar(overrides=config.calendar_overrides)
+    with session_scope(db_engine) as s:
+        case_actions.pause(s, case_no=a, reason="鉴定", evidence="JD-9", at=T0 - timedelta(hours=40), config=config,
+                           calendar=cal, now=T0 - timedelta(hours=40), actor="yang.xue")
+    with session_scope(db_engine) as s:
+        case_actions.resume(s, case_no=a, at=T0, config=config, calendar=cal, now=T0, actor="yang.xue")
+    rows, case = times(a)
+    assert case[1] > first_due and rows == {case}  # the pause's days moved the deadline, and every row with it
+    # A row written without its times (another writer, raw SQL) takes them from its case.
+    with db_engine.begin() as conn:
+        cid = conn.execute(select(C.c.id).where(C.c.case_no == b)).scalar_one()
+        conn.execute(PARTICIPANT.insert().values(complaint_id=cid, person="zhou.min", role="watcher", level=0))
+    rows, case = times(b)
+    assert rows == {case}
+    rt = Runtime(config, db_engine)
+    with rt.unit(now=T0) as uow:
+        q = wq.queue(uow, _user("handler", "yang.xue"), {})
+    assert [c["case_no"] for c in q["open"].items] == [b, a]  # a's deadline is now the later one
+    assert q["open"].count == 2
