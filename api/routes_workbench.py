@@ -37,6 +37,7 @@ class CasePage(BaseModel):
     items: list[CaseSummary]
     next_cursor: str | None
     count: int | None
+    count_capped: bool = False  # more match than count says (lists count up to 10,000)
     sort: str
 
 
@@ -44,6 +45,7 @@ class EscalationPage(BaseModel):
     items: list[EscalationOut]
     next_cursor: str | None
     count: int | None
+    count_capped: bool = False
     sort: str
 
 
@@ -92,7 +94,8 @@ def _page(ctx: Any, who: Any, request: Request, cursor: str | None, limit: int, 
 
 @router.get("/complaints", response_model=list[CaseSummary], summary="cases the caller may see, filtered, a page at a time",
             description=FILTER_DOC + " The next page: the X-Next-Cursor header (absent on the last one); "
-                                     "the total: X-Total-Count.")
+                                     "the total: X-Total-Count (counted up to 10,000: past that, "
+                                     "X-Total-Count-Capped: true).")
 def get_complaints(request: Request, response: Response, ctx: Ctx, who: ApiUser, cursor: Cursor = None,
                    limit: Limit = 200) -> Any:
     p = _page(ctx, who, request, cursor, limit, searching=bool(request.query_params.get("q") or any(
@@ -101,6 +104,8 @@ def get_complaints(request: Request, response: Response, ctx: Ctx, who: ApiUser,
         response.headers["X-Next-Cursor"] = p.next_cursor
     if p.count is not None:
         response.headers["X-Total-Count"] = str(p.count)
+        if p.count_capped:  # more than that: lists count up to 10,000 (the statistics give exact figures)
+            response.headers["X-Total-Count-Capped"] = "true"
     return local(p.items)
 
 

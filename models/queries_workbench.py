@@ -49,6 +49,10 @@ ESC = table_of(Escalation)
 OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))  # as migration 0009's partial indexes list them
 DUE, NEWEST = "due", "newest"
 PAGE_SIZE = 50
+# A list counts its matches exactly up to this many, then says "more than" (`Page.count_capped`):
+# counting 100,000 cases of a department costs ten times 10,000 and helps nobody page through them;
+# the statistics pages give exact figures. Open work counted by deadline window stays exact.
+COUNT_CAP = 10_000
 
 
 class SavedView(SQLModel, table=True):
@@ -170,6 +174,7 @@ class Page(Generic[ItemT]):
     count: int | None = None
     sort: str = DUE
     extra: dict[str, Any] = field(default_factory=dict)
+    count_capped: bool = False  # more match than `count` (COUNT_CAP) says
 
 
 # ---------------------------------------------------------------- conditions
@@ -393,12 +398,15 @@ def _sort_key(row: Any, sort: str) -> datetime:
 
 
 def count(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, *, now: datetime,
-          memo: dict[int, CurrentDue | None] | None = None) -> int:
-    """How many cases match; for a deadline window, paused cases are counted by their current deadline."""
+          memo: dict[int, CurrentDue | None] | None = None, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many cases match, and whether there are more than that (only past `cap`, and never for a
+    deadline window, where paused cases are counted by their current deadline)."""
     window = _window(f, now)
     if window is None:
-        return int(session.execute(select(func.count()).select_from(COMPLAINT).where(*where)).scalar_one())
-    return window_counts(session, where, now=now, windows=[window], memo=memo)[0]
+        first = select(COMPLAINT.c.id).where(*where).limit(cap + 1).subquery()
+        n = int(session.execute(select(func.count()).select_from(first)).scalar_one())
+        return min(n, cap), n > cap
+    return window_counts(session, where, now=now, windows=[window], memo=memo)[0], False
 
 
 def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now: datetime,

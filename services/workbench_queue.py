@@ -21,6 +21,7 @@ from domain.lifecycle import STATUS_NAMES
 from domain.taxonomy import SEVERITY_NAMES, SOURCE_NAMES, TAG_NAMES, UNTRIAGED
 from models.case_views import CaseSummary, CurrentDue
 from models.queries_workbench import (
+    COUNT_CAP,
     DUE,
     NEWEST,
     PAGE_SIZE,
@@ -189,8 +190,10 @@ def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> list[ColumnElement[boo
 
 
 def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE,
-               with_count: bool = True, memo: dict[int, CurrentDue | None] | None = None) -> Page[CaseSummary]:
-    """One page of the caller's cases matching `f`, after `cursor`, with how many match in all.
+               with_count: bool = True, memo: dict[int, CurrentDue | None] | None = None,
+               count_cap: int | None = None) -> Page[CaseSummary]:
+    """One page of the caller's cases matching `f`, after `cursor`, with how many match in all (up to
+    `count_cap`; past it the page says so: `count_capped`).
     `memo`: the paused cases' current deadlines found by other lists of the same read (`queue`)."""
     scope = access.scope(user, uow.config, open_only=f.is_open_work())
     filters = conditions(uow.session, f, now=uow.now, person=user.person_id)
@@ -205,7 +208,7 @@ def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None
     except BadCursor:
         raise FilterError([problem("cursor", "无效或已不适用于当前排序，请从第一页重新查看")]) from None
     if with_count:
-        out.count = count(uow.session, where, f, now=uow.now, memo=memo)
+        out.count, out.count_capped = count(uow.session, where, f, now=uow.now, memo=memo, cap=COUNT_CAP if count_cap is None else count_cap)
     return out
 
 
@@ -329,11 +332,13 @@ class PageJSON(TypedDict, Generic[ItemT]):
     items: list[ItemT]
     next_cursor: str | None
     count: int | None
+    count_capped: bool  # more than `count` match (lists count up to COUNT_CAP)
     sort: str
 
 
 def page_json(p: Page[ItemT]) -> PageJSON[ItemT]:
-    return {"items": p.items, "next_cursor": p.next_cursor, "count": p.count, "sort": p.sort}
+    return {"items": p.items, "next_cursor": p.next_cursor, "count": p.count, "count_capped": p.count_capped,
+            "sort": p.sort}
 
 
 __all__ = ["FilterError", "builtin_views", "delete_view", "list_cases", "page_json", "parse_filter", "queue",

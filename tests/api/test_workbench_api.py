@@ -21,6 +21,7 @@ from flows.intake import run_intake
 from models.db import session_scope
 from models.submission import submit
 from models.users import create_user
+from services import workbench_queue as wq
 from tests.api.support import PASSWORD, account, bearer
 from tests.factories import complaint
 
@@ -124,6 +125,22 @@ def test_queue_page_counts_and_pages_every_open_case(browser: TestClient, cases:
     rest_html = browser.get(nxt.group(1).replace("&amp;", "&")).text
     rest = set(re.findall(r'href="/cases/(DL-[\d-]+)"', rest_html[rest_html.index('id="q-open"'):]))
     assert first | rest == set(cases) and not first & rest
+
+
+def test_a_list_past_the_count_cap_says_more(browser: TestClient, client: TestClient, db_engine: Engine,
+                                             config: Config, cases: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lists count up to COUNT_CAP (10,000) and then say "more than": the page shows 50+, the API
+    says count_capped and X-Total-Count-Capped."""
+    monkeypatch.setattr(wq, "COUNT_CAP", 50)
+    page = browser.get("/cases?open=true&sort=due").text
+    assert 'id="total" title="超过 50 件' in page and '>50+</span>' in page
+    token = account(db_engine, config, "h9", "handler", person="yang.xue")
+    body = client.get("/api/cases?open=true", headers=bearer(token)).json()
+    assert (body["count"], body["count_capped"]) == (50, True)
+    r = client.get("/api/complaints?limit=10", headers=bearer(token))
+    assert r.headers["X-Total-Count"] == "50" and r.headers["X-Total-Count-Capped"] == "true"
+    monkeypatch.setattr(wq, "COUNT_CAP", 57)
+    assert client.get("/api/cases?open=true", headers=bearer(token)).json()["count_capped"] is False
 
 
 def test_search_and_list_pages_and_a_saved_view(browser: TestClient, cases: list[str]) -> None:

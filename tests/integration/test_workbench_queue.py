@@ -85,7 +85,11 @@ def test_history_newest_first_and_filters(db_engine: Engine, config: Config) -> 
         all_cases = wq.list_cases(uow, cpo, wq.parse_filter({}))
         got = [c["received_at"] for c in all_cases.items]
         assert all_cases.sort == "newest" and got == sorted(got, reverse=True)
-        assert all_cases.count == 7
+        assert all_cases.count == 7 and not all_cases.count_capped
+        capped = wq.list_cases(uow, cpo, wq.parse_filter({}), count_cap=5)  # counted up to the cap, then "more"
+        assert (capped.count, capped.count_capped, len(capped.items)) == (5, True, 7)
+        exact = wq.list_cases(uow, cpo, wq.parse_filter({}), count_cap=7)
+        assert (exact.count, exact.count_capped) == (7, False)
         card = wq.list_cases(uow, cpo, wq.parse_filter({"department": ["card"]}))
         assert [c["case_no"] for c in card.items] == [cases[-1]]
         tagged = wq.list_cases(uow, cpo, wq.parse_filter({"tags": ["judicial"]}))
