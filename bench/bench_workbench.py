@@ -14,6 +14,7 @@ so the ratio between them is not the machine's mood between two stretches of min
 
     .venv/bin/python bench/bench_workbench.py [--sizes 100000 1000000] [--only postgres|sqlite]
                                               [--requests 50] [--pg-db-prefix complaints_bench_wb] [--keep] [--reuse]
+                                              [--sqlite-dir DIR]
 
 Targets: p95 < 100 ms at 1M for each, 1M p95 ≤ 2 × the 100k p95, 4 concurrent handlers ≥ 20 queue pages/s.
 """
@@ -235,13 +236,15 @@ def prepare(backend: str, n: int, tmp: Path, prefix: str, reuse: bool) -> tuple[
     the calls to time on it."""
     config = load_config(REPO_ROOT / "config")
     name = f"{prefix}_{n}"
-    if reuse and backend == "postgres":  # measure again on a database a --keep run left
+    if reuse:  # measure again on a database a --keep run left
         from models.db import make_engine, migrate
 
-        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        engine = make_engine(f"sqlite:///{tmp / f'wb-{n}.db'}" if backend == "sqlite"
+                             else f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         _, t_migrate = timed(lambda: migrate(engine))  # a kept database of an older schema is upgraded
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM (ANALYZE) case_participant"))  # as autovacuum would after an upgrade
+        if backend == "postgres":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM (ANALYZE) case_participant"))  # as autovacuum would after an upgrade
         print(f"migrated {name} to the current schema in {t_migrate:.1f} s", flush=True)
         t_build = 0.0
     else:
@@ -279,12 +282,16 @@ def main() -> None:
     ap.add_argument("--only", choices=("postgres", "sqlite"), default="postgres")
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--pg-db-prefix", default="complaints_bench_wb")
-    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases (SQLite: in --sqlite-dir)")
+    ap.add_argument("--sqlite-dir", type=Path, help="where the SQLite files are built (--keep) or found (--reuse); "
+                                                    "default: a temporary directory")
     ap.add_argument("--reuse", action="store_true", help="measure on the databases a --keep run left (no build)")
     args = ap.parse_args()
     results: dict[int, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workbench-") as tmp:
-        prepared = {n: prepare(args.only, n, Path(tmp), args.pg_db_prefix, args.reuse) for n in args.sizes}
+        where = args.sqlite_dir or Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        prepared = {n: prepare(args.only, n, where, args.pg_db_prefix, args.reuse) for n in args.sizes}
         try:
             sizes = sorted(prepared)
             print(f"\n{args.only}: {args.requests} requests each, the sizes interleaved; p50 / p95 in ms")
