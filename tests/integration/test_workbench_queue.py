@@ -220,6 +220,44 @@ def test_chinese_search_recall_and_precision(db_engine: Engine, config: Config) 
     assert "q（搜索词）" in short.value.problems[0]
 
 
+def test_a_frequent_term_is_found_whole_by_either_plan(db_engine: Engine, config: Config) -> None:
+    """A 3+-character term in most cases (SQLite reads the list newest first and checks each case
+    against the term's rows) and one in a few (it fetches those and sorts them) both find every
+    case holding the term, once each, newest first, and a note's case too."""
+    received = [(T0 - timedelta(hours=3 * i)).isoformat() for i in range(100)]
+    cases = _file(db_engine, config, [{"category": PAYMENTS, "received_at": at,
+                                       "facts": "账户冻结无法转账" if i % 5 else "转账手续费过高"}
+                                      for i, at in enumerate(received)], now=T0)
+    with session_scope(db_engine) as s:
+        from models.workbench import CaseNote
+
+        note_case = s.execute(select(COMPLAINT.c.id).where(COMPLAINT.c.case_no == cases[0])).scalar_one()
+        s.execute(table_of(CaseNote).insert().values(complaint_id=note_case, text="核实后账户冻结已解除", at=T0,
+                                                     actor="yang.xue"))
+    if db_engine.dialect.name == "sqlite":  # which plan each term takes (100 cases: the bound is 70 rows)
+        from models import search
+
+        with session_scope(db_engine) as s:
+            assert search._frequent(s, search._fts_rowids("complaint_fts", "账户冻结"))
+            assert not search._frequent(s, search._fts_rowids("complaint_fts", "手续费"))
+    rt = Runtime(config, db_engine)
+    auditor = _user("auditor")
+
+    def found(q: str) -> list[str]:
+        out: list[str] = []
+        cursor = None
+        with rt.unit(now=T0) as uow:
+            while True:
+                page = wq.search(uow, auditor, wq.parse_filter({"q": q}), cursor=cursor, limit=7)
+                out += [c["case_no"] for c in page.items]
+                if not (cursor := page.next_cursor):
+                    return out
+
+    frequent = found("账户冻结")
+    assert frequent == [c for i, c in enumerate(cases) if i % 5 or i == 0]  # newest first; case 0 by its note
+    assert found("手续费") == [c for i, c in enumerate(cases) if not i % 5]
+
+
 def test_search_by_phone_and_id_for_the_masked_auditor_and_in_scope(db_engine: Engine, config: Config) -> None:
     person = {"name": "李四", "phone": "13900001111", "id_number": "110101199003074477"}
     mine, card_case = _file(db_engine, config, [
