@@ -422,33 +422,35 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
                   memo: dict[int, CurrentDue | None] | None = None) -> list[int]:
     """How many cases of `where` fall in each deadline window (None: all of them), in one query.
 
-    Cases not paused count by their stored deadline; paused ones (read only when there are any) by
-    their current deadline, the open pause counted.
+    Each window is counted by the stored deadline, as a range of the deadline index (one scalar
+    subquery each: no per-row test); then the cases paused now (a handful, read only when there are
+    any) are moved from the window of their stored deadline to that of their current one.
     """
     c = COMPLAINT.c
 
-    def inside(w: tuple[datetime | None, datetime | None]) -> ColumnElement[bool]:
+    def inside(w: tuple[datetime | None, datetime | None]) -> list[ColumnElement[bool]]:
         lo, hi = w
-        parts = ([c.regulatory_due_at >= lo] if lo else []) + ([c.regulatory_due_at < hi] if hi else [])
-        return and_(*parts)
+        return ([c.regulatory_due_at >= lo] if lo else []) + ([c.regulatory_due_at < hi] if hi else [])
 
-    # Without the status test of paused_now() (the caller's `where` asks for open cases): the counts
-    # then read only the deadline index (an index-only scan of the open cases).
-    paused = COMPLAINT.c.id.in_(select(PAUSED.c.complaint_id))
-    cols = [func.count() if w is None else func.count().filter(and_(inside(w), ~paused)) for w in windows]
-    cols.append(func.count().filter(paused))
-    *counts, n_paused = session.execute(select(*cols).select_from(COMPLAINT).where(*where)).one()
-    out = [int(n) for n in counts]
-    bounded = [w[1] for w in windows if w is not None and w[1] is not None]
-    if n_paused and bounded:  # paused cases by their current deadline: only those that may fall in a window
-        # (a current deadline is never earlier than the stored one, so a stored one past every bound is out)
-        rows = session.execute(select(*_LIST_COLUMNS).where(*where, paused,
-                                                             COMPLAINT.c.regulatory_due_at < max(bounded))).all()
-        current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now, memo=memo)
-        for i, w in enumerate(windows):
-            if w is not None:
-                out[i] += sum(1 for r in rows if _inside(current[r.id].due_at if r.id in current
-                                                         else r.regulatory_due_at, w))
+    cols = [select(func.count()).select_from(COMPLAINT).where(*where, *([] if w is None else inside(w)))
+            .scalar_subquery() for w in windows]
+    out = [int(n) for n in session.execute(select(*cols)).one()]
+    bounded = [w for w in windows if w is not None]
+    if not bounded or session.execute(select(PAUSED.c.complaint_id).limit(1)).first() is None:
+        return out
+    # The paused cases that may sit in a window by either deadline: a current deadline is never
+    # earlier than the stored one, so a stored one past every window's end is in none of them.
+    ends = [w[1] for w in bounded]
+    paused: list[ColumnElement[bool]] = [c.id.in_(select(PAUSED.c.complaint_id))]
+    if all(e is not None for e in ends):
+        paused.append(c.regulatory_due_at < max(e for e in ends if e is not None))
+    rows = session.execute(select(*_LIST_COLUMNS).where(*where, *paused)).all()
+    current: dict[int, CurrentDue] = current_deadlines(session, rows, now=now, memo=memo)
+    for i, w in enumerate(windows):
+        if w is not None:
+            for r in rows:
+                stored = _aware(r.regulatory_due_at)
+                out[i] += _inside(current[r.id].due_at if r.id in current else stored, w) - _inside(stored, w)
     return out
 
 
