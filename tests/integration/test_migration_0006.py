@@ -10,42 +10,22 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, inspect
 
-from models.db import REPO_ROOT, make_engine
-from tests import pgtest
+from tests.support.migrations import to_revision, unmigrated
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = pgtest.db_name("m0006")
-    engine = make_engine(pgtest.create_database(name))
-    yield engine
-    engine.dispose()
-    pgtest.drop_database(name)
-
-
-def _to(engine: Engine, revision: str, *, down: bool = False) -> None:
-    cfg = AlembicConfig(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
+    yield from unmigrated(request.param, tmp_path, "m0006")
 
 
 def test_0006_backfills_token_expiry_and_session_last_use(empty_engine: Engine) -> None:
     from sqlmodel.sql.sqltypes import UTCDateTime
 
-    _to(empty_engine, "0005")
+    to_revision(empty_engine, "0005")
     user = sa.table("app_user", *(sa.column(c) for c in ("id", "username", "display_name", "role", "password_hash",
                                                          "active")), sa.column("created_at", UTCDateTime()))
     token = sa.table("api_token", sa.column("user_id"), sa.column("token_hash"), sa.column("label"),
@@ -58,7 +38,7 @@ def test_0006_backfills_token_expiry_and_session_last_use(empty_engine: Engine) 
         conn.execute(token.insert().values(user_id=1, token_hash="a" * 64, label="", created_at=T0))
         conn.execute(session.insert().values(user_id=1, token_hash="b" * 64, created_at=T0,
                                              expires_at=T0 + timedelta(hours=12)))
-    _to(empty_engine, "0006")
+    to_revision(empty_engine, "0006")
     tok = sa.table("api_token", sa.column("expires_at", UTCDateTime()))
     ses = sa.table("web_session", sa.column("last_seen_at", UTCDateTime()))
     with empty_engine.connect() as conn:
@@ -67,7 +47,7 @@ def test_0006_backfills_token_expiry_and_session_last_use(empty_engine: Engine) 
     insp = inspect(empty_engine)
     assert "auth_throttle" in insp.get_table_names()
     assert not next(c for c in insp.get_columns("api_token") if c["name"] == "expires_at")["nullable"]
-    _to(empty_engine, "0005", down=True)
+    to_revision(empty_engine, "0005", down=True)
     insp = inspect(empty_engine)
     assert "auth_throttle" not in insp.get_table_names()
     assert "expires_at" not in {c["name"] for c in insp.get_columns("api_token")}

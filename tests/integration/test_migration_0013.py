@@ -10,21 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, inspect, text
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
-from models.db import REPO_ROOT, make_engine
 from models.submission import submit
 from models.users import User
 from services import workbench
 from services import workbench_queue as wq
 from services.unit_of_work import Runtime
-from tests import pgtest
 from tests.factories import complaint
+from tests.support.migrations import to_revision, unmigrated
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 NOTE_INDEXES = {"ix_case_note_search_trgm", "ix_case_note_search_bigrams"}
@@ -32,24 +29,7 @@ NOTE_INDEXES = {"ix_case_note_search_trgm", "ix_case_note_search_bigrams"}
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = pgtest.db_name("m0013")
-    engine = make_engine(pgtest.create_database(name))
-    yield engine
-    engine.dispose()
-    pgtest.drop_database(name)
-
-
-def _to(engine: Engine, revision: str, *, down: bool = False) -> None:
-    cfg = AlembicConfig(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
+    yield from unmigrated(request.param, tmp_path, "m0013")
 
 
 def _note_search_objects(engine: Engine) -> set[str]:
@@ -63,7 +43,7 @@ def _note_search_objects(engine: Engine) -> set[str]:
 def test_0013_indexes_the_notes_already_written(empty_engine: Engine, config: Config) -> None:
     # The notes are written by today's code (which needs today's schema), then the schema goes back
     # to 0012: the notes stay, their indexes go, and 0013 must index what is already there.
-    _to(empty_engine, "head")
+    to_revision(empty_engine, "head")
     results = submit(empty_engine, [complaint(category="支付结算", facts="转账失败") for _ in range(3)],
                      config=config, calendar=WorkingCalendar(), now=T0)
     run_intake(empty_engine, config, now=T0)
@@ -72,9 +52,9 @@ def test_0013_indexes_the_notes_already_written(empty_engine: Engine, config: Co
     with rt.unit(now=T0) as uow:
         workbench.add_note(uow, case_no=cases[0], text="客户来电称卡被冻结", actor="yang.xue")
         workbench.add_note(uow, case_no=cases[1], text="已联系ATM厂商", actor="yang.xue")
-    _to(empty_engine, "0012", down=True)
+    to_revision(empty_engine, "0012", down=True)
     assert _note_search_objects(empty_engine) == set()
-    _to(empty_engine, "0013")
+    to_revision(empty_engine, "0013")
     objects = _note_search_objects(empty_engine)
     if empty_engine.dialect.name == "postgresql":
         assert objects == NOTE_INDEXES
@@ -90,5 +70,5 @@ def test_0013_indexes_the_notes_already_written(empty_engine: Engine, config: Co
     with rt.unit(now=T0) as uow:
         workbench.add_note(uow, case_no=cases[2], text="卡被冻结后已解除", actor="yang.xue")
     assert found("卡被冻") == {cases[0], cases[2]}
-    _to(empty_engine, "0012", down=True)
+    to_revision(empty_engine, "0012", down=True)
     assert _note_search_objects(empty_engine) == set()

@@ -10,22 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, inspect, select, text
 
 from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
 from models import case_actions
-from models.db import REPO_ROOT, make_engine, session_scope
+from models.db import session_scope
 from models.participants import COMPLAINT, PARTICIPANT
 from models.submission import submit
 from models.users import User
 from services import workbench_queue as wq
 from services.unit_of_work import Runtime
-from tests import pgtest
 from tests.factories import complaint
+from tests.support.migrations import to_revision, unmigrated
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 TIME_INDEXES = {"ix_case_participant_open_due", "ix_case_participant_person_received"}
@@ -33,24 +31,7 @@ TIME_INDEXES = {"ix_case_participant_open_due", "ix_case_participant_person_rece
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = pgtest.db_name("m0014")
-    engine = make_engine(pgtest.create_database(name))
-    yield engine
-    engine.dispose()
-    pgtest.drop_database(name)
-
-
-def _to(engine: Engine, revision: str, *, down: bool = False) -> None:
-    cfg = AlembicConfig(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
+    yield from unmigrated(request.param, tmp_path, "m0014")
 
 
 def _times(engine: Engine) -> list[tuple[object, ...]]:
@@ -62,19 +43,19 @@ def _times(engine: Engine) -> list[tuple[object, ...]]:
 
 
 def test_0014_gives_existing_participants_their_cases_times(empty_engine: Engine, config: Config) -> None:
-    _to(empty_engine, "head")
+    to_revision(empty_engine, "head")
     results = submit(empty_engine, [complaint(category="支付结算", received_at=(T0 - timedelta(days=d)).isoformat())
                                     for d in (20, 3, 1)], config=config, calendar=WorkingCalendar(), now=T0)
     run_intake(empty_engine, config, now=T0)
     cases = [r.case_no for r in results]
-    _to(empty_engine, "0013", down=True)
+    to_revision(empty_engine, "0013", down=True)
     columns = {c["name"] for c in inspect(empty_engine).get_columns("case_participant")}
     assert not {"received_at", "due_at"} & columns
     assert not TIME_INDEXES & {str(i["name"]) for i in inspect(empty_engine).get_indexes("case_participant")}
     with empty_engine.begin() as conn:  # a row written at 0013 (no times) still gets its open flag
         conn.execute(text("INSERT INTO case_participant (complaint_id, person, role, level) "
                           "SELECT id, 'zhou.min', 'watcher', 0 FROM complaint WHERE case_no = :c"), {"c": cases[1]})
-    _to(empty_engine, "0014")
+    to_revision(empty_engine, "0014")
     assert TIME_INDEXES <= {str(i["name"]) for i in inspect(empty_engine).get_indexes("case_participant")}
     rows = _times(empty_engine)
     assert len(rows) >= 3 * 4 and all(r[0] == r[2] and r[1] == r[3] for r in rows)  # every row, from its case
