@@ -400,3 +400,25 @@ def test_the_participants_times_follow_the_case_deadline(db_engine: Engine, conf
         q = wq.queue(uow, _user("handler", "yang.xue"), {})
     assert [c["case_no"] for c in q["open"].items] == [b, a]  # a's deadline is now the later one
     assert q["open"].count == 2
+
+
+def test_a_paused_case_deadline_moves_with_each_day_however_often_it_is_read(db_engine: Engine, config: Config) -> None:
+    """The current deadline of a paused case is remembered per Beijing day (models/queries_workbench
+    ._paused_deadlines): read many times on one day it stays; the next days it moves a day each."""
+    (case_no,) = _file(db_engine, config, [{"category": PAYMENTS}])
+    with session_scope(db_engine) as s:
+        case_actions.pause(s, case_no=case_no, reason="鉴定", evidence="JD-7", at=T0 + timedelta(hours=1),
+                           config=config, calendar=WorkingCalendar(), now=T0 + timedelta(hours=1), actor="yang.xue")
+    rt = Runtime(config, db_engine)
+    handler = _user("handler", "yang.xue")
+
+    def due(now: datetime) -> str:
+        with rt.unit(now=now) as uow:
+            (item,) = wq.queue(uow, handler, {})["open"].items
+            assert item["paused"]
+            return str(item["due_at"])
+
+    day = [due(T0 + timedelta(days=d, hours=3)) for d in (0, 0, 1, 1, 3)]
+    assert day[0] == day[1] and day[2] == day[3]
+    first = datetime.fromisoformat(day[0])
+    assert [datetime.fromisoformat(d) - first for d in (day[2], day[4])] == [timedelta(days=1), timedelta(days=3)]
