@@ -7,7 +7,7 @@ always-masked auditor (masked); search and lists keep to each user's scope."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, select
@@ -16,6 +16,7 @@ from complaints.config import Config
 from domain.calendar import WorkingCalendar
 from flows.intake import run_intake
 from models import case_actions
+from models.case_views import CaseSummary
 from models.complaint import Complaint
 from models.db import session_scope
 from models.participants import PARTICIPANT
@@ -415,8 +416,9 @@ def test_a_paused_case_deadline_moves_with_each_day_however_often_it_is_read(db_
     def due(now: datetime) -> str:
         with rt.unit(now=now) as uow:
             (item,) = wq.queue(uow, handler, {})["open"].items
-            assert item["paused"]
-            return str(item["due_at"])
+            case = cast(CaseSummary, item)  # the open section's items are case summaries
+            assert case["paused"]
+            return str(case["due_at"])
 
     day = [due(T0 + timedelta(days=d, hours=3)) for d in (0, 0, 1, 1, 3)]
     assert day[0] == day[1] and day[2] == day[3]
