@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from models.complaint import Complaint
-from models.sqlutil import bulk_insert, table_of
+from models.sqlutil import bulk_insert, id_chunks, id_in, table_of
 
 HANDLER, CHAIN, WATCHER, ESCALATION = "handler", "chain", "watcher", "escalation"
 WORK_ROLES = (HANDLER, CHAIN, WATCHER)  # what routing and reassignment redraw
@@ -111,14 +111,14 @@ def replace_work(session: Session, cases: Sequence[tuple[int, str | None, Sequen
 
 
 def _with_times(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Give each row its case's received_at and stored deadline (one read per 500 cases), so the
+    """Give each row its case's received_at and stored deadline (one read per chunk of ids), so the
     database's insert trigger need not look each row's case up."""
     ids = sorted({r["complaint_id"] for r in rows})
     times: dict[int, tuple[datetime, datetime]] = {}
-    for i in range(0, len(ids), 500):
+    for chunk in id_chunks(session, ids):
         for cid, received, due in session.execute(
                 select(COMPLAINT.c.id, COMPLAINT.c.received_at, COMPLAINT.c.regulatory_due_at)
-                .where(COMPLAINT.c.id.in_(ids[i:i + 500]))):
+                .where(id_in(session, COMPLAINT.c.id, chunk))):
             times[cid] = (received, due)
     for r in rows:
         r["received_at"], r["due_at"] = times.get(r["complaint_id"], (None, None))

@@ -13,7 +13,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import (
@@ -314,6 +314,12 @@ def _window(f: CaseFilter, now: datetime) -> tuple[datetime | None, datetime | N
     return None
 
 
+def _in_window(col: Any, window: tuple[datetime | None, datetime | None] | None) -> list[ColumnElement[bool]]:
+    """The SQL of `_inside`: `col` within the window's bounds (none for no window), as index range terms."""
+    lo, hi = window if window is not None else (None, None)
+    return ([col >= lo] if lo else []) + ([col < hi] if hi else [])
+
+
 def _inside(due: datetime, window: tuple[datetime | None, datetime | None]) -> bool:
     lo, hi = window
     return (lo is None or due >= lo) and (hi is None or due < hi)
@@ -388,9 +394,9 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
         current = current_deadlines(session, paused, now=now, memo=memo) if paused else {}
     else:
         due_col = PARTICIPANT.c.due_at if by_person else COMPLAINT.c.regulatory_due_at
-        lo, hi = window
+        hi = window[1]
         paused_ids = list(session.execute(select(PAUSED.c.complaint_id)).scalars())
-        steady = stmt.where(*([due_col >= lo] if lo else []), *([due_col < hi] if hi else []))
+        steady = stmt.where(*_in_window(due_col, window))
         if paused_ids:
             steady = steady.where(~id_in(session, COMPLAINT.c.id, paused_ids))
         rows = _fetch(session, steady, sort, by_person, limit + 1)
@@ -400,7 +406,7 @@ def page(session: Session, where: Sequence[ColumnElement[bool]], f: CaseFilter, 
                                                     *([due_col < hi] if hi else []))).all()
             current = current_deadlines(session, candidates, now=now, memo=memo)
             rows += [r for r in {r.id: r for r in candidates}.values()
-                     if _inside(current[r.id].due_at if r.id in current else _aware(r.regulatory_due_at), window)]
+                     if _inside(current[r.id].due_at if r.id in current else r.regulatory_due_at, window)]
             rows.sort(key=lambda r: (_sort_key(r, sort), r.id), reverse=sort != DUE)
             rows = rows[:limit + 1]
     more = len(rows) > limit
@@ -453,12 +459,7 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
     any) are moved from the window of their stored deadline to that of their current one.
     """
     c = COMPLAINT.c
-
-    def inside(w: tuple[datetime | None, datetime | None]) -> list[ColumnElement[bool]]:
-        lo, hi = w
-        return ([c.regulatory_due_at >= lo] if lo else []) + ([c.regulatory_due_at < hi] if hi else [])
-
-    cols = [select(func.count()).select_from(COMPLAINT).where(*where, *([] if w is None else inside(w)))
+    cols = [select(func.count()).select_from(COMPLAINT).where(*where, *_in_window(c.regulatory_due_at, w))
             .scalar_subquery() for w in windows]
     out = [int(n) for n in session.execute(select(*cols)).one()]
     bounded = [w for w in windows if w is not None]
@@ -475,7 +476,7 @@ def window_counts(session: Session, where: Sequence[ColumnElement[bool]], *, now
     for i, w in enumerate(windows):
         if w is not None:
             for r in rows:
-                stored = _aware(r.regulatory_due_at)
+                stored = r.regulatory_due_at
                 out[i] += _inside(current[r.id].due_at if r.id in current else stored, w) - _inside(stored, w)
     return out
 
@@ -519,13 +520,8 @@ def person_queue(session: Session, person: str, *, now: datetime, soon: timedelt
     windows: dict[str, tuple[datetime | None, datetime | None] | None] = {
         "overdue": (None, now), "soon": (now, now + soon), "open": None}
     not_paused = ~p.complaint_id.in_(paused_ids) if paused_ids else None
-
-    def in_range(w: tuple[datetime | None, datetime | None] | None) -> list[ColumnElement[bool]]:
-        lo, hi = w if w is not None else (None, None)
-        return ([p.due_at >= lo] if lo else []) + ([p.due_at < hi] if hi else [])
-
     # Counts: the cases not paused by their stored deadline (a case once per person, whatever her roles).
-    cols = [func.count(p.complaint_id.distinct()).filter(and_(*in_range(w))) if w is not None
+    cols = [func.count(p.complaint_id.distinct()).filter(and_(*_in_window(p.due_at, w))) if w is not None
             else func.count(p.complaint_id.distinct()) for w in windows.values()]
     counted = session.execute(select(*cols).where(*mine, *([not_paused] if not_paused is not None else []))).one()
     chosen: dict[str, list[tuple[datetime, int]]] = {}
@@ -533,15 +529,14 @@ def person_queue(session: Session, person: str, *, now: datetime, soon: timedelt
     for (name, w), n in zip(windows.items(), counted, strict=True):
         cursor = cursors.get(name)
         after = decode_cursor(cursor, DUE) if cursor else None
-        stmt = select(p.due_at, p.complaint_id).distinct().where(*mine, *in_range(w))
+        stmt = select(p.due_at, p.complaint_id).distinct().where(*mine, *_in_window(p.due_at, w))
         if not_paused is not None:
             stmt = stmt.where(not_paused)
         if after:
             stmt = stmt.where(p.due_at >= after[0], or_(p.due_at > after[0], p.complaint_id > after[1]))
-        keys = [(_aware(d), i) for d, i in session.execute(stmt.order_by(p.due_at, p.complaint_id).limit(limit + 1))]
+        keys = [(d, i) for d, i in session.execute(stmt.order_by(p.due_at, p.complaint_id).limit(limit + 1))]
         # the paused cases of this window by their current deadline, in the same (stored deadline, id) order
-        stored = {r.id: _aware(r.regulatory_due_at) for r in paused_rows}
-        extra = [(stored[i], i) for i, due in paused_due.items() if w is None or _inside(_aware(due), w)]
+        extra = [(r.regulatory_due_at, r.id) for r in paused_rows if w is None or _inside(paused_due[r.id], w)]
         n += len(extra)
         if after:
             extra = [k for k in extra if k > (after[0], after[1])]
@@ -553,8 +548,3 @@ def person_queue(session: Session, person: str, *, now: datetime, soon: timedelt
     for name, keys in chosen.items():
         out[name].items = [summary(full[i], current=current.get(i)) for _, i in keys if i in full]
     return out
-
-
-def _aware(at: datetime) -> datetime:
-    """A stored instant as an aware UTC datetime (SQLite hands them back naive)."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

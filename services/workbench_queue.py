@@ -184,9 +184,10 @@ def _limit(limit: int) -> int:
     return limit
 
 
-def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> list[ColumnElement[bool]]:
-    return [access.scope(user, uow.config, open_only=f.is_open_work()),
-            *conditions(uow.session, f, now=uow.now, person=user.person_id)]
+def _where(uow: UnitOfWork, user: User, f: CaseFilter) -> tuple[ColumnElement[bool], list[ColumnElement[bool]]]:
+    """The caller's scope, and the filter's conditions."""
+    return (access.scope(user, uow.config, open_only=f.is_open_work()),
+            conditions(uow.session, f, now=uow.now, person=user.person_id))
 
 
 def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None = None, limit: int = PAGE_SIZE,
@@ -195,8 +196,7 @@ def list_cases(uow: UnitOfWork, user: User, f: CaseFilter, *, cursor: str | None
     """One page of the caller's cases matching `f`, after `cursor`, with how many match in all (up to
     `count_cap`; past it the page says so: `count_capped`).
     `memo`: the paused cases' current deadlines found by other lists of the same read (`queue`)."""
-    scope = access.scope(user, uow.config, open_only=f.is_open_work())
-    filters = conditions(uow.session, f, now=uow.now, person=user.person_id)
+    scope, filters = _where(uow, user, f)
     where = [scope, *filters]
     # A handler's scope is exactly the cases she takes part in: her page is read along her own
     # participant rows (models/queries_workbench.page), the filter's conditions as they are.
@@ -260,7 +260,8 @@ def queue(uow: UnitOfWork, user: User, cursors: Mapping[str, str | None], *,
         out[s.key] = list_cases(uow, user, s.filter, cursor=cursors.get(s.key), limit=limit, with_count=False,
                                 memo=memo)
     # The three sections are windows of my open cases: counted together in one query.
-    base = _where(uow, user, CaseFilter(open_only=True))
+    scope, filters = _where(uow, user, CaseFilter(open_only=True))
+    base = [scope, *filters]
     soon = (uow.now, uow.now + DUE_SOON)
     overdue, due_soon, open_ = window_counts(uow.session, base, now=uow.now, windows=[(None, uow.now), soon, None],
                                              memo=memo)
