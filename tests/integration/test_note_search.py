@@ -20,10 +20,10 @@ from models.submission import submit
 from models.users import User
 from models.workbench import NOTE
 from services import workbench
-from services import workbench_queue as wq
 from services.unit_of_work import Runtime
 from tests.factories import complaint
 from tests.support.plans import plan_of
+from tests.support.search import every_hit
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Beijing
 COMPLAINT = table_of(Complaint)
@@ -59,16 +59,7 @@ def _cases_with_notes(engine: Engine, config: Config) -> tuple[Runtime, list[str
 
 def _found(rt: Runtime, user: User, q: str) -> set[str]:
     """Every case the search finds, read page by page (2 a page), each once."""
-    out: list[str] = []
-    cursor = None
-    with rt.unit(now=T0) as uow:
-        while True:
-            page = wq.search(uow, user, wq.parse_filter({"q": q}), cursor=cursor, limit=2)
-            out += [c["case_no"] for c in page.items]
-            if not (cursor := page.next_cursor):
-                break
-    assert len(out) == len(set(out)), q
-    return set(out)
+    return set(every_hit(rt, user, {"q": q}, now=T0, limit=2))
 
 
 def _truth(engine: Engine, q: str) -> set[str]:

@@ -26,6 +26,7 @@ from models.users import User
 from services import workbench_queue as wq
 from services.unit_of_work import Runtime
 from tests.factories import complaint
+from tests.support.search import every_hit
 
 T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # Thu 10:00 Beijing
 COMPLAINT = table_of(Complaint)
@@ -189,16 +190,7 @@ def test_chinese_search_recall_and_precision(db_engine: Engine, config: Config) 
     auditor = _user("auditor")
 
     def found(**params: Any) -> set[str]:
-        with rt.unit(now=T0) as uow:
-            out: list[str] = []
-            cursor = None
-            while True:
-                page = wq.search(uow, auditor, wq.parse_filter(params), cursor=cursor, limit=2)
-                out += [c["case_no"] for c in page.items]
-                if not (cursor := page.next_cursor):
-                    break
-        assert len(out) == len(set(out))
-        return set(out)
+        return set(every_hit(rt, auditor, params, now=T0, limit=2))
 
     assert found(q="冻结") == frozen
     assert found(q="断卡") == cut
@@ -245,14 +237,7 @@ def test_a_frequent_term_is_found_whole_by_either_plan(db_engine: Engine, config
     auditor = _user("auditor")
 
     def found(q: str) -> list[str]:
-        out: list[str] = []
-        cursor = None
-        with rt.unit(now=T0) as uow:
-            while True:
-                page = wq.search(uow, auditor, wq.parse_filter({"q": q}), cursor=cursor, limit=7)
-                out += [c["case_no"] for c in page.items]
-                if not (cursor := page.next_cursor):
-                    return out
+        return every_hit(rt, auditor, {"q": q}, now=T0, limit=7)
 
     frequent = found("账户冻结")
     assert frequent == [c for i, c in enumerate(cases) if i % 5 or i == 0]  # newest first; case 0 by its note
