@@ -21,9 +21,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.deps import Context, LoginRequired
+from api.deps import Context, LoginRequired, log_denied
 from api.errors import Refused
 from api.headers import SecurityHeaders
 from api.limits import ASGIApp, BodyLimits, Scope, max_body_bytes
@@ -126,6 +127,9 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     app.include_router(routes_governance.router)
     app.include_router(pages_governance.router)
+    from api import pages_account  # 登录会话, 安全日志 (issue 12)
+
+    app.include_router(pages_account.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
@@ -159,6 +163,8 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:
+        if exc.status == 403 or exc.denied:
+            await run_in_threadpool(log_denied, request, exc.status, exc.detail)
         if _is_api(request):
             return _problem(exc.status, exc.detail, exc.errors, current=exc.current, target=exc.target)
         from api.pages import error_page
@@ -176,6 +182,8 @@ def create_app(config: Config | None = None, engine: Engine | None = None, *,
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 403:
+            await run_in_threadpool(log_denied, request, 403, str(exc.detail))
         if _is_api(request):
             response: Response = _problem(exc.status_code, str(exc.detail))
         else:

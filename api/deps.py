@@ -26,11 +26,14 @@ from api.errors import NUL_REFUSED, Refused, forbidden
 from domain.deadlines import lift_text
 from domain.field_names import refusal
 from models.schemas import ComplaintIn, SubmitResult
+from models.security_log import emit as emit_security
+from models.security_log import record as record_security
 from models.users import (
     User,
     csrf_token,
     locked_until,
     record_failure,
+    token_digest,
     token_user,
     user_for_session,
 )
@@ -115,6 +118,17 @@ def _token_user(ctx: Context, token: str, address: str | None) -> User | None:
             until = locked_until(s, policy=policy, username=None, address=address, now=now)
             if until is None:
                 until = record_failure(s, policy=policy, username=None, address=address, now=now)
+                record_security(s, kind="token_failed", at=now, via="api", address=address,
+                                detail=f"令牌摘要 {token_digest(token)[:8]}：未知、已作废、已过期或账户已停用")
+                if until is not None:
+                    record_security(s, kind="locked", at=now, via="api", address=address,
+                                    detail=f"地址锁定至 {until.isoformat()}")
+            else:
+                emit_security(at=now, kind="token_failed", via="api", address=address,
+                              detail=f"令牌摘要 {token_digest(token)[:8]}：地址已锁定，未计数")
+    else:
+        emit_security(at=now, kind="token_failed", via="api", address=address,
+                      detail=f"令牌摘要 {token_digest(token)[:8]}：地址已锁定，请求被拒")
     if until is not None:
         raise too_many(until, now)
     return None
@@ -128,7 +142,8 @@ def _lookup(request: Request, ctx: Context) -> Principal | None:
     with ctx.session() as s:
         sid = request.cookies.get(SESSION_COOKIE)
         if sid:
-            user = user_for_session(s, sid, now=ctx.now(), policy=ctx.config.policy.auth)
+            user = user_for_session(s, sid, now=ctx.now(), policy=ctx.config.policy.auth,
+                                    via="api" if request.url.path.startswith("/api/") else "page")
             return Principal(user, "session", sid) if user else None
     return None
 
@@ -136,6 +151,7 @@ def _lookup(request: Request, ctx: Context) -> Principal | None:
 def api_principal(request: Request, ctx: Ctx) -> Principal:
     """API: a bearer token or a browser session; otherwise 401."""
     who = _lookup(request, ctx)
+    request.state.principal = who
     if who is None:
         raise HTTPException(401, refusal("authorization", "需要登录：请在请求头中发送 Authorization: Bearer <令牌>"),
                             headers={"WWW-Authenticate": "Bearer"})
@@ -147,6 +163,7 @@ def api_principal(request: Request, ctx: Ctx) -> Principal:
 def page_principal(request: Request, ctx: Ctx) -> Principal:
     """Pages: a browser session; otherwise the login page."""
     who = _lookup(request, ctx)
+    request.state.principal = who
     if who is None:
         raise LoginRequired()
     return who
@@ -166,3 +183,15 @@ def require(who: Principal, permission: str) -> None:
 
 ApiUser = Annotated[Principal, Depends(api_principal)]
 PageUser = Annotated[Principal, Depends(page_principal)]
+
+
+def log_denied(request: Request, status: int, detail: str) -> None:
+    """A refused access in the security log (ASVS 7.2.2): who, the method and path, and why. Called
+    by the app's error handlers for a 403 and for a case outside the caller's scope (answered 404)."""
+    ctx: Context = request.app.state.ctx
+    who: Principal | None = getattr(request.state, "principal", None)
+    with ctx.session() as s:
+        record_security(s, kind="access_denied", at=ctx.now(), via="api" if request.url.path.startswith("/api/")
+                        else "page", username=who.user.username if who else None,
+                        user_id=who.user.id if who else None, address=client_address(request),
+                        detail=f"{status} {request.method} {request.url.path}：{detail}")

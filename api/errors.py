@@ -17,6 +17,7 @@ class Refused(Exception):
     errors: list[str] = field(default_factory=list)
     current: str | None = None
     target: str | None = None
+    denied: bool = False  # a case outside the caller's scope, answered as unknown (the security log says so)
 
     def as_dict(self) -> dict[str, Any]:
         return {"detail": self.detail, "errors": self.errors, "current": self.current, "target": self.target}

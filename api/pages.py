@@ -46,6 +46,7 @@ from domain.taxonomy import (
     TAG_NAMES,
     UNTRIAGED,
 )
+from models.security_log import record as record_security
 from models.users import (
     ROLE_NAMES,
     LoginOutcome,
@@ -244,7 +245,9 @@ async def login(request: Request, ctx: Ctx) -> Response:
         with ctx.session() as s:
             outcome = sign_in(s, username=username[:200], password=password, address=address, now=now,
                               policy=policy)
-            sid = create_session(s, user_id=outcome.user.id, now=now, policy=policy) if outcome.user else None
+            sid = (create_session(s, user_id=outcome.user.id, now=now, policy=policy, address=address,
+                                  user_agent=request.headers.get("user-agent"))
+                   if outcome.user else None)
             return outcome, sid
 
     outcome, sid = await run_in_threadpool(check)
@@ -270,6 +273,8 @@ async def logout(request: Request, ctx: Ctx, who: PageUser) -> Response:
     if who.session_id:
         with ctx.session() as s:
             end_session(s, who.session_id)
+            record_security(s, kind="logout", at=ctx.now(), via="page", username=who.user.username,
+                            user_id=who.user.id, address=client_address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -118,8 +118,10 @@ def visible_row(session: Session, ctx: Context, who: Principal, case_no: str) ->
     """The case, if the caller may see it; a case outside its scope is answered exactly as an
     unknown one (404, same body), so case numbers cannot be probed."""
     row = case_row(session, case_no)
-    if row is None or not access.can_see(who.user, row, ctx.config):
+    if row is None:
         raise Refused(404, f"没有案件 {case_no!r}")
+    if not access.can_see(who.user, row, ctx.config):
+        raise Refused(404, f"没有案件 {case_no!r}", denied=True)
     return row
 
 

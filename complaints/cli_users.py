@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from contextlib import ExitStack
+from typing import Any
 
 from api.access import allowed
 from complaints.cli import UsageError, int_arg
 from complaints.services import App, open_app, to_json
 from domain.deadlines import local_text
 from domain.field_names import refusal
+from models.security_log import KINDS, recent
+from models.security_log import record as record_security
 from models.users import (
     ROLES,
     UserError,
@@ -26,6 +30,7 @@ from models.users import (
     create_user,
     revoke_tokens,
     set_active,
+    token_digest,
     user_for_token,
 )
 
@@ -70,11 +75,17 @@ def actor_of(args: argparse.Namespace, *, permission: str | None = None, app: Ap
             rt = app if app is not None else stack.enter_context(open_app())
             with rt.session() as session:
                 user = user_for_token(session, token, now=rt.now())
-        if user is None or user.username != name:
-            raise UsageError(f"token（令牌）：不是用户 {name!r} 的有效 API 令牌（不存在、已撤销、已过期或用户已停用）")
-        if permission is not None:
-            if not allowed(user, permission):
-                raise UsageError(f"actor（操作人）：用户 {name!r}（角色 {user.role}）无权执行此操作")
+                refusal_text = (f"token（令牌）：不是用户 {name!r} 的有效 API 令牌（不存在、已撤销、已过期或用户已停用）"
+                                if user is None or user.username != name else
+                                f"actor（操作人）：用户 {name!r}（角色 {user.role}）无权执行此操作"
+                                if permission is not None and not allowed(user, permission) else None)
+                if refusal_text is not None:  # in the security log before the command is refused
+                    record_security(session, kind="token_failed" if refusal_text.startswith("token") else
+                                    "access_denied", at=rt.now(), via="cli", username=name,
+                                    detail=f"{os_actor()}：令牌摘要 {token_digest(token)[:8]}；{refusal_text}")
+        if refusal_text is not None:
+            raise UsageError(refusal_text)
+        assert user is not None
         resolved = user.username
     args._actor_resolved = resolved
     return resolved
@@ -89,6 +100,30 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
+def _log(session: Any, app: App, kind: str, username: str, detail: str) -> None:
+    """An account change made at the CLI, in the security log: the account, and the OS user who did it."""
+    record_security(session, kind=kind, at=app.now(), via="cli", username=username,
+                    detail=f"{os_actor()}：{detail}" if detail else os_actor())
+
+
+def cmd_security_log(args: argparse.Namespace) -> int:
+    """The security log, newest first (JSON lines, or a table with --table)."""
+    from datetime import timedelta
+
+    kinds = tuple(args.kind or ())
+    with open_app() as app, app.session() as session:
+        rows = recent(session, since=app.now() - timedelta(days=args.days), username=args.user, kinds=kinds,
+                      limit=args.limit)
+    for r in rows:
+        if args.table:
+            print("\t".join([local_text(r.at), r.label, r.username or "-", r.via, r.address or "-", r.detail]))
+        else:
+            print(json.dumps({"id": r.id, "at": local_text(r.at), "kind": r.kind, "label": r.label, "via": r.via,
+                              "username": r.username, "address": r.address, "detail": r.detail},
+                             ensure_ascii=False))
+    return 0
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     password = _password(args)
     with open_app() as app:
@@ -97,6 +132,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                 user = create_user(session, username=args.name, role=args.role, password=password,
                                    config=app.config, now=app.now(), person_id=args.person, branch=args.branch,
                                    display_name=args.display_name)
+                _log(session, app, "user_created", args.name, f"角色 {user.role}")
         except UserError as exc:
             raise UsageError(str(exc)) from None
     print(to_json({"username": user.username, "display_name": user.display_name, "role": user.role,
@@ -109,6 +145,8 @@ def _set_active(args: argparse.Namespace, active: bool) -> int:
         try:
             with app.session() as session:
                 user = set_active(session, username=args.name, active=active, now=app.now())
+                _log(session, app, "user_enabled" if active else "user_disabled", args.name,
+                     "" if active else "全部令牌作废、全部会话结束")
         except UserError as exc:
             raise UsageError(str(exc)) from None
     note = ("已启用；原有令牌仍作废，请用 token add 新建" if active
@@ -132,6 +170,8 @@ def cmd_token_add(args: argparse.Namespace) -> int:
                 now = app.now()
                 days = args.days if args.days is not None else app.config.policy.auth.token_days
                 token = create_token(session, username=args.user, now=now, label=args.label, days=days)
+                _log(session, app, "token_created", args.user,
+                     f"令牌摘要 {token_digest(token)[:8]}，{days} 天有效" + (f"，名称 {args.label}" if args.label else ""))
         except UserError as exc:
             raise UsageError(str(exc)) from None
     from datetime import timedelta
@@ -144,6 +184,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     with open_app() as app, app.session() as session:
         tokens, sessions = revoke_tokens(session, username=args.user, now=app.now())
+        _log(session, app, "tokens_revoked", args.user, f"作废令牌 {tokens} 个，结束会话 {sessions} 个")
     print(to_json({"user": args.user, "revoked": tokens, "sessions_ended": sessions}))
     return 0
 
@@ -178,3 +219,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = tsub.add_parser("revoke", help="revoke every token of a user and end their browser sessions")
     r.add_argument("user")
     r.set_defaults(handler=cmd_token_revoke)
+
+    p = sub.add_parser("security", help="the security log (sign-ins, tokens, sessions, refused access)")
+    ssub = p.add_subparsers(dest="security_command", required=True)
+    g = ssub.add_parser("log", help="security events, newest first (JSON lines; --table for columns)")
+    g.add_argument("--user", default=None, help="only events of this username (as typed for failed sign-ins)")
+    g.add_argument("--kind", action="append", choices=sorted(KINDS), help="only this kind (repeatable)")
+    g.add_argument("--days", type=int_arg("天数（--days）", minimum=1, maximum=3660), default=7,
+                   help="how far back (default 7 days)")
+    g.add_argument("--limit", type=int_arg("条数（--limit）", minimum=1, maximum=1000), default=100)
+    g.add_argument("--table", action="store_true", help="tab-separated columns instead of JSON lines")
+    g.set_defaults(handler=cmd_security_log)

@@ -3,6 +3,7 @@
 from models import (
     analytics as analytics,  # daily counts, early-warning alerts, statistics snapshots (0012)
 )
+from models import security_log as security_log  # security_event (0015)
 from models import users as users  # app_user, api_token, web_session (the web and API)
 from models.audit import AuditAnchor, AuditEvent, AuditHead
 from models.complaint import CaseSequence, ClockEventRow, Complaint

@@ -32,6 +32,9 @@ from sqlmodel import Field, SQLModel
 
 from domain.deadlines import lift_text
 from models.audit_chain import AuditDraft, append
+from models.security_log import clean
+from models.security_log import emit as emit_security
+from models.security_log import record as record_security
 from models.sqlutil import table_of
 from settings.config import AuthSpec, Config
 
@@ -79,6 +82,8 @@ class WebSession(SQLModel, table=True):
     created_at: datetime
     expires_at: datetime = Field(index=True)  # absolute end: created_at + auth.session_absolute_hours
     last_seen_at: datetime  # idle end: last_seen_at + auth.session_idle_minutes
+    address: str | None = Field(default=None, max_length=120)  # where it signed in (0015)
+    user_agent: str | None = Field(default=None, max_length=200)  # the browser as it named itself
 
 
 class AuthThrottle(SQLModel, table=True):
@@ -323,17 +328,28 @@ def record_failure(session: Session, *, policy: AuthSpec, username: str | None, 
 
 
 def sign_in(session: Session, *, username: str, password: str, address: str | None, now: datetime,
-          policy: AuthSpec) -> LoginOutcome:
+          policy: AuthSpec, reauth: bool = False, via: str = "page") -> LoginOutcome:
     """A sign-in: refused without a password check while the account or the address is locked;
-    a wrong password counts against both; a right one resets the account's count."""
+    a wrong password counts against both; a right one resets the account's count. `reauth`: the
+    current password asked again of a signed-in user (修改密码, ending sessions). Each decision is
+    in the security log (models/security_log.py); a refusal while locked only on its logger."""
     until = locked_until(session, policy=policy, username=username, address=address, now=now)
     if until is not None:
+        emit_security(at=now, kind="reauth_failed" if reauth else "login_failed", via=via, username=username[:64],
+                      address=address, detail=f"已锁定，未核对密码（锁定至 {until.isoformat()}）")
         return LoginOutcome(None, until)
     user = authenticate(session, username=username, password=password)
     if user is None:
-        return LoginOutcome(None, record_failure(session, policy=policy, username=username, address=address,
-                                                 now=now))
+        until = record_failure(session, policy=policy, username=username, address=address, now=now)
+        record_security(session, kind="reauth_failed" if reauth else "login_failed", at=now, via=via,
+                        username=username, address=address, detail="用户名或密码错误")
+        if until is not None:
+            record_security(session, kind="locked", at=now, via=via, username=username, address=address,
+                            detail=f"账户或地址锁定至 {until.isoformat()}")
+        return LoginOutcome(None, until)
     session.execute(THROTTLE.delete().where(THROTTLE.c.key == f"user:{username[:64]}"))
+    record_security(session, kind="reauth_ok" if reauth else "login_ok", at=now, via=via, username=user.username,
+                    user_id=user.id, address=address)
     return LoginOutcome(user)
 
 
@@ -390,7 +406,8 @@ def change_password(session: Session, *, username: str, current: str, new: str, 
     (throttled per account and address, one scrypt), the new one by `password_problems` and unlike
     the current; then every other browser session of the user ends (ASVS 3.3.3) and the change is
     in the audit chain. The problems (Chinese, naming the field), empty when it was changed."""
-    outcome = sign_in(session, username=username, password=current, address=address, now=now, policy=policy)
+    outcome = sign_in(session, username=username, password=current, address=address, now=now, policy=policy,
+                      reauth=True)
     if outcome.locked_until is not None:
         return [f"current_password（当前密码）：输错次数过多，已暂时锁定，{lift_text(outcome.locked_until)}后可再试"]
     if outcome.user is None:
@@ -407,6 +424,8 @@ def change_password(session: Session, *, username: str, current: str, new: str, 
     session.execute(others)
     append(session, [AuditDraft(at=now, actor=username, action="password_changed",
                                 detail="本人修改密码；其他浏览器会话已结束")])
+    record_security(session, kind="password_changed", at=now, via="page", username=username,
+                    user_id=outcome.user.id, address=address, detail="其他浏览器会话已结束")
     return []
 
 
@@ -437,18 +456,23 @@ def set_active(session: Session, *, username: str, active: bool, now: datetime) 
     return user
 
 
-def create_session(session: Session, *, user_id: int, now: datetime, policy: AuthSpec | None = None) -> str:
+def create_session(session: Session, *, user_id: int, now: datetime, policy: AuthSpec | None = None,
+                   address: str | None = None, user_agent: str | None = None) -> str:
+    """A new browser session; the raw id is returned for the cookie, only its sha256 is stored, with
+    where it signed in from (shown on the 登录会话 page)."""
     raw = secrets.token_urlsafe(32)
     hours = (policy or AuthSpec()).session_absolute_hours
     session.execute(SESSION.insert().values(user_id=user_id, token_hash=token_digest(raw), created_at=now,
-                                            expires_at=now + timedelta(hours=hours), last_seen_at=now))
+                                            expires_at=now + timedelta(hours=hours), last_seen_at=now,
+                                            address=clean(address, 120), user_agent=clean(user_agent, 200)))
     return raw
 
 
 SEEN_GRANULARITY = timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
 
 
-def user_for_session(session: Session, raw: str, *, now: datetime, policy: AuthSpec | None = None) -> User | None:
+def user_for_session(session: Session, raw: str, *, now: datetime, policy: AuthSpec | None = None,
+                     via: str = "page") -> User | None:
     """The active user of a session that is neither past its absolute end nor idle too long;
     the session's last use moves to now. An ended session is deleted."""
     idle = timedelta(minutes=(policy or AuthSpec()).session_idle_minutes)
@@ -461,6 +485,9 @@ def user_for_session(session: Session, raw: str, *, now: datetime, policy: AuthS
         return None
     if row.ends <= now or row.seen + idle <= now or not row.active:
         session.execute(SESSION.delete().where(SESSION.c.id == row.sid))
+        why = ("已超过绝对时限" if row.ends <= now else "空闲超时" if row.seen + idle <= now else "账户已停用")
+        record_security(session, kind="session_timeout", at=now, via=via, username=row.username, user_id=row.id,
+                        detail=f"会话 #{row.sid} {why}")
         return None
     if now - row.seen >= SEEN_GRANULARITY:
         session.execute(update(SESSION).where(SESSION.c.id == row.sid).values(last_seen_at=now))
@@ -469,6 +496,56 @@ def user_for_session(session: Session, raw: str, *, now: datetime, policy: AuthS
 
 def end_session(session: Session, raw: str) -> None:
     session.execute(SESSION.delete().where(SESSION.c.token_hash == token_digest(raw)))
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's browser sessions as the 登录会话 page shows it (never its id)."""
+
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    idle_end: datetime
+    absolute_end: datetime
+    address: str | None
+    user_agent: str | None
+    current: bool
+
+
+def list_sessions(session: Session, *, user_id: int, now: datetime, policy: AuthSpec | None = None,
+                  current: str | None = None) -> list[SessionInfo]:
+    """The user's sessions that have not ended (ASVS 3.3.4), the newest sign-in first; `current`
+    (this browser's raw session id) marks its own."""
+    idle = timedelta(minutes=(policy or AuthSpec()).session_idle_minutes)
+    mine = token_digest(current) if current else None
+    rows = session.execute(select(SESSION).where(SESSION.c.user_id == user_id, SESSION.c.expires_at > now)
+                           .order_by(SESSION.c.created_at.desc(), SESSION.c.id.desc())).all()
+    return [SessionInfo(id=r.id, created_at=r.created_at, last_seen_at=r.last_seen_at,
+                        idle_end=min(r.last_seen_at + idle, r.expires_at), absolute_end=r.expires_at,
+                        address=r.address, user_agent=r.user_agent, current=r.token_hash == mine)
+            for r in rows if r.last_seen_at + idle > now]
+
+
+def end_own_sessions(session: Session, *, user: User, keep: str, which: int | None, now: datetime,
+                     address: str | None) -> int:
+    """End one of the user's other sessions (`which`, its id) or all of them but this one (`keep`,
+    this browser's raw id); the number ended. The caller has re-checked the password."""
+    stmt = SESSION.delete().where(SESSION.c.user_id == user.id, SESSION.c.token_hash != token_digest(keep))
+    if which is not None:
+        stmt = stmt.where(SESSION.c.id == which)
+    ended = int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+    record_security(session, kind="session_ended", at=now, via="page", username=user.username, user_id=user.id,
+                    address=address,
+                    detail=(f"结束会话 #{which}" if which is not None else "结束其他全部会话") + f"（{ended} 个）")
+    return ended
+
+
+def user_tokens(session: Session, *, user_id: int) -> list[dict[str, Any]]:
+    """The user's API tokens as the 登录会话 page lists them: label, dates, state, digest prefix."""
+    rows = session.execute(select(TOKEN).where(TOKEN.c.user_id == user_id)
+                           .order_by(TOKEN.c.created_at.desc(), TOKEN.c.id.desc())).all()
+    return [{"label": r.label, "created_at": r.created_at, "expires_at": r.expires_at, "revoked_at": r.revoked_at,
+             "digest": r.token_hash[:8]} for r in rows]
 
 
 def csrf_token(raw_session: str) -> str:
