@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from complaints.cli import UsageError, int_arg
 from complaints.cli_users import actor_of, add_actor_options, os_actor
@@ -18,6 +18,9 @@ from domain.taxonomy import SEVERITY_NAMES, UNTRIAGED, Dimension, Severity, name
 from models.case_views import CaseDetail, list_cases, status_choices
 from models.submission import KeyReused
 from services import cases
+
+if TYPE_CHECKING:
+    from models.anchors import AnchorKey
 
 
 def _read_json(path: str) -> Any:
@@ -116,11 +119,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor_key() -> bytes | None:
-    from models.anchors import KEY_ENV, AnchorError, key_from_env
+def _anchor_key(*, public_key: str | None = None, signing: bool = False) -> AnchorKey | None:
+    from models.anchors import KEY_ENV, AnchorError, key_from_env, load_public_key, require_signing
 
     try:
-        key = key_from_env()
+        key = load_public_key(public_key, name="--public-key") if public_key else key_from_env()
+        if signing:
+            require_signing(key)
     except AnchorError as exc:
         raise UsageError(str(exc)) from None
     if key is None:
@@ -132,7 +137,7 @@ def _anchor_key() -> bytes | None:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from models.anchors import verify_with_anchors
 
-    key = _anchor_key()
+    key = _anchor_key(public_key=args.public_key)
     files = [Path(f) for f in args.anchors] if args.anchors else None
     with open_app() as app:
         result = verify_with_anchors(app.engine, files=files, key=key, full=args.full, rows=not args.no_rows)
@@ -147,11 +152,26 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_anchor(args: argparse.Namespace) -> int:
     from models.anchors import anchor_file, make_anchor
 
-    key = _anchor_key()
+    key = _anchor_key(signing=True)
     path = anchor_file(args.file)
     with open_app() as app:
         anchor = make_anchor(app.engine, key, args.source, utcnow(), path)
     print(to_json({**anchor.as_json(), "file": str(path)}))
+    return 0
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    """A new Ed25519 anchor key pair (models/anchors.generate_key_pair)."""
+    from models.anchors import ED25519, KEY_ENV, PUBLIC_KEY_ENV, AnchorError, generate_key_pair
+
+    try:
+        private, public = generate_key_pair(Path(args.out))
+    except (AnchorError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    print(to_json({"private_key": str(private), "public_key": str(public),
+                   "sign_with": f"{KEY_ENV}={ED25519}{private}",
+                   "verify_with": f"{PUBLIC_KEY_ENV}={public}  或  complaints audit verify --public-key {public}",
+                   "note": "私钥只留在写锚点的主机上（权限 0600），勿放在数据库主机或与锚点文件同处；公钥交给审计"}))
     return 0
 
 
@@ -220,11 +240,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="an anchor file (JSON lines; repeatable; default COMPLAINTS_ANCHOR_FILE or var/anchors/anchors.jsonl)")
     v.add_argument("--full", action="store_true", help="recompute every link from genesis, not from the last verified anchor")
     v.add_argument("--no-rows", action="store_true", help="skip comparing each complaint row with its last event")
+    v.add_argument("--public-key", metavar="PEM",
+                   help="check the signatures with this Ed25519 public key (an auditor's copy; it cannot sign)")
     v.set_defaults(handler=cmd_audit_verify)
     a = audit_sub.add_parser("anchor", help="sign the chain head and append it to the anchor file")
     a.add_argument("--file", help="the anchor file (default COMPLAINTS_ANCHOR_FILE or var/anchors/anchors.jsonl)")
     a.add_argument("--source", default="cli", help="recorded with the anchor (default cli)")
     a.set_defaults(handler=cmd_audit_anchor)
+    k = audit_sub.add_parser("keygen", help="make an Ed25519 key pair for signing anchors (the public key for auditors)")
+    k.add_argument("--out", required=True, help="directory for anchor-ed25519.pem (0600) and anchor-ed25519.pub.pem")
+    k.set_defaults(handler=cmd_audit_keygen)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(handler=cmd_migrate)

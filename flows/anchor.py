@@ -17,7 +17,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from sqlalchemy import Engine
 
-from models.anchors import anchor_file, key_from_env, make_anchor, verify_with_anchors
+from models.anchors import (
+    anchor_file,
+    key_from_env,
+    make_anchor,
+    require_signing,
+    verify_with_anchors,
+)
 from models.db import make_engine
 
 
@@ -29,6 +35,7 @@ def anchor_now(engine: Engine, now: datetime, *, source: str = "schedule") -> di
     """Verify (the chain incrementally, every complaint row against its last event), then anchor the
     head; the plain function the flow and tests call."""
     key = key_from_env()
+    require_signing(key)
     path = anchor_file()
     result = verify_with_anchors(engine, key=key, rows=True)
     if not result.ok:

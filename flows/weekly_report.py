@@ -40,7 +40,14 @@ from domain.report import (
     previous_week,
 )
 from domain.taxonomy import CATEGORIES, CAUSES, CHANNELS
-from models.anchors import Anchor, anchor_file, anchor_in, append_to_file, key_from_env
+from models.anchors import (
+    Anchor,
+    anchor_file,
+    anchor_in,
+    append_to_file,
+    key_from_env,
+    require_signing,
+)
 from models.audit_chain import AuditDraft, append
 from models.db import make_engine
 from models.report import (
@@ -174,6 +181,7 @@ def freeze_report(rt: Runtime, week: Week | str | None, now: datetime | None = N
     now = now or rt.now()
     w = resolve_week(week, now)
     key = key_from_env()  # refused (AnchorError) before anything is stored if set but unusable
+    require_signing(key)  # or a public key only (it cannot sign the freeze's anchor)
     anchor: Anchor | None = None
     with rt.session() as session:
         content = compute_content(session, config, w)

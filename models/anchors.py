@@ -9,9 +9,13 @@ schedule and by `complaints audit anchor`, each also as one line of an append-on
 before it. `audit verify` then checks that the database still contains every anchor it is given.
 
 The signature is HMAC-SHA256 with COMPLAINTS_ANCHOR_KEY (the key itself, or `env:NAME` naming the
-variable that holds it), a key the application database never holds: whoever can rewrite the
-database cannot forge an anchor. Without a key anchors are written unsigned (still compared with the
-chain) and incremental verification is off (every verify starts from genesis).
+variable that holds it), or Ed25519 (RFC 8032) with `COMPLAINTS_ANCHOR_KEY=ed25519:PATH`, a PEM
+private key file (`complaints audit keygen`): a key the application database never holds, so
+whoever can rewrite the database cannot forge an anchor. With Ed25519 the auditors verify with the
+public key alone (COMPLAINTS_ANCHOR_PUBLIC_KEY=PATH or `audit verify --public-key PATH`), which
+cannot sign: checking the anchors no longer means holding what could forge them, as with
+Certificate Transparency's signed tree heads. Without a key anchors are written unsigned (still
+compared with the chain) and incremental verification is off (every verify starts from genesis).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -39,6 +46,8 @@ from settings.config import REPO_ROOT
 ANCHOR = table_of(AuditAnchor)
 SNAP = table_of(ReportSnapshot)
 KEY_ENV = "COMPLAINTS_ANCHOR_KEY"
+PUBLIC_KEY_ENV = "COMPLAINTS_ANCHOR_PUBLIC_KEY"
+ED25519 = "ed25519:"  # the prefix of an Ed25519 key setting and of its signatures (hex after it)
 FILE_ENV = "COMPLAINTS_ANCHOR_FILE"
 DEFAULT_FILE = Path("var/anchors/anchors.jsonl")
 MIN_KEY_BYTES = 16
@@ -48,11 +57,102 @@ class AnchorError(ValueError):
     """A key or anchor file that cannot be used (the message is in Chinese and names it)."""
 
 
-def key_from_env(environ: dict[str, str] | None = None) -> bytes | None:
+@dataclass(frozen=True)
+class Ed25519Key:
+    """An Ed25519 anchor key: the public half verifies; with the private half it also signs."""
+
+    public: Ed25519PublicKey
+    private: Ed25519PrivateKey | None = None
+
+
+AnchorKey = bytes | Ed25519Key  # bytes: the HMAC-SHA256 secret
+
+
+def can_sign(key: AnchorKey | None) -> bool:
+    return isinstance(key, bytes) or (key is not None and key.private is not None)
+
+
+def signature(key: AnchorKey, payload: bytes) -> str:
+    if isinstance(key, bytes):
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    if key.private is None:
+        raise AnchorError(f"只配置了公钥（{PUBLIC_KEY_ENV}），不能签名锚点：写锚点须以 {KEY_ENV}=ed25519:私钥文件 运行")
+    return ED25519 + key.private.sign(payload).hex()
+
+
+def signature_ok(key: AnchorKey, payload: bytes, sig: str) -> bool:
+    """An HMAC key accepts only its own HMACs, an Ed25519 key only Ed25519 signatures of the payload."""
+    if isinstance(key, bytes):
+        return not sig.startswith(ED25519) and hmac.compare_digest(sig, signature(key, payload))
+    if not sig.startswith(ED25519):
+        return False
+    try:
+        key.public.verify(bytes.fromhex(sig[len(ED25519):]), payload)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def load_private_key(path: str | Path) -> Ed25519Key:
+    where = f"{KEY_ENV}（锚点签名私钥）{path}"
+    try:
+        loaded = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except OSError as exc:
+        raise AnchorError(f"{where} 无法读取：{exc.strerror or exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise AnchorError(f"{where} 不是未加密的 PEM 私钥：{exc}") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise AnchorError(f"{where} 不是 Ed25519 私钥")
+    return Ed25519Key(loaded.public_key(), loaded)
+
+
+def load_public_key(path: str | Path, *, name: str = PUBLIC_KEY_ENV) -> Ed25519Key:
+    where = f"{name}（锚点验证公钥）{path}"
+    try:
+        loaded = serialization.load_pem_public_key(Path(path).read_bytes())
+    except OSError as exc:
+        raise AnchorError(f"{where} 无法读取：{exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise AnchorError(f"{where} 不是 PEM 公钥：{exc}") from None
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise AnchorError(f"{where} 不是 Ed25519 公钥")
+    return Ed25519Key(loaded)
+
+
+def generate_key_pair(directory: Path) -> tuple[Path, Path]:
+    """A new Ed25519 pair as PEM files: the private key readable by its owner only (0600), the
+    public one for the auditors. Refuses to overwrite."""
+    private, public = directory / "anchor-ed25519.pem", directory / "anchor-ed25519.pub.pem"
+    for existing in (private, public):
+        if existing.exists():
+            raise AnchorError(f"out（输出目录）：{existing} 已存在，不覆盖（轮换密钥请换一个目录）")
+    directory.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def require_signing(key: AnchorKey | None) -> None:
+    """Writers of anchors (the frozen report, the hourly flow, `audit anchor`) refuse a public key."""
+    if key is not None and not can_sign(key):
+        signature(key, b"")  # raises AnchorError naming the setting
+
+
+def key_from_env(environ: dict[str, str] | None = None) -> AnchorKey | None:
+    """The anchor key: COMPLAINTS_ANCHOR_KEY (an HMAC secret, `env:NAME`, or `ed25519:PATH`), else
+    COMPLAINTS_ANCHOR_PUBLIC_KEY (an Ed25519 public key that verifies only); None without either."""
     env = os.environ if environ is None else environ
     value = env.get(KEY_ENV)
     if not value:
-        return None
+        public = env.get(PUBLIC_KEY_ENV)
+        return load_public_key(public) if public else None
+    if value.startswith(ED25519):
+        return load_private_key(value[len(ED25519):])
     if value.startswith("env:"):
         name = value[4:]
         value = env.get(name, "")
@@ -84,12 +184,11 @@ class Anchor:
                 "source": self.source, "prev": self.prev}
         return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def signed(self, key: bytes | None) -> Anchor:
-        return replace(self, sig=None if key is None else hmac.new(key, self.payload(), hashlib.sha256).hexdigest())
+    def signed(self, key: AnchorKey | None) -> Anchor:
+        return replace(self, sig=None if key is None else signature(key, self.payload()))
 
-    def sig_ok(self, key: bytes) -> bool:
-        return self.sig is not None and hmac.compare_digest(
-            self.sig, hmac.new(key, self.payload(), hashlib.sha256).hexdigest())
+    def sig_ok(self, key: AnchorKey) -> bool:
+        return self.sig is not None and signature_ok(key, self.payload(), self.sig)
 
     def as_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "hash": self.hash, "at": self.at.astimezone(UTC).isoformat(),
@@ -109,7 +208,7 @@ def _store(session: Session, anchor: Anchor, *, verified: bool = False) -> None:
                                            verified=verified, sig=anchor.sig))
 
 
-def anchor_in(session: Session, key: bytes | None, source: str, now: datetime) -> Anchor:
+def anchor_in(session: Session, key: AnchorKey | None, source: str, now: datetime) -> Anchor:
     """Sign the chain head as this transaction sees it and keep a copy in `audit_anchor`."""
     head = session.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
     seq, h = (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
@@ -129,7 +228,7 @@ def _last_line(path: Path) -> str | None:
     return lines[-1].decode() if lines else None
 
 
-def append_to_file(path: Path, anchor: Anchor, key: bytes | None) -> Anchor:
+def append_to_file(path: Path, anchor: Anchor, key: AnchorKey | None) -> Anchor:
     """Append the anchor as one JSON line whose signature covers the previous line's; fsync'd."""
     path.parent.mkdir(parents=True, exist_ok=True)
     last = _last_line(path)
@@ -221,7 +320,7 @@ def _stored_hashes(engine: Engine, seqs: Sequence[int]) -> dict[int, str]:
     return out
 
 
-def check_anchors(engine: Engine, anchors: Sequence[Anchor], key: bytes | None,
+def check_anchors(engine: Engine, anchors: Sequence[Anchor], key: AnchorKey | None,
                   head_seq: int) -> tuple[int, int, tuple[str, int, str] | None]:
     """(anchors checked, unsigned ones, first failure as (anchor, seq, problem)), the database's own
     anchors included. An anchor fails when its signature is wrong, it lies beyond the chain head
@@ -252,7 +351,7 @@ def check_anchors(engine: Engine, anchors: Sequence[Anchor], key: bytes | None,
     return len(every), unsigned, None
 
 
-def last_verified(engine: Engine, key: bytes, head_seq: int) -> tuple[int, str, int] | None:
+def last_verified(engine: Engine, key: AnchorKey, head_seq: int) -> tuple[int, str, int] | None:
     """(seq, hash, hash_version) of the newest signed verified anchor the chain still contains."""
     with engine.connect() as conn:
         rows = conn.execute(select(ANCHOR).where(ANCHOR.c.verified.is_(True))
@@ -268,20 +367,20 @@ def last_verified(engine: Engine, key: bytes, head_seq: int) -> tuple[int, str, 
     return None
 
 
-def record_verified(engine: Engine, key: bytes, seq: int, h: str) -> None:
+def record_verified(engine: Engine, key: AnchorKey, seq: int, h: str) -> None:
     anchor = Anchor(seq, h, datetime.now(UTC), "verified").signed(key)
     with Session(engine) as session, session.begin():
         _store(session, anchor, verified=True)
 
 
-def make_anchor(engine: Engine, key: bytes | None, source: str, now: datetime, path: Path | None) -> Anchor:
+def make_anchor(engine: Engine, key: AnchorKey | None, source: str, now: datetime, path: Path | None) -> Anchor:
     """One anchor now: into `audit_anchor`, then (if a path is given) onto the anchor file."""
     with Session(engine) as session, session.begin():
         anchor = anchor_in(session, key, source, now)
     return append_to_file(path, anchor, key) if path is not None else anchor
 
 
-def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, key: bytes | None = None,
+def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, key: AnchorKey | None = None,
                         full: bool = False, rows: bool = False, checkpoint: bool = True,
                         evidence: EvidenceStore | None = None) -> VerifyResult:
     """`audit verify`: the chain (from the last verified anchor unless `full`) against every anchor in
@@ -308,6 +407,6 @@ def verify_with_anchors(engine: Engine, *, files: Sequence[Path] | None = None, 
     result = VerifyResult(**{**result.__dict__, "files_checked": found.checked, "files_skipped": found.skipped})
     if found.problem is not None:
         return result.failed(broken_case=found.case_no, problem=found.problem)
-    if checkpoint and key is not None and result.checked and result.verified_hash is not None:
+    if checkpoint and key is not None and can_sign(key) and result.checked and result.verified_hash is not None:
         record_verified(engine, key, result.head_seq, result.verified_hash)
     return result

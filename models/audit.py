@@ -65,4 +65,4 @@ class AuditAnchor(SQLModel, table=True):
     at: datetime
     source: str = Field(max_length=64)
     verified: bool = False
-    sig: str | None = Field(default=None, max_length=64)
+    sig: str | None = Field(default=None, max_length=160)  # HMAC hex (64) or "ed25519:" + 128 hex (0015)

@@ -32,7 +32,7 @@ from models.complaint import Complaint
 from models.sqlutil import bulk_insert, insert_ignoring_conflicts, table_of
 
 if TYPE_CHECKING:
-    from models.anchors import Anchor
+    from models.anchors import Anchor, AnchorKey
 
 AUDIT = table_of(AuditEvent)
 HEAD = table_of(AuditHead)
@@ -593,13 +593,13 @@ def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
 
 
 def verify(engine: Engine, *, full: bool = True, anchors: Sequence[Anchor] | None = None,
-           key: bytes | None = None, rows: bool = False, checkpoint: bool = False) -> VerifyResult:
+           key: AnchorKey | None = None, rows: bool = False, checkpoint: bool = False) -> VerifyResult:
     """Recompute the links (from genesis with `full`, else from the last verified anchor), check each
     anchor given (and the database's own), optionally every complaint row; name the first problem.
 
     With `checkpoint` and a key, an intact chain is recorded as a new verified anchor (where the next
     incremental verify starts)."""
-    from models.anchors import check_anchors, last_verified, record_verified
+    from models.anchors import can_sign, check_anchors, last_verified, record_verified
 
     head_seq, head_hash = head_of(engine)
     start_seq, start_hash, start_version = 0, GENESIS_HASH, 1
@@ -621,6 +621,6 @@ def verify(engine: Engine, *, full: bool = True, anchors: Sequence[Anchor] | Non
             _, case_no, problem = responses_problem(engine)
         if problem is not None:
             return result.failed(broken_case=case_no, problem=problem)
-    if checkpoint and key is not None and result.checked:
+    if checkpoint and key is not None and can_sign(key) and result.checked:
         record_verified(engine, key, head_seq, result.verified_hash or head_hash)
     return result

@@ -5,7 +5,9 @@ was opened from (issue 12, OWASP ASVS 4.0.3 7.1.3 / 7.2.1 / 7.2.2 and 3.3.4)
 triggers refuse UPDATE and DELETE on it, as migration 0007 does for the audit rows. `web_session`
 gets `address` and `user_agent` (the browser as it named itself, cut to 200 characters), shown on
 the 登录会话 page where a user sees and ends their sessions; sessions opened before this migration
-show them as not recorded.
+show them as not recorded. `audit_anchor.sig` widens to 160 characters for Ed25519 signatures
+("ed25519:" and 128 hex digits; an HMAC stays 64) — on PostgreSQL only: SQLite does not enforce
+a VARCHAR length, and rebuilding that table would drop its append-only triggers.
 
 Revision ID: 0015
 Revises: 0014
@@ -43,6 +45,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True))
         batch.add_column(sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
     if op.get_bind().dialect.name == 'postgresql':
+        op.execute("ALTER TABLE audit_anchor ALTER COLUMN sig TYPE varchar(160)")
         op.execute(f"""
             CREATE FUNCTION security_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
@@ -58,6 +61,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
+        # An Ed25519 signature does not fit 64 characters: those anchors would be cut, so refuse.
+        op.execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM audit_anchor WHERE length(sig) > 64) THEN "
+                   "RAISE EXCEPTION 'audit_anchor holds Ed25519 signatures; 0014 cannot keep them'; END IF; END $$")
+        op.execute("ALTER TABLE audit_anchor ALTER COLUMN sig TYPE varchar(64)")
         op.execute("DROP TRIGGER IF EXISTS security_event_append_only ON security_event")
         op.execute("DROP FUNCTION IF EXISTS security_log_append_only()")
     else:
