@@ -181,6 +181,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grants(args: argparse.Namespace) -> int:
+    """The application's PostgreSQL role that owns nothing (models/db_roles.py): print the grants,
+    or with --apply run them as the owner."""
+    from models.db_roles import RoleError, apply_grants, grant_sql
+
+    try:
+        if not args.apply:
+            print(";\n".join(grant_sql(args.role)) + ";")
+            return 0
+        with open_app() as app:
+            statements = apply_grants(app.engine, args.role)
+    except RoleError as exc:
+        raise UsageError(str(exc)) from None
+    print(to_json({"role": args.role, "applied": statements,
+                   "note": "应用（网页、流程、命令行）以此角色连接：它不能清空、改动或删除审计记录、锚点与安全日志，"
+                           "也不能改表或删触发器；每次 complaints migrate 之后再执行一次"}))
+    return 0
+
+
 def render_case_table(app: App, cases: list[CaseDetail]) -> str:
     """A plain table of routed cases for people (names, local times)."""
     org = app.config.org
@@ -253,4 +272,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(handler=cmd_migrate)
+    p = sub.add_parser("grants", help="PostgreSQL: grant an application role that owns no table what it needs "
+                                      "(no TRUNCATE, no DDL; audit rows insert-only)")
+    p.add_argument("role", help="the role the application connects as (created beforehand by the DBA)")
+    p.add_argument("--apply", action="store_true",
+                   help="run the grants on COMPLAINTS_DATABASE_URL, connected as the tables' owner (default: print them)")
+    p.set_defaults(handler=cmd_grants)
 
