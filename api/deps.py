@@ -11,6 +11,7 @@ address over its limit gets 429 with Retry-After until the lock lifts (models/us
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.exc import DBAPIError
 
 from api.access import allowed
 from api.batching import SubmitBatcher
@@ -41,6 +43,7 @@ from services import cases
 from services.unit_of_work import Runtime
 
 SESSION_COOKIE = "session"
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -190,8 +193,14 @@ def log_denied(request: Request, status: int, detail: str) -> None:
     by the app's error handlers for a 403 and for a case outside the caller's scope (answered 404)."""
     ctx: Context = request.app.state.ctx
     who: Principal | None = getattr(request.state, "principal", None)
-    with ctx.session() as s:
-        record_security(s, kind="access_denied", at=ctx.now(), via="api" if request.url.path.startswith("/api/")
-                        else "page", username=who.user.username if who else None,
-                        user_id=who.user.id if who else None, address=client_address(request),
-                        detail=f"{status} {request.method} {request.url.path}：{detail}")
+    at, via = ctx.now(), "api" if request.url.path.startswith("/api/") else "page"
+    username, user_id = (who.user.username, who.user.id) if who else (None, None)
+    address, what = client_address(request), f"{status} {request.method} {request.url.path}：{detail}"
+    try:
+        with ctx.session() as s:
+            record_security(s, kind="access_denied", at=at, via=via, username=username, user_id=user_id,
+                            address=address, detail=what)
+    except DBAPIError:  # the refusal still goes out as a refusal; the event at least reaches the logger
+        LOG.exception("security event not stored")
+        emit_security(kind="access_denied", at=at, via=via, username=username, user_id=user_id, address=address,
+                      detail=what)
