@@ -11,6 +11,9 @@ request's start to its `routed_at`. Reported: stream p50/p95/max; burst: the las
 after the last submit; intake runs by state (cancelled ones counted apart: the target is 0); the
 event → run-created lag of each run the submitted trigger created (its `event_occurred` parameter
 to the run's `created`); every complaint routed exactly once (one `routed` audit event each).
+Notifications go to loopback sinks (complaints.sinks: SMTP and robot receivers; robots' rate limit
+lifted as in the system tests): each message's enqueue → sent time (p50/p95/max), what is still
+unsent at the end, and dispatch's runs by state with the cancelled ones counted apart (target 0).
 The application database is a fresh PostgreSQL database; safety-net schedules are as shipped.
 """
 
@@ -35,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
+from complaints.sinks import Sinks  # noqa: E402
+from settings.config import REPO_ROOT  # noqa: E402
 from tests import pgtest  # noqa: E402
 from tests.system.cluster import Cluster, outcome, submit_paced  # noqa: E402
 from tests.system.conftest import base_env, free_port, run_cli, spawn, stop, wait_for  # noqa: E402
@@ -130,9 +135,43 @@ def measure(target: Any, token: str, prefix: str, n: int, seconds: float, *, kil
     return result
 
 
+def _since(runs: list[dict[str, Any]], since: float) -> list[dict[str, Any]]:
+    return [r for r in runs if datetime.fromisoformat(r["created"].replace("Z", "+00:00")).timestamp() >= since]
+
+
+def dispatch_summary(target: Any, since: float, wait: float = 120) -> dict[str, Any]:
+    """Messages enqueued since `since`: enqueue → sent seconds, once dispatch has sent them all (or
+    `wait` ran out); dispatch runs by state, cancelled ones counted apart."""
+    from sqlalchemy import create_engine, select
+
+    from models.outbox import OutboxMessage
+    from models.sqlutil import table_of
+
+    o = table_of(OutboxMessage)
+    start = datetime.fromtimestamp(since).astimezone()
+    engine = create_engine(target.app_url)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(select(o.c.status, o.c.created_at, o.c.sent_at).where(o.c.created_at >= start)).all()
+            if all(r.status != "pending" for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    finally:
+        engine.dispose()
+    lag = [(r.sent_at - r.created_at).total_seconds() for r in rows if r.sent_at is not None]
+    runs = _since(target.flow_runs("dispatch"), since)
+    return {"messages": len(rows), "sent": len(lag), "unsent": Counter(r.status for r in rows if r.sent_at is None),
+            "enqueue_to_sent_p50_s": round(statistics.median(lag), 2) if lag else None,
+            "enqueue_to_sent_p95_s": round(_pct(lag, 0.95), 2) if lag else None,
+            "enqueue_to_sent_max_s": round(max(lag), 2) if lag else None,
+            "dispatch_runs": dict(Counter(r["state_name"] for r in runs if r["state_type"] != "SCHEDULED")),
+            "dispatch_cancelled": sum(1 for r in runs if r["state_type"] == "CANCELLED")}
+
+
 def runs_summary(target: Any, since: float) -> dict[str, Any]:
-    runs = [r for r in target.flow_runs("intake")
-            if datetime.fromisoformat(r["created"].replace("Z", "+00:00")).timestamp() >= since]
+    runs = _since(target.flow_runs("intake"), since)
     states = Counter(r["state_name"] for r in runs if r["state_type"] != "SCHEDULED" or r["state_name"] != "Scheduled")
     lags = []
     for r in runs:
@@ -143,6 +182,20 @@ def runs_summary(target: Any, since: float) -> dict[str, Any]:
     return {"intake_runs": dict(states), "cancelled": sum(1 for r in runs if r["state_type"] == "CANCELLED"),
             "event_to_run_created_s": [round(x, 2) for x in sorted(lags)],
             "takeover_runs": sum(1 for r in runs if (r.get("parameters") or {}).get("hold_until"))}
+
+
+def _channels(tmp: Path) -> Path:
+    """config/channels.yaml with the robots' rate limit lifted (the bench measures dispatch, not the
+    limit), as the worker system tests do."""
+    import yaml
+
+    channels = yaml.safe_load((REPO_ROOT / "config" / "channels.yaml").read_text(encoding="utf-8"))
+    for spec in channels["channels"].values():
+        if isinstance(spec, dict) and "rate_per_minute" in spec:
+            spec["rate_per_minute"] = 100_000
+    path = tmp / "channels.yaml"
+    path.write_text(yaml.safe_dump(channels, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def main() -> int:
@@ -164,6 +217,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     target: Any = UpTarget(tmp) if args.target == "up" else Cluster(tmp, "bench_latency", workers=2)
     report: dict[str, Any] = {"target": args.target, "kill_worker": args.kill_worker, "logs": str(tmp)}
+    sinks = Sinks().start()
+    target.env.update({**sinks.environment(), "COMPLAINTS_CHANNELS": str(_channels(tmp))})
     try:
         target.start()
         token = target.token()
@@ -191,9 +246,12 @@ def main() -> int:
             print(json.dumps({"burst_worker_killed": report["burst_worker_killed"]}), flush=True)
         time.sleep(3)
         report["prefect"] = runs_summary(target, since)
+        report["notifications"] = dispatch_summary(target, since)
+        report["notifications"]["received_by_sinks"] = len(sinks.snapshot())
     finally:
         target.stop()
         target.drop()
+        sinks.stop()
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 

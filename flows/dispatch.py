@@ -3,6 +3,10 @@
 A thin flow around `notifications.dispatch.dispatch_all`: no flow or task run per message. Each
 batch is claimed with a lease, sent outside any transaction and recorded in one transaction;
 the loop ends when nothing is due (rows waiting for a retry or a rate-limit slot are not due).
+Started by its trigger, the run also holds: it keeps sending what becomes due until
+`hold_seconds` after the triggering event, covering the events the trigger ignores in its
+`within` window (prefect.yaml; docs/design.md, "Dispatch triggering"). Runs that collide wait
+(ENQUEUE), none is cancelled.
 
 A run that dead-letters any message does not end "Completed": after the outcomes are recorded it
 emits the warning event `complaint.outbox.dead_lettered` (count and cases) and ends in a Failed
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -22,8 +27,9 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
 from flows.events import emit
+from flows.intake import hold_deadline
 from models.db import make_engine
-from notifications.dispatch import DispatchResult, dispatch_all
+from notifications.dispatch import DispatchResult, hold_and_dispatch
 from notifications.settings import build_channels, load_channels
 from services.unit_of_work import utcnow
 
@@ -46,22 +52,26 @@ def final_state(total: DispatchResult, *, emit_event: Any = emit) -> State[Any]:
 
 
 @flow(name="dispatch")
-def dispatch(batch_size: int | None = None) -> State[Any]:
-    """Send every due notification; the state's data are the counts (claimed, sent, messages,
-    retried, dead, deferred); Failed when any message was dead-lettered."""
+def dispatch(batch_size: int | None = None, event_occurred: datetime | None = None,
+             hold_seconds: float = 0.0) -> State[Any]:
+    """Send every due notification (and, started by an event, what falls due until `hold_seconds`
+    after it); the state's data are the counts (claimed, sent, messages, retried, dead, deferred);
+    Failed when any message was dead-lettered."""
     logger = get_run_logger()
     settings = load_channels()
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     engine = make_engine()
     started = utcnow()
+    until = hold_deadline(event_occurred, hold_seconds, None)
 
     def log_batch(result: DispatchResult) -> None:
         logger.info("batch: %s", result.as_dict())
 
     try:
         with build_channels(settings) as channels:
-            total = dispatch_all(engine, channels=channels, batch_size=batch_size or settings.batch_size,
-                                 owner=owner, clock=utcnow, on_batch=log_batch)
+            total = hold_and_dispatch(engine, until=until, channels=channels,
+                                      batch_size=batch_size or settings.batch_size, owner=owner, clock=utcnow,
+                                      on_batch=log_batch)
     finally:
         engine.dispose()
     logger.info("dispatch done: %s", total.as_dict())

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.delivery import Dead, after_failure, group_digests, plan_rate
-from models.db import is_postgres, session_scope
+from models.db import is_postgres, read_scope, session_scope
 from models.outbox import OutboxMessage, OutboxStatus
 from notifications.channels.base import DeliveryError, Message
 from notifications.render import Item, Rendered, digest_id
@@ -272,3 +272,39 @@ def dispatch_all(engine: Engine, *, channels: ChannelSet, batch_size: int, owner
             break  # everything claimed was held back: nothing more is due right now
     return total
 
+
+
+HOLD_POLL_SECONDS = 0.5  # how often a holding dispatch run looks for newly due messages
+
+
+def due_exists(engine: Engine, now: datetime) -> bool:
+    """Is any message due (pending, due by now, no live lease)? One indexed read that takes no write
+    lock (models/db.read_scope), so a holding run's look costs the writers nothing."""
+    c = OUTBOX.c
+    stmt = (select(c.id).where(c.status == OutboxStatus.PENDING, c.next_attempt_at <= now,
+                               or_(c.lease_until.is_(None), c.lease_until <= now)).limit(1))
+    with read_scope(engine) as session:
+        return session.execute(stmt).first() is not None
+
+
+def hold_and_dispatch(engine: Engine, *, until: datetime | None, channels: ChannelSet, batch_size: int, owner: str,
+                      clock: Callable[[], datetime], sleep: Callable[[float], object] = time.sleep,
+                      poll: float = HOLD_POLL_SECONDS,
+                      on_batch: Callable[[DispatchResult], None] | None = None) -> DispatchResult:
+    """Dispatch what is due; with `until`, keep sending what becomes due until then, and once more
+    after it (docs/design.md, "Dispatch triggering").
+
+    The run a trigger starts stands in for the events the trigger ignores after firing (its `within`
+    window): their messages were committed before their events, so before `until` (the hold is
+    longer than the window), and a pass after they were committed sends them. A message held back
+    for a rate limit or a retry is sent by the pass at which it falls due, while the run holds."""
+    total = DispatchResult()
+    while True:
+        total.add(dispatch_all(engine, channels=channels, batch_size=batch_size, owner=owner, clock=clock,
+                               on_batch=on_batch))
+        if until is None or clock() >= until:
+            return total
+        while clock() < until:
+            sleep(poll)
+            if due_exists(engine, clock()):
+                break

@@ -244,3 +244,40 @@ def test_messages_due_together_for_one_recipient_become_one_digest(
     assert set(str(mail["X-Complaints-Message-Ids"]).split()) == {
         r.message_id for r in rows(db_engine) if r.channel == "email"}
     assert "3 条" in str(mail["Subject"])
+
+
+def test_a_holding_run_sends_what_falls_due_until_its_deadline_and_once_after_it(
+    db_engine: Engine, services: FakeServices, inbox: SmtpInbox, channels: ChannelSet
+) -> None:
+    """A run started by an event holds to `until` (prefect.yaml: 15 s after the event): a message
+    queued 3 s in goes at the look right after, one queued as the deadline passes goes in the pass
+    after it, one queued after the run ended waits for the next run. The clock is the test's."""
+    from datetime import datetime
+
+    from notifications.dispatch import hold_and_dispatch
+
+    org = org_for(services, [("chen.jing", ("email",))])
+    queue(db_engine, org, [_routed("DL-2026-000001", "chen.jing")])
+    now = [T0]
+    sent_at: dict[str, datetime] = {}
+
+    def sleep(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+        if now[0] == T0 + timedelta(seconds=3):
+            queue(db_engine, org, [_routed("DL-2026-000002", "chen.jing")], now=now[0])
+        if now[0] == T0 + timedelta(seconds=15):
+            queue(db_engine, org, [_routed("DL-2026-000003", "chen.jing")], now=now[0])
+
+    def on_batch(result: object) -> None:
+        for r in rows(db_engine):
+            if r.status == OutboxStatus.SENT:
+                sent_at.setdefault(str(r.case_no), now[0])
+
+    total = hold_and_dispatch(db_engine, until=T0 + timedelta(seconds=15), channels=channels, batch_size=10,
+                              owner="t", clock=lambda: now[0], sleep=sleep, on_batch=on_batch)
+    assert total.sent == 3 and now[0] == T0 + timedelta(seconds=15)
+    assert sent_at == {"DL-2026-000001": T0, "DL-2026-000002": T0 + timedelta(seconds=3),
+                       "DL-2026-000003": T0 + timedelta(seconds=15)}
+    queue(db_engine, org, [_routed("DL-2026-000004", "chen.jing")], now=now[0])  # after the run
+    assert [r.status for r in rows(db_engine)][-1] == OutboxStatus.PENDING
+    assert len(inbox.message_ids()) == len(set(inbox.message_ids())) == 3

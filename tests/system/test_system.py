@@ -86,9 +86,8 @@ def test_burst_of_submissions_is_routed_once_each(system: tuple[Engine, dict[str
     with get_client(sync_client=True) as client:
         wait_for(lambda: "Completed" in _runs(client, "intake"), 30, "the intake run to complete")
         states = _runs(client, "intake")
-    # The burst's events each fire the trigger; the concurrency limit (CANCEL_NEW) cancels those
-    # that collide with a running intake, so only a few runs do the work (the 15 s safety-net
-    # schedule adds its own; future ones wait as Scheduled).
+    # The trigger coalesces the burst's events (`within`), so only a few runs do the work (the
+    # 15 s safety-net schedule adds its own; future ones wait as Scheduled).
     assert 1 <= states.count("Completed") < 20
     assert verify(engine).ok
 

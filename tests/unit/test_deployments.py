@@ -45,10 +45,14 @@ def test_triggers_match_complaint_resources_only() -> None:
 
 
 def test_event_driven_deployments_collapse_bursts() -> None:
-    """Dispatch runs one at a time and drops runs that collide; intake never cancels a run (ENQUEUE)
-    and lets three overlap; both keep an interval safety net."""
+    """Dispatch runs one at a time and intake lets three overlap; neither cancels a run that
+    collides (ENQUEUE); both keep an interval safety net. Dispatch's trigger, like intake's, fires
+    once per window and its run holds past the window."""
     specs = _by_name()
-    assert specs["dispatch"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert specs["dispatch"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+    [trig] = specs["dispatch"]["triggers"]
+    assert trig["within"] == 10 and trig["parameters"]["hold_seconds"] > trig["within"]
+    assert trig["parameters"]["event_occurred"] == "{{ event.occurred.isoformat() }}"
     assert specs["intake"]["concurrency_limit"] == {"limit": 3, "collision_strategy": "ENQUEUE"}
     for name in ("intake", "dispatch"):
         assert any("interval" in s for s in specs[name]["schedules"])
