@@ -38,7 +38,7 @@ from domain.calendar import WorkingCalendar  # noqa: E402
 from domain.deadlines import NfraRegime, Tier, compute_deadlines  # noqa: E402
 from domain.escalation import CaseClock, next_escalation  # noqa: E402
 from domain.lifecycle import Status  # noqa: E402
-from flows.escalation import run_escalation  # noqa: E402
+from flows.escalation import run_escalation, run_until_scheduled  # noqa: E402
 from models.complaint import Complaint  # noqa: E402
 from models.escalation import Escalation, EscalationSchedule, EscalationState  # noqa: E402
 from models.escalation_schedule import CURSOR_KEY  # noqa: E402
@@ -166,24 +166,19 @@ def run_after_import(backend: str, n: int, due: int, tmp: Path, pg_prefix: str) 
         _, t_build = timed(lambda: build(engine, n, due, config, calendar, with_schedule=False))
         settle(engine)
         first, t_first = timed(lambda: run_escalation(engine, config, now=NOW, calendar=calendar))
-        sweeps, total, fired, scheduled = 1, t_first, first.fired, first.scheduled
-        times = [t_first]
-        while True:
-            nxt, t = timed(lambda: run_escalation(engine, config, now=NOW, calendar=calendar))
-            if nxt.scheduled == 0 and nxt.fired == 0:
-                break
-            sweeps += 1
-            total += t
-            times.append(t)
-            fired += nxt.fired
-            scheduled += nxt.scheduled
+        # the rest as the flow's run does it: sweep after sweep while a backlog is left
+        times: list[float] = []
+        rest, t_rest = timed(lambda: run_until_scheduled(engine, config, now=NOW, calendar=calendar,
+                                                         on_sweep=lambda _, t: times.append(t)))
+        fired, scheduled = first.fired + rest.fired, first.scheduled + rest.scheduled
         with engine.connect() as conn:
             in_schedule = conn.execute(select(func.count()).select_from(SCHED)).scalar_one()
-        assert fired == due and scheduled == n, (fired, scheduled)
+        assert fired == due and scheduled == n and not rest.backlog, (fired, scheduled, rest.backlog)
         print(f"  {backend:<9} {n:>9,} complaints imported with no schedule, {due:,} due: build {t_build:6.1f} s "
               f"(not timed) | first sweep {t_first:.3f} s (scheduled {first.scheduled:,}, fired {first.fired:,}) | "
-              f"{sweeps} sweeps until all {n:,} were looked at ({in_schedule:,} in the schedule, {fired:,} fired): "
-              f"{total:.1f} s in all, slowest {max(times):.3f} s", flush=True)
+              f"then one run (run_until_scheduled) of {rest.sweeps} sweeps scheduled the rest in {t_rest:.1f} s "
+              f"({in_schedule:,} in the schedule, {fired:,} fired), slowest sweep {max(times):.3f} s; "
+              f"first sweep + that run: {t_first + t_rest:.1f} s", flush=True)
         return t_first
     finally:
         engine.dispose()

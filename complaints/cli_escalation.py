@@ -48,10 +48,10 @@ def _act(args: argparse.Namespace, action: str, command: cases.Command) -> int:
 def cmd_escalate(args: argparse.Namespace) -> int:
     now = _when(args.now, "--now")
     if args.direct or args.now:
-        from flows.escalation import run_escalation
+        from flows.escalation import run_until_scheduled
 
         with open_app() as app:
-            result = run_escalation(app.engine, app.config, now=now, calendar=app.calendar).as_dict()
+            result = run_until_scheduled(app.engine, app.config, now=now, calendar=app.calendar).as_dict()
     else:
         from flows.escalation import escalation
 

@@ -9,12 +9,16 @@ SQLite) → load (the store) → plan (pure, `domain.sweep.plan_sweep`: levels, 
 on rows inserted (audit events, outbox messages), the case's next time → commit → emit
 `complaint.escalated`. Then, once per local day, the digest of still-unacknowledged escalations
 per supervisor (`services.escalation.send_digests`: load → `domain.sweep.plan_digests` → queue).
+
+A run whose sweep left new complaints unscheduled (a bulk import) sweeps again at once, each
+sweep as bounded as the first, until none is left or `BACKLOG_SECONDS` have passed: a 1M import is
+scheduled within one run, not over dozens of runs five minutes apart, and no sweep is long.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,13 +48,24 @@ class EscalationResult:
     digests: int = 0
     batches: int = 0
     events: int = 0
+    backlog: bool = False  # new complaints were left unscheduled (the limit or the time ran out)
+    sweeps: int = 1
     per_level: dict[str, int] = field(default_factory=dict)
     escalations: list[FiredEscalation] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"scheduled": self.scheduled, "checked": self.checked, "fired": self.fired,
                 "per_level": dict(sorted(self.per_level.items())), "digests": self.digests,
-                "batches": self.batches, "events": self.events}
+                "batches": self.batches, "events": self.events, "backlog": self.backlog, "sweeps": self.sweeps}
+
+    def add(self, other: EscalationResult) -> None:
+        """Another sweep of the same run; `backlog` is the last sweep's."""
+        for name in ("scheduled", "checked", "fired", "digests", "batches", "events", "sweeps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for level, n in other.per_level.items():
+            self.per_level[level] = self.per_level.get(level, 0) + n
+        self.escalations.extend(other.escalations)
+        self.backlog = other.backlog
 
 
 def emit_escalated(fired: list[FiredEscalation]) -> int:
@@ -82,10 +97,11 @@ def run_escalation(engine: Engine, config: Config, *, now: datetime | None = Non
 
 
 def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, limit: int,
-                 seconds: float = SCHEDULE_SECONDS) -> int:
+                 seconds: float = SCHEDULE_SECONDS) -> tuple[int, bool]:
     """Schedule new complaints: the young ones again, then pages above the cursor, each page its
     own transaction (the cursor moves with it), until none is left, about `limit` were seen or
-    `seconds` have passed (at least one page a sweep): the rest waits for the next sweeps."""
+    `seconds` have passed (at least one page a sweep): the rest waits for the next sweeps.
+    (How many were looked at, whether some may be left.)"""
     start = time.perf_counter()
     page_size = config.escalation.policy().schedule_page
     with session_scope(engine) as session:
@@ -93,15 +109,15 @@ def schedule_new(engine: Engine, config: Config, memo: SweepMemo, at: datetime, 
     pages = 0
     while seen < limit:
         if pages and time.perf_counter() - start >= seconds:
-            break
+            return seen, True
         pages += 1
         with session_scope(engine) as session:
             page = min(page_size, limit - seen)
             n = schedule_page(session, config=config, memo=memo, now=at, page=page)
         seen += n
         if n < page:  # none left above the cursor
-            break
-    return seen
+            return seen, False
+    return seen, True
 
 
 @contextmanager
@@ -148,7 +164,7 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     result = EscalationResult()
     memo = memo_for(config, cal, at)  # one per run, shared by its batches
     per_sweep = config.escalation.policy().schedule_per_sweep if schedule_limit is None else schedule_limit
-    result.scheduled = schedule_new(engine, config, memo, at, per_sweep, schedule_seconds)
+    result.scheduled, result.backlog = schedule_new(engine, config, memo, at, per_sweep, schedule_seconds)
     pending_events: list[FiredEscalation] = []
     workers = sweep.workers if engine.dialect.name == "postgresql" else 1
     for checked, fired in _drain_due(engine, config, cal, memo, at, size, workers):
@@ -169,6 +185,30 @@ def _sweep(engine: Engine, config: Config, *, now: datetime | None, calendar: Wo
     return result
 
 
+BACKLOG_SECONDS = 120.0  # a run keeps sweeping an import's backlog this long (the interval is 300 s)
+
+
+def run_until_scheduled(engine: Engine, config: Config, *, now: datetime | None = None,
+                        calendar: WorkingCalendar | None = None, seconds: float = BACKLOG_SECONDS,
+                        clock: Callable[[], float] = time.monotonic,
+                        on_sweep: Callable[[EscalationResult, float], object] | None = None) -> EscalationResult:
+    """Sweeps one after another while new complaints are left unscheduled, for at most `seconds`
+    (what the flow runs). Each sweep is as bounded as one alone; with `now` fixed (tests, a replay)
+    every sweep uses it, else each its own current time. `on_sweep(result, seconds)` after each."""
+    started = clock()
+    total: EscalationResult | None = None
+    while total is None or (total.backlog and clock() - started < seconds):
+        began = clock()
+        result = run_escalation(engine, config, now=now, calendar=calendar)
+        if on_sweep is not None:
+            on_sweep(result, clock() - began)
+        if total is None:
+            total = result
+        else:
+            total.add(result)
+    return total
+
+
 @flow(name="escalation", log_prints=False)
 def escalation(now: str | None = None) -> dict[str, Any]:
     """Escalate every case whose next level is due (one run for all; no run per complaint)."""
@@ -179,9 +219,10 @@ def escalation(now: str | None = None) -> dict[str, Any]:
         at = datetime.fromisoformat(now) if now else None
         if at is not None and at.utcoffset() is None:
             raise ValueError(f"now: {now!r} has no UTC offset")
-        result = run_escalation(engine, config, now=at)
+        result = run_until_scheduled(engine, config, now=at)
     finally:
         engine.dispose()
-    logger.info("escalation: %d cases checked, %d levels fired %s, %d digests",
-                result.checked, result.fired, result.per_level, result.digests)
+    logger.info("escalation: %d sweeps, %d scheduled, %d cases checked, %d levels fired %s, %d digests%s",
+                result.sweeps, result.scheduled, result.checked, result.fired, result.per_level, result.digests,
+                "; new complaints still to schedule (next run)" if result.backlog else "")
     return result.as_dict()

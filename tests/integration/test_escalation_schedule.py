@@ -124,3 +124,38 @@ def test_the_page_and_the_bound_per_sweep_are_the_configured_ones(db_engine: Eng
                            schedule_seconds=600).scheduled for _ in range(3)]
     assert seen == [200, 50, 0] and scheduled(db_engine) == 250
     assert pages == [100, 100, 100, 100]  # sweep 1: two pages (the bound); 2: one, 50 found; 3: one, none found
+
+
+def test_one_run_sweeps_again_until_an_import_is_scheduled(db_engine: Engine, tmp_path: Path) -> None:
+    """The flow's run (`run_until_scheduled`): 250 imported complaints, at most 100 scheduled per
+    sweep (escalation.yaml), each sweep reporting a backlog until none is left: one run of three
+    bounded sweeps schedules all 250 and fires the level due for each, once; with the run's time
+    spent, it leaves the backlog to the next run."""
+    from flows.escalation import run_until_scheduled
+
+    cfg = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", cfg)
+    path = cfg / "escalation.yaml"
+    text = path.read_text(encoding="utf-8").replace("schedule_page: 5000", "schedule_page: 100")
+    path.write_text(text.replace("schedule_per_sweep: 100000", "schedule_per_sweep: 100"), encoding="utf-8")
+    config = load_config(cfg)
+    now = at("2026-11-26 09:30")
+    submit(db_engine, [complaint(received_at=now.isoformat(), category="银行卡") for _ in range(250)],
+           config=config, calendar=CAL, now=now)
+    run_intake(db_engine, config, now=now)
+    sweeps: list[tuple[int, bool]] = []
+    ticks = iter(range(1000))  # a clock that never runs out of the run's time
+    result = run_until_scheduled(db_engine, config, now=at("2026-11-28 08:00"), calendar=CAL,
+                                 clock=lambda: float(next(ticks)),
+                                 on_sweep=lambda r, _: sweeps.append((r.scheduled, r.backlog)))
+    assert sweeps == [(100, True), (100, True), (50, False)]
+    assert (result.sweeps, result.scheduled, result.backlog, result.per_level) == (3, 250, False, {"L1": 250})
+    assert scheduled(db_engine) == 250
+
+    submit(db_engine, [complaint(received_at=now.isoformat(), category="银行卡") for _ in range(150)],
+           config=config, calendar=CAL, now=now)
+    slow = iter([0.0, 0.0, 200.0, 200.0])  # started, sweep 1 began, ended (200 s later), the time check
+    short = run_until_scheduled(db_engine, config, now=at("2026-11-28 08:00"), calendar=CAL,
+                                clock=lambda: next(slow))
+    assert (short.sweeps, short.scheduled, short.backlog) == (1, 100, True)  # the rest: the next run
+    assert scheduled(db_engine) == 350
