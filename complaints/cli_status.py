@@ -4,6 +4,12 @@
 arrive); `complaints up` prints the same every `--status-seconds` (docs/deploy.md). Read through
 the server's REST API (PREFECT_API_URL); the probe is a real event sent the way the application
 sends its events (prefect.events.emit_event), then looked for through the events API.
+
+The probe shows that *this* process reaches the server. Whether the processes that register
+complaints do (a web server started without PREFECT_API_URL, or whose events client cannot
+connect, sends nothing and says nothing) is checked from the other end: the newest complaints
+registered in the last minutes (the application database) are looked for among the server's
+`complaint.submitted` events; those without one are named with who registered them.
 """
 
 from __future__ import annotations
@@ -115,6 +121,69 @@ def probe_events(api_url: str, *, wait: float = 15.0, poll: float = 0.5) -> floa
     return None
 
 
+@dataclass(frozen=True)
+class Unannounced:
+    """Recent complaints with no `complaint.submitted` event on the server."""
+
+    checked: int
+    missing: list[tuple[str, str]]  # (case_no, submitted_by)
+
+
+def unannounced(api_url: str, database_url: str | None = None, *, now: datetime | None = None,
+                window: timedelta = timedelta(minutes=10), grace: timedelta = timedelta(seconds=30),
+                newest: int = 50, timeout: float = 10) -> Unannounced:
+    """The newest `newest` complaints registered between `window` and `grace` ago, and those of them
+    the server has no `complaint.submitted` event for (one per case, or a batch event whose range
+    covers it). Empty when nothing was registered in that time."""
+    from sqlalchemy import select
+
+    from models.complaint import Complaint
+    from models.db import make_engine, read_scope
+    from models.sqlutil import table_of
+
+    now = now or datetime.now(UTC)
+    c = table_of(Complaint)
+    engine = make_engine(database_url)
+    try:
+        with read_scope(engine) as session:
+            rows = session.execute(select(c.c.case_no, c.c.created_at, c.c.submitted_by)
+                                   .order_by(c.c.id.desc()).limit(newest)).all()
+    finally:
+        engine.dispose()
+    recent = [(r.case_no, r.submitted_by or "") for r in rows if now - window <= r.created_at <= now - grace]
+    if not recent:
+        return Unannounced(0, [])
+    since = (now - window - timedelta(minutes=1)).isoformat()
+    seen: set[str] = set()
+    ranges: list[tuple[str, str]] = []
+    with httpx.Client(base_url=api_url, timeout=timeout) as client:
+        body = {"filter": {"event": {"name": ["complaint.submitted"]}, "occurred": {"since": since},
+                           "resource": {"id": [f"complaint.{case_no}" for case_no, _ in recent]}}, "limit": 50}
+        for e in client.post("/events/filter", json=body).raise_for_status().json().get("events") or []:
+            seen.add(str(e["resource"]["prefect.resource.id"]).removeprefix("complaint."))
+        body = {"filter": {"event": {"name": ["complaint.submitted"]}, "occurred": {"since": since},
+                           "resource": {"id": ["complaint.submit-batch"]}}, "limit": 50}
+        for e in client.post("/events/filter", json=body).raise_for_status().json().get("events") or []:
+            payload = e.get("payload") or {}
+            if payload.get("first") and payload.get("last"):
+                ranges.append((str(payload["first"]), str(payload["last"])))
+    missing = [(case_no, by) for case_no, by in recent
+               if case_no not in seen and not any(lo <= case_no <= hi for lo, hi in ranges)]
+    return Unannounced(len(recent), missing)
+
+
+UNANNOUNCED_WARNING = ("complaints: 警告：最近登记的 {checked} 件投诉中有 {n} 件没有 complaint.submitted 事件到达 "
+                       "Prefect 服务器（{examples}）：登记它们的进程（网页服务或命令行）没有发出事件，分派将等待定时"
+                       "任务（最长 2 分钟）。请检查该进程的 PREFECT_API_URL 及其日志。")
+
+
+def unannounced_warning(found: Unannounced) -> str | None:
+    if not found.missing:
+        return None
+    examples = "、".join(f"{case_no}（{by or '未知'} 登记）" for case_no, by in found.missing[:3])
+    return UNANNOUNCED_WARNING.format(checked=found.checked, n=len(found.missing), examples=examples)
+
+
 PROBE_WARNING = ("complaints: 警告：探测事件 {wait:.0f} 秒内未到达 Prefect 服务器（{api}）：受理后的分派将等待"
                  "定时任务（最长 2 分钟）。请检查 PREFECT_API_URL、服务器日志及其消息组件（Redis）。")
 
@@ -133,7 +202,18 @@ def report_once(api_url: str, *, probe_wait: float = 15.0, out: Any = None) -> i
     if took is None:
         print(PROBE_WARNING.format(wait=probe_wait, api=api_url), file=sys.stderr)
         return 1
+    warning = _unannounced_warning(api_url)
+    if warning is not None:
+        print(warning, file=sys.stderr)
+        return 1
     return 1 if any(r.bad for r in runs) else 0
+
+
+def _unannounced_warning(api_url: str) -> str | None:
+    try:
+        return unannounced_warning(unannounced(api_url))
+    except (httpx.HTTPError, OSError) as exc:
+        return f"complaints: 警告：无法核对最近登记的投诉是否发出了事件（{api_url}）：{exc}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -143,11 +223,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         runs = last_runs(api_url)
         took = probe_events(api_url, wait=args.probe_seconds)
+        found = unannounced(api_url)
         print(json.dumps({"deployments": [{"name": r.deployment, "state_type": r.state_type, "state_name": r.state_name,
                                            "late": r.late, "at": r.at.isoformat() if r.at else None} for r in runs],
                           "events_reach_server": took is not None,
-                          "probe_seconds": None if took is None else round(took, 2)}, ensure_ascii=False))
-        return 1 if took is None or any(r.bad for r in runs) else 0
+                          "probe_seconds": None if took is None else round(took, 2),
+                          "recent_complaints_checked": found.checked,
+                          "recent_complaints_without_event": [{"case_no": c, "submitted_by": by}
+                                                              for c, by in found.missing]}, ensure_ascii=False))
+        return 1 if took is None or found.missing or any(r.bad for r in runs) else 0
     return report_once(api_url, probe_wait=args.probe_seconds, out=sys.stdout)
 
 

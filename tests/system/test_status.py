@@ -61,3 +61,46 @@ def test_late_and_missing_runs_in_words() -> None:
     late = LastRun("intake", "SCHEDULED", "Late", datetime(2026, 12, 1, 4, 0, tzinfo=UTC))
     assert late.late and late.words() == "intake 延迟（12:00:00）"
     assert LastRun("dispatch", None, None, None).words() == "dispatch 尚无运行"
+
+
+def test_complaints_whose_process_sent_no_event_are_named(prefect_api: str, tmp_path: Path) -> None:
+    """The probe only shows that `status` itself reaches the server. Complaints registered by a
+    process that cannot (here the CLI with a dead PREFECT_API_URL: the complaints are stored, their
+    events lost) are found from the other end and named with who registered them; one registered
+    with the live server, and one announced in a batch event (emit_submitted above its limit), are not."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from sqlalchemy import select
+
+    from complaints.cli_status import unannounced, unannounced_warning
+    from flows.events import emit_submitted
+    from models.complaint import Complaint
+    from models.sqlutil import table_of
+    from tests.system.test_system import submit_file
+
+    engine, url = fresh_pg("complaints_status_events")
+    live = base_env(prefect_api, url, tmp_path)
+    dead = {**live, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    assert run_cli(["submit", submit_file(tmp_path, 2, "LOST")], dead).returncode == 0
+    assert run_cli(["submit", submit_file(tmp_path, 1, "SENT")], live).returncode == 0
+    assert run_cli(["submit", submit_file(tmp_path, 2, "BATCH")], dead).returncode == 0
+    c = table_of(Complaint)
+    with engine.connect() as conn:
+        refs = {r.external_ref: r.case_no for r in conn.execute(select(c.c.external_ref, c.c.case_no))}
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        assert emit_submitted([refs["BATCH-00000"], refs["BATCH-00001"]], limit=1) == 1
+    later = datetime.now(UTC) + timedelta(seconds=45)  # past the 30 s grace for events in flight
+    deadline = time.monotonic() + 30
+    found = unannounced(prefect_api, url, now=later)
+    while len(found.missing) > 2 and time.monotonic() < deadline:  # the live events being stored
+        time.sleep(0.5)
+        found = unannounced(prefect_api, url, now=later)
+    assert found.checked == 5
+    assert sorted(found.missing) == sorted((refs[f"LOST-{i:05d}"], found.missing[0][1]) for i in range(2))
+    assert found.missing[0][1]  # who registered them (the CLI's client name)
+    warning = unannounced_warning(found)
+    assert warning is not None and "5 件投诉中有 2 件" in warning and refs["LOST-00000"] in warning
+    assert unannounced(prefect_api, url, now=later + timedelta(hours=1)).checked == 0  # nothing recent
+    engine.dispose()
