@@ -121,6 +121,9 @@ def probe_events(api_url: str, *, wait: float = 15.0, poll: float = 0.5) -> floa
     return None
 
 
+SKEW = timedelta(seconds=30)  # how far another host's clock may lag when matching events to cases
+
+
 @dataclass(frozen=True)
 class Unannounced:
     """Recent complaints with no `complaint.submitted` event on the server."""
@@ -150,25 +153,33 @@ def unannounced(api_url: str, database_url: str | None = None, *, now: datetime 
                                    .order_by(c.c.id.desc()).limit(newest)).all()
     finally:
         engine.dispose()
-    recent = [(r.case_no, r.submitted_by or "") for r in rows if now - window <= r.created_at <= now - grace]
+    recent = [r for r in rows if now - window <= r.created_at <= now - grace]
     if not recent:
         return Unannounced(0, [])
-    since = (now - window - timedelta(minutes=1)).isoformat()
+    # An event can only announce a case registered before it (less a clock skew between hosts): an
+    # older event with the same case number is another database's (a test server, a reset system).
+    since = min(r.created_at for r in recent) - SKEW
+    created = {r.case_no: r.created_at for r in recent}
     seen: set[str] = set()
-    ranges: list[tuple[str, str]] = []
+    ranges: list[tuple[str, str, datetime]] = []
     with httpx.Client(base_url=api_url, timeout=timeout) as client:
-        body = {"filter": {"event": {"name": ["complaint.submitted"]}, "occurred": {"since": since},
-                           "resource": {"id": [f"complaint.{case_no}" for case_no, _ in recent]}}, "limit": 50}
-        for e in client.post("/events/filter", json=body).raise_for_status().json().get("events") or []:
-            seen.add(str(e["resource"]["prefect.resource.id"]).removeprefix("complaint."))
-        body = {"filter": {"event": {"name": ["complaint.submitted"]}, "occurred": {"since": since},
-                           "resource": {"id": ["complaint.submit-batch"]}}, "limit": 50}
-        for e in client.post("/events/filter", json=body).raise_for_status().json().get("events") or []:
+        def events(ids: list[str]) -> list[dict[str, Any]]:
+            body = {"filter": {"event": {"name": ["complaint.submitted"]}, "occurred": {"since": since.isoformat()},
+                               "resource": {"id": ids}, "order": "DESC"}, "limit": 50}
+            return list(client.post("/events/filter", json=body).raise_for_status().json().get("events") or [])
+
+        for i in range(0, len(recent), 10):  # a few events per case at most: each page stays under 50
+            for e in events([f"complaint.{r.case_no}" for r in recent[i:i + 10]]):
+                case_no = str(e["resource"]["prefect.resource.id"]).removeprefix("complaint.")
+                if case_no in created and (_time(e["occurred"]) or since) >= created[case_no] - SKEW:
+                    seen.add(case_no)
+        for e in events(["complaint.submit-batch"]):
             payload = e.get("payload") or {}
             if payload.get("first") and payload.get("last"):
-                ranges.append((str(payload["first"]), str(payload["last"])))
-    missing = [(case_no, by) for case_no, by in recent
-               if case_no not in seen and not any(lo <= case_no <= hi for lo, hi in ranges)]
+                ranges.append((str(payload["first"]), str(payload["last"]), _time(e["occurred"]) or since))
+    missing = [(r.case_no, r.submitted_by or "") for r in recent
+               if r.case_no not in seen
+               and not any(lo <= r.case_no <= hi and at >= r.created_at - SKEW for lo, hi, at in ranges)]
     return Unannounced(len(recent), missing)
 
 
