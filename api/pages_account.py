@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ctx, PageUser, check_csrf, client_address, no_nul_in_url, require
 from api.pages import render
 from models.security_log import KINDS, recent
-from models.users import end_own_sessions, list_sessions, sign_in, user_tokens
+from models.users import end_own_sessions, list_sessions, reauthenticate, user_tokens
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(no_nul_in_url)])
 LOG_PAGE = 100
@@ -60,12 +60,10 @@ async def end_sessions_form(request: Request, ctx: Ctx, who: PageUser) -> Respon
 
     def end() -> tuple[list[str], int]:
         with ctx.session() as s:
-            outcome = sign_in(s, username=who.user.username, password=password, address=address, now=now,
-                              policy=ctx.config.policy.auth, reauth=True)
-            if outcome.locked_until is not None:
-                return ["current_password（当前密码）：输错次数过多，已暂时锁定，请稍后再试"], 0
+            outcome, problems = reauthenticate(s, username=who.user.username, password=password, address=address,
+                                               now=now, policy=ctx.config.policy.auth)
             if outcome.user is None:
-                return ["current_password（当前密码）：不正确"], 0
+                return problems, 0
             return [], end_own_sessions(s, user=who.user, keep=keep, which=which, now=now, address=address)
 
     problems, ended = await run_in_threadpool(end)

@@ -400,18 +400,29 @@ def token_user(session: Session, raw: str, *, policy: AuthSpec, address: str | N
     return _user(row), ends if ends is not None and ends > now else None
 
 
+def reauthenticate(session: Session, *, username: str, password: str, address: str | None, now: datetime,
+                   policy: AuthSpec) -> tuple[LoginOutcome, list[str]]:
+    """A signed-in user's current password asked again (修改密码, ending sessions), checked as a
+    sign-in is; the outcome and, when refused, the problem naming the field (Chinese)."""
+    outcome = sign_in(session, username=username, password=password, address=address, now=now, policy=policy,
+                      reauth=True)
+    if outcome.locked_until is not None:
+        return outcome, [f"current_password（当前密码）：输错次数过多，已暂时锁定，{lift_text(outcome.locked_until)}后可再试"]
+    if outcome.user is None:
+        return outcome, ["current_password（当前密码）：不正确"]
+    return outcome, []
+
+
 def change_password(session: Session, *, username: str, current: str, new: str, address: str | None,
                     now: datetime, policy: AuthSpec, keep_session: str | None = None) -> list[str]:
     """One's own password changed (ASVS 2.1.5/2.1.6): the current password checked as a sign-in is
     (throttled per account and address, one scrypt), the new one by `password_problems` and unlike
     the current; then every other browser session of the user ends (ASVS 3.3.3) and the change is
     in the audit chain. The problems (Chinese, naming the field), empty when it was changed."""
-    outcome = sign_in(session, username=username, password=current, address=address, now=now, policy=policy,
-                      reauth=True)
-    if outcome.locked_until is not None:
-        return [f"current_password（当前密码）：输错次数过多，已暂时锁定，{lift_text(outcome.locked_until)}后可再试"]
+    outcome, problems = reauthenticate(session, username=username, password=current, address=address, now=now,
+                                       policy=policy)
     if outcome.user is None:
-        return ["current_password（当前密码）：不正确"]
+        return problems
     problems = password_problems(new, username)
     if not problems and new == current:
         problems = ["password（密码）：新密码不能与当前密码相同"]
