@@ -73,30 +73,42 @@ class SmtpChannel:
         return conn
 
     def send(self, message: Message) -> None:
+        """Transfer the message once. A kept-alive connection is probed with NOOP first and
+        replaced when the server has closed it; a failure during the transfer itself is never
+        resent here (the server may have taken the message before the reply was lost, e.g. a
+        read timeout after DATA): it is retryable, and the later attempt carries the same
+        Message-ID."""
         mail = build_email(message, sender=self.settings.sender,
                            message_id_domain=self.settings.message_id_domain)
-        for attempt in (1, 2):
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                self._conn.send_message(mail)
-                return
-            except smtplib.SMTPServerDisconnected as exc:
+        try:
+            if self._conn is not None and not self._alive(self._conn):
                 self._drop()
-                if attempt == 2:  # a kept-alive connection may have timed out: reconnect once
-                    raise DeliveryError(True, f"SMTP disconnected: {exc}") from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                codes = [code for code, _ in exc.recipients.values()]
-                self._reset()
-                raise DeliveryError(all(400 <= c < 500 for c in codes),
-                                    f"SMTP recipient refused: {codes}") from None
-            except smtplib.SMTPResponseException as exc:
-                self._drop()
-                raise DeliveryError(400 <= exc.smtp_code < 500,
-                                    f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from None
-            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-                self._drop()
-                raise DeliveryError(True, f"SMTP {type(exc).__name__}: {exc}") from None
+            if self._conn is None:
+                self._conn = self._connect()
+            self._conn.send_message(mail)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise DeliveryError(True, f"SMTP disconnected: {exc}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            self._reset()
+            raise DeliveryError(all(400 <= c < 500 for c in codes),
+                                f"SMTP recipient refused: {codes}") from None
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            raise DeliveryError(400 <= exc.smtp_code < 500,
+                                f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise DeliveryError(True, f"SMTP {type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _alive(conn: smtplib.SMTP) -> bool:
+        """Whether a kept-alive connection still answers (servers close idle ones)."""
+        try:
+            return conn.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
 
     def _reset(self) -> None:
         try:

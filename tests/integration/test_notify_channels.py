@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,42 @@ def test_smtp_wrong_password_is_a_permanent_failure_without_the_password(
         controller.stop()
     assert caught.value.retryable is False and "535" in caught.value.detail
     assert "wrong-pass-xyz" not in caught.value.detail
+
+
+def test_smtp_reply_lost_after_data_is_retryable_and_not_sent_again_at_once() -> None:
+    """The relay keeps the message but its 250 comes after the client's timeout: the send fails
+    retryably (the later attempt carries the same Message-ID) and is not resent on a new
+    connection there and then, which gave the recipient two copies."""
+    inbox = SmtpInbox(reply_delay=1.5)
+    controller = start_smtp(inbox)
+    channel = SmtpChannel(SmtpSettings(host="127.0.0.1", port=inbox.port, timeout=0.5,
+                                       message_id_domain="complaints.test"))
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            channel.send(_message("email", "a@bank.example"))
+        time.sleep(2.0)  # anything resent would have arrived by now
+    finally:
+        channel.close()
+        controller.stop()
+    assert caught.value.retryable is True
+    assert [m["Message-ID"] for m in inbox.messages] == ["<m1@complaints.test>"]
+
+
+def test_smtp_connection_the_server_closed_while_idle_is_replaced_before_sending() -> None:
+    """A kept-alive connection the relay hung up on (its idle timeout) is found dead by NOOP and
+    replaced: the next message goes out in the same call, once."""
+    inbox = SmtpInbox()
+    controller = start_smtp(inbox, idle_timeout=0.5)
+    channel = SmtpChannel(SmtpSettings(host="127.0.0.1", port=inbox.port, message_id_domain="complaints.test"))
+    try:
+        channel.send(_message("email", "a@bank.example"))
+        time.sleep(1.5)  # the server closes the idle connection
+        second = _message("email", "b@bank.example")
+        channel.send(second)
+    finally:
+        channel.close()
+        controller.stop()
+    assert [m["To"] for m in inbox.messages] == ["a@bank.example", "b@bank.example"]
 
 
 def test_dingtalk_signed_url_is_accepted_and_a_wrong_secret_rejected(

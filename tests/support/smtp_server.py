@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class SmtpInbox:
     messages: list[EmailMessage] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)  # SMTP replies to give instead of 250, in order
     outage: str | None = None  # a reply given to every message until cleared
+    reply_delay: float = 0.0  # seconds between keeping a message and replying 250 (a slow relay)
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,6 +39,8 @@ class SmtpInbox:
             assert isinstance(mail, EmailMessage)
             mail["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
             self.messages.append(mail)
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
         return "250 OK"
 
     def message_ids(self) -> list[str]:
@@ -55,7 +59,7 @@ class _Users:
 
 
 def start_smtp(inbox: SmtpInbox, *, tls_context: Any = None, ssl_context: Any = None,
-               users: dict[str, str] | None = None) -> Controller:
+               users: dict[str, str] | None = None, idle_timeout: float | None = None) -> Controller:
     """Start aiosmtpd on 127.0.0.1: plain, STARTTLS (`tls_context`) or implicit TLS (`ssl_context`)."""
     kwargs: dict[str, Any] = {}
     if tls_context is not None:
@@ -63,6 +67,8 @@ def start_smtp(inbox: SmtpInbox, *, tls_context: Any = None, ssl_context: Any = 
     if users is not None:
         # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the link is encrypted anyway
         kwargs.update(authenticator=_Users(users), auth_required=True, auth_require_tls=ssl_context is None)
+    if idle_timeout is not None:  # the server closes a connection idle this long (421, then hang-up)
+        kwargs["timeout"] = idle_timeout
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ssl_context,
                             server_hostname="localhost", **kwargs)
     controller.start()
