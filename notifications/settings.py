@@ -76,7 +76,8 @@ def build_channels(settings: ChannelsFile, *, client: httpx.Client | None = None
     email = SmtpChannel(SmtpSettings(
         host=c.email.host, port=c.email.port, security=c.email.security, username=c.email.username,
         password=SecretRef(c.email.password) if c.email.password else None, sender=c.email.sender,
-        timeout=settings.http_timeout_seconds, message_id_domain=c.email.message_id_domain,
+        timeout=c.email.timeout_seconds or settings.http_timeout_seconds,
+        message_id_domain=c.email.message_id_domain,
     ))
     channels: dict[str, Channel] = {
         "email": email,

@@ -45,6 +45,8 @@ class EmailSpec(_ChannelSpec):
     password: str | None = None
     sender: str = "complaints@localhost"
     message_id_domain: str = "complaints.local"
+    # a relay that scans what it takes may answer DATA slowly; unset: http_timeout_seconds
+    timeout_seconds: float | None = Field(default=None, gt=0)
 
     _ref = field_validator("password")(_check_ref)
 
