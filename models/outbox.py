@@ -43,3 +43,17 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime
     sent_at: datetime | None = None
+
+
+class ChannelSend(SQLModel, table=True):
+    """One send to an address of a rate-limited channel (a group robot), kept a day: every
+    dispatch run counts the robot's window from these rows, so consecutive runs (or a run and the
+    one queued behind it) share one quota instead of each using all of it (migration 0016)."""
+
+    __tablename__ = "channel_send"
+    __table_args__ = (Index("ix_channel_send_sent_at", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=256)
+    sent_at: datetime

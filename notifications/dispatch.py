@@ -4,10 +4,12 @@
    no live lease — locked with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite: `BEGIN IMMEDIATE`
    makes this the only writer), then stamped `lease_until = now + lease`, `lease_owner = owner`.
    Commit. Another dispatcher now skips these rows until the lease runs out.
-2. **Decide** (pure, domain/delivery.py): group into digests, hold back what a rate limit forbids.
+2. **Decide** (pure, domain/delivery.py): group into digests, hold back what a rate limit forbids;
+   a robot's window is counted from `channel_send`, the sends of every run (read with the claim).
 3. **Send** each message over its channel, no transaction open.
 4. **Record** (one transaction, one executemany): sent / retry at T / dead, or "wait until T" for
-   rate-limited rows, clearing the lease; only rows this owner still holds are touched.
+   rate-limited rows, clearing the lease; only rows this owner still holds are touched. Each
+   send to a rate-limited address is added to `channel_send` in the same transaction.
 
 A crash between 3 and 4 leaves the lease in place; when it expires the row is claimed and sent
 again with the same `message_id`, so the receiver can drop the repeat (docs/notifications.md).
@@ -22,18 +24,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.delivery import Dead, after_failure, group_digests, plan_rate
 from models.db import is_postgres, read_scope, session_scope
-from models.outbox import OutboxMessage, OutboxStatus
+from models.outbox import ChannelSend, OutboxMessage, OutboxStatus
 from notifications.channels.base import DeliveryError, Message
 from notifications.render import Item, Rendered, digest_id
 from notifications.settings import ChannelSet
 from settings.secrets import SecretMissing
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+SENDS = ChannelSend.__table__  # type: ignore[attr-defined]
+SENDS_KEPT = timedelta(days=1)  # how long a rate-limited send is kept (far longer than any window)
 _COLS = [OUTBOX.c[name] for name in ("id", "message_id", "kind", "case_no", "recipient", "channel", "address",
                                       "context", "attempts", "next_attempt_at")]
 ERROR_LIMIT = 1000
@@ -154,6 +158,28 @@ def record(session: Session, params: list[dict[str, Any]], *, owner: str) -> Non
     session.execute(stmt, params)
 
 
+def recent_sends(session: Session, *, channels: Sequence[str], since: datetime
+                 ) -> dict[tuple[str, str], list[datetime]]:
+    """The sends to each (channel, address) of the rate-limited `channels` after `since`, by
+    every dispatch run (the window a robot's limit is counted in)."""
+    out: dict[tuple[str, str], list[datetime]] = {}
+    if not channels:
+        return out
+    c = SENDS.c
+    stmt = select(c.channel, c.address, c.sent_at).where(c.sent_at > since, c.channel.in_(list(channels)))
+    for channel, address, sent_at in session.execute(stmt):
+        out.setdefault((channel, address), []).append(sent_at)
+    return out
+
+
+def note_sends(session: Session, sends: Sequence[tuple[str, str]], *, now: datetime) -> None:
+    """Keep this batch's sends to rate-limited addresses, and forget those older than a day."""
+    if not sends:
+        return
+    session.execute(insert(SENDS), [{"channel": ch, "address": addr, "sent_at": now} for ch, addr in sends])
+    session.execute(delete(SENDS).where(SENDS.c.sent_at < now - SENDS_KEPT))
+
+
 def _digest_key(channels: ChannelSet) -> Callable[[Claimed], tuple[str, str, str] | None]:
     def key(row: Claimed) -> tuple[str, str, str] | None:
         if not channels.digest.get(row.channel, False):
@@ -203,8 +229,11 @@ def dispatch_once(engine: Engine, *, channels: ChannelSet, now: datetime, batch_
     """Claim one batch of due rows, send them, record what happened; returns the counts."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    window = max((r.window for r in channels.rate_limits.values()), default=timedelta(0))
     with session_scope(engine) as session:
         rows = claim_due(session, now=now, limit=batch_size, owner=owner, lease=channels.lease)
+        limited = sorted({r.channel for r in rows} & set(channels.rate_limits))
+        recent = recent_sends(session, channels=limited, since=now - window)
     outcomes = _Outcomes(now)
     outcomes.result.claimed = len(rows)
     if not rows:
@@ -215,11 +244,9 @@ def dispatch_once(engine: Engine, *, channels: ChannelSet, now: datetime, batch_
     def rate_key(group: list[Claimed]) -> tuple[str, str]:
         return (group[0].channel, group[0].address)
 
-    window = max((r.window for r in channels.rate_limits.values()), default=timedelta(0))
-    for key, times in list(channels.sent_log.items()):  # forget sends older than any window
-        channels.sent_log[key] = [t for t in times if t > now - window]
     plan = plan_rate(groups, key=rate_key, limits=lambda k: channels.rate_limits.get(k[0]),
-                     recent=channels.sent_log, now=now)
+                     recent=recent, now=now)
+    sends: list[tuple[str, str]] = []  # tried on a rate-limited channel: each counts, sent or not
     for group, until in plan.wait:
         outcomes.wait(group, until)
 
@@ -237,7 +264,7 @@ def dispatch_once(engine: Engine, *, channels: ChannelSet, now: datetime, batch_
             outcomes.wait(group, now, None)
             continue
         if key[0] in channels.rate_limits:
-            channels.sent_log.setdefault(key, []).append(now)
+            sends.append(key)
         try:
             _send(channels, group)
         except DeliveryError as exc:
@@ -249,6 +276,7 @@ def dispatch_once(engine: Engine, *, channels: ChannelSet, now: datetime, batch_
 
     with session_scope(engine) as session:
         record(session, outcomes.params, owner=owner)
+        note_sends(session, sends, now=now)
     return outcomes.result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
@@ -39,7 +39,6 @@ class ChannelSet:
     digest_max_items: int = 10
     lease: timedelta = timedelta(minutes=5)
     renderer: Renderer = field(default_factory=Renderer)
-    sent_log: dict[tuple[str, str], list[datetime]] = field(default_factory=dict)  # rate-limit memory
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:

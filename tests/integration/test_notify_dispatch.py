@@ -12,7 +12,7 @@ from models.outbox import OutboxStatus
 from notifications.channels.base import Channel, Message
 from notifications.dispatch import dispatch_all, dispatch_once
 from notifications.outbox import OutboxItem
-from notifications.settings import ChannelSet
+from notifications.settings import ChannelSet, build_channels
 from tests.support.fake_services import FakeServices
 from tests.support.notify import (  # noqa: F401 - fixtures
     RAW_CARD,
@@ -27,6 +27,7 @@ from tests.support.notify import (  # noqa: F401 - fixtures
     routed_contract,
     rows,
     services_fixture,
+    settings_for,
 )
 from tests.support.smtp_server import SmtpInbox
 
@@ -224,6 +225,33 @@ def test_robot_rate_limit_defers_the_rest_without_using_attempts(
     assert dispatch_once(db_engine, channels=channels, now=T0 + timedelta(minutes=1), batch_size=100,
                          owner="t").sent == 5
     assert len(services.ids("wecom")) == 25 and services.duplicates() == {}
+
+
+def test_robot_rate_limit_is_one_quota_for_consecutive_runs(
+    db_engine: Engine, services: FakeServices, inbox: SmtpInbox, channels: ChannelSet
+) -> None:
+    """Two dispatch runs within one minute (each its own ChannelSet, as each flow run builds one)
+    share the robot's 20 a minute: the second sends nothing until the first's sends leave the
+    window, instead of a second 20 that the robot would refuse (WeCom 45009)."""
+    people = [(f"p{i}", ["wecom"]) for i in range(40)]
+    org = org_for(services, people)
+    queue(db_engine, org, [_routed(f"DL-2026-{i:06d}", pid) for i, (pid, _) in enumerate(people[:25])])
+    first = dispatch_all(db_engine, channels=channels, batch_size=100, owner="run-1", clock=lambda: T0)
+    assert (first.sent, first.deferred) == (20, 5)
+    later = T0 + timedelta(seconds=30)
+    queue(db_engine, org, [_routed(f"DL-2026-{i:06d}", pid) for i, (pid, _) in enumerate(people) if i >= 25],
+          now=later)
+    with build_channels(settings_for(services, inbox.port)) as second_run:
+        second = dispatch_all(db_engine, channels=second_run, batch_size=100, owner="run-2", clock=lambda: later)
+        assert (second.sent, second.deferred) == (0, 15)
+        assert len(services.ids("wecom")) == 20
+        waiting = [r for r in rows(db_engine) if r.status == OutboxStatus.PENDING]
+        assert {r.attempts for r in waiting} == {0}
+        assert min(r.next_attempt_at for r in waiting) == T0 + timedelta(minutes=1)
+        freed = T0 + timedelta(minutes=1)
+        third = dispatch_all(db_engine, channels=second_run, batch_size=100, owner="run-2", clock=lambda: freed)
+    assert third.sent == 20
+    assert len(services.ids("wecom")) == 40 and services.duplicates() == {}
 
 
 def test_messages_due_together_for_one_recipient_become_one_digest(
