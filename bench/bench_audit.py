@@ -47,12 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, select, text, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from bench.common import drop_postgres, fresh_postgres, fresh_sqlite, timed  # noqa: E402
-from complaints.config import REPO_ROOT, Config, load_config  # noqa: E402
+from bench.common import drop_postgres, fresh_postgres, fresh_sqlite, handler_routes, timed  # noqa: E402
+from complaints.config import REPO_ROOT, load_config  # noqa: E402
 from domain.calendar import WorkingCalendar  # noqa: E402
 from domain.deadlines import NfraRegime, Tier, compute_deadlines  # noqa: E402
-from domain.escalation import case_chain  # noqa: E402
-from domain.org import chain_snapshot  # noqa: E402
 from flows.anchor import ChainBroken, anchor_now  # noqa: E402
 from models.anchors import (  # noqa: E402
     ANCHOR,
@@ -195,18 +193,6 @@ def python_peak_mb(fn: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def _routes(config: Config) -> list[tuple[str, str, str, str, list[dict[str, object]]]]:
-    """(branch, department_branch, department, handler, chain as routing stores it) per handler."""
-    org = config.org
-    out = []
-    for code, b in org.branches.items():
-        for dcode, d in b.departments.items():
-            for h in d.handlers:
-                chain = chain_snapshot(case_chain(org, branch=code, department_branch=code, department=dcode,
-                                                  handler=h), org.people)
-                out.append((code, code, dcode, h, chain))
-    return out
-
 
 # (at, actor, action, before, after, detail, row_digest of the row dict after the step)
 _Step = tuple[datetime, str, str, dict[str, Any] | None, dict[str, Any], str, str]
@@ -303,7 +289,7 @@ def build_rows(engine: Engine, n: int, anchor_path: Path) -> dict[str, Any]:
     verified one at the previous hour's head: the state the timed hourly run finds."""
     config = load_config(REPO_ROOT / "config")
     calendar = WorkingCalendar(overrides=config.calendar_overrides)
-    routes = _routes(config)
+    routes = handler_routes(config)
     rng = random.Random(12)
     pg = engine.dialect.name == "postgresql"
     if pg:  # the search GIN indexes (not read by the row check) are left out: they would triple the load

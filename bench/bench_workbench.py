@@ -37,11 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
-from bench.common import drop_postgres, fresh_postgres, fresh_sqlite, timed  # noqa: E402
+from bench.common import drop_postgres, fresh_postgres, fresh_sqlite, handler_routes, timed  # noqa: E402
 from complaints.config import REPO_ROOT, Config, load_config  # noqa: E402
 from domain.calendar import WorkingCalendar  # noqa: E402
 from domain.deadlines import NfraRegime, Tier, compute_deadlines  # noqa: E402
-from domain.escalation import case_chain  # noqa: E402
 from models.complaint import ClockEventRow, Complaint  # noqa: E402
 from models.participants import PARTICIPANT, work_rows  # noqa: E402
 from models.search import search_keys  # noqa: E402
@@ -63,20 +62,6 @@ RARE = [("银行将我的卡冻结，无法取款", 0.02), ("账户冻结后无�
 PHONE = "13912345678"  # one case has it (and 3 more have it as the agent's)
 
 
-def _routes(config: Config) -> list[tuple[str, str, str, str, list[dict[str, Any]]]]:
-    """(branch, department_branch, department, handler, chain) for every handler of the org chart."""
-    org = config.org
-    out = []
-    for code, b in org.branches.items():
-        for dcode, d in b.departments.items():
-            for h in d.handlers:
-                chain = [{"level": m.level.value, "title": m.title, "person": m.person_id,
-                          "name": org.people[m.person_id].name, "acting": m.acting}
-                         for m in case_chain(org, branch=code, department_branch=code, department=dcode, handler=h)]
-                out.append((code, code, dcode, h, chain))
-    return out
-
-
 def _facts(rng: random.Random) -> str:
     for phrase, p in RARE:
         if rng.random() < p:
@@ -86,7 +71,7 @@ def _facts(rng: random.Random) -> str:
 
 def build(engine: Engine, n: int, config: Config) -> None:
     rng = random.Random(14)
-    routes = _routes(config)
+    routes = handler_routes(config)
     calendar = WorkingCalendar(overrides=config.calendar_overrides)
     memo: dict[datetime, Any] = {}
     pg = engine.dialect.name == "postgresql"

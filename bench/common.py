@@ -10,6 +10,9 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, text
 
+from complaints.config import Config
+from domain.escalation import case_chain
+from domain.org import chain_snapshot
 from models.db import make_engine, migrate
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -58,3 +61,17 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
+
+
+def handler_routes(config: Config) -> list[tuple[str, str, str, str, list[dict[str, object]]]]:
+    """(branch, department_branch, department, handler, chain as routing stores it) for every handler
+    of the org chart: the routes the benchmarks' seeded cases are spread over."""
+    org = config.org
+    out = []
+    for code, b in org.branches.items():
+        for dcode, d in b.departments.items():
+            for h in d.handlers:
+                chain = chain_snapshot(case_chain(org, branch=code, department_branch=code, department=dcode,
+                                                  handler=h), org.people)
+                out.append((code, code, dcode, h, chain))
+    return out
