@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from sqlalchemy import ARRAY, Engine, Integer, any_, bindparam, func, select, text, update
+from sqlalchemy import ARRAY, Engine, Integer, any_, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
@@ -301,6 +302,19 @@ _V2_END = 1 + len(ROW_COLUMNS)
 assert ROW_COLUMNS_V3[:len(ROW_COLUMNS)] == ROW_COLUMNS
 
 
+def _as_stored(column: str) -> str:
+    """PostgreSQL: a column selected in the form SQLite stores it (times as UTC text with microseconds,
+    JSON as its text), so the row check digests it without psycopg building a datetime or a dict first."""
+    if column in _DT:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS {column}"
+    if column in _JSON_COLUMNS:
+        return f"{column}::text AS {column}"
+    return column
+
+
+_ROW_SQL_PG_TEXT = f"SELECT id, {', '.join(map(_as_stored, ROW_COLUMNS_V3))} FROM complaint"
+
+
 def _stored_digest(r: Sequence[Any], version: int) -> str:
     """The digest by `version` of a row read by _ROW_SQL (the id first)."""
     return row_digest_values(r[1:_V2_END] if version == 2 else r[1:], version)
@@ -518,78 +532,147 @@ def response_digest(values: Sequence[Any]) -> str:
     return hashlib.sha256(orjson.dumps(data)).hexdigest()
 
 
+# The row and response checks walk the complaints in windows of this many ids, reading each window's
+# events and responses by complaint_id: memory stays that of one window however many cases there are.
+# Read through the driver's own cursor, times and JSON as SQLite stores them (as the chain walk does).
+ROW_CHECK_WINDOW = 5000
+# Per case of the window: its last event with a row digest (seq, row_hash, version; NULL if it has only
+# events from before version 2) and its case number, one row per case with any event.
+_WINDOW_EVENTS_SQL = (
+    "SELECT g.cid, g.m, e.row_hash, e.hash_version, g.case_no FROM ("
+    " SELECT complaint_id AS cid, MAX(CASE WHEN row_hash IS NOT NULL THEN seq END) AS m, MAX(case_no) AS case_no"
+    " FROM audit_event WHERE complaint_id > {p} AND complaint_id <= {p} GROUP BY complaint_id) g"
+    " LEFT JOIN audit_event e ON e.seq = g.m")
+_GONE_AFTER_SQL = ("SELECT e.case_no FROM audit_event e WHERE e.complaint_id > {p} "
+                   "AND NOT EXISTS (SELECT 1 FROM complaint c WHERE c.id = e.complaint_id) LIMIT 1")
+_EXISTS_SQL = "SELECT 1 FROM complaint WHERE id = {p}"
+_WINDOW_IDS_SQL = "SELECT id FROM complaint WHERE id > {p} ORDER BY id LIMIT {p}"
+_WINDOW_RESPONDED_SQL = ("SELECT complaint_id, case_no, {after} FROM audit_event "
+                         "WHERE complaint_id > {p} AND complaint_id <= {p} AND action = 'responded'")
+_WINDOW_RESPONSES_SQL = (
+    "SELECT r.id, r.complaint_id, c.case_no, r.verified, r.basis, r.remedies, r.told_via, {told_at}, r.proof_file_id "
+    "FROM case_response r JOIN complaint c ON c.id = r.complaint_id "
+    "WHERE r.complaint_id > {p} AND r.complaint_id <= {p} ORDER BY r.id")
+assert RESPONSE_COLUMNS == ("verified", "basis", "remedies", "told_via", "told_at", "proof_file_id")
+
+
+def _sql(template: str, pg: bool, **parts: str) -> str:
+    return template.format(p="%s" if pg else "?", **parts)
+
+
+@contextmanager
+def _driver_cursor(engine: Engine) -> Iterator[tuple[Any, bool]]:
+    """The driver's own cursor on one connection, and whether it is PostgreSQL's."""
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        try:
+            yield cur, conn.dialect.name == "postgresql"
+        finally:
+            cur.close()
+
+
+def _gone(case_no: str | None) -> str:
+    return (f"案件 {case_no} 有审计事件，但案件记录已不存在：案件被直接删除"
+            f"（complaint row deleted behind the chain）")
+
+
 def responses_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     """(responses checked, case_no, problem) for the first case whose stored responses (核实情况, 依据,
     救济途径, how and when told) no longer match the digests its `responded` events recorded: a response
     edited, deleted or inserted behind the chain. A case's responses from before the digest was recorded
-    (events without one) are allowed unmatched, one per such event."""
+    (events without one) are allowed unmatched, one per such event. Read ROW_CHECK_WINDOW cases at a time."""
     from collections import Counter
 
-    events: dict[int, Counter[str]] = {}
-    legacy: dict[int, int] = {}
-    case_of: dict[int, str] = {}
-    with engine.connect() as conn:
-        for cid, case_no, after in conn.execute(select(AUDIT.c.complaint_id, AUDIT.c.case_no, AUDIT.c.after)
-                                                .where(AUDIT.c.action == "responded")):
-            case_of[int(cid)] = str(case_no)
-            if isinstance(after, str | bytes):
-                after = orjson.loads(after)
-            digest = after.get("response_sha256") if isinstance(after, dict) else None
-            if digest:
-                events.setdefault(int(cid), Counter())[str(digest)] += 1
-            else:
-                legacy[int(cid)] = legacy.get(int(cid), 0) + 1
-        stored: dict[int, tuple[str, Counter[str]]] = {}
-        checked = 0
-        for r in conn.execute(text(_RESPONSE_SQL + " ORDER BY r.id")):
-            checked += 1
-            case = stored.setdefault(int(r[1]), (str(r[2]), Counter()))
-            case[1][response_digest(r[3:])] += 1
-    for cid, (case_no, rows) in stored.items():
-        want = events.get(cid, Counter())
-        unmatched_rows = sum((rows - want).values())
-        if want - rows:
-            return checked, case_no, (f"案件 {case_no} 的答复记录少于或不同于其答复事件所记：答复被删除或改动"
-                                      f"（a recorded response was deleted or edited behind the chain）")
-        if unmatched_rows > legacy.get(cid, 0):
-            return checked, case_no, (f"案件 {case_no} 的答复记录与其答复事件不符：答复被直接改动或插入"
-                                      f"（response edited or inserted behind the chain）")
-    for cid in events:
-        if cid not in stored:
-            return checked, case_of[cid], (f"案件 {case_of[cid]} 的答复事件所记的答复已不存在：答复被删除"
-                                           f"（a recorded response was deleted）")
-    return checked, None, None
+    checked, last = 0, 0
+    with _driver_cursor(engine) as (cur, pg):
+        ids_sql = _sql(_WINDOW_IDS_SQL, pg)
+        responded_sql = _sql(_WINDOW_RESPONDED_SQL, pg, after="after::text" if pg else "after")
+        responses_sql = _sql(_WINDOW_RESPONSES_SQL, pg, told_at=(
+            "to_char(r.told_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')" if pg else "r.told_at"))
+        while True:
+            cur.execute(ids_sql, (last, ROW_CHECK_WINDOW))
+            ids = cur.fetchall()
+            if not ids:
+                return checked, None, None
+            lo, hi = last, int(ids[-1][0])
+            events: dict[int, list[str]] = {}
+            legacy: dict[int, int] = {}
+            case_of: dict[int, str] = {}
+            cur.execute(responded_sql, (lo, hi))
+            for cid, case_no, after in cur.fetchall():
+                case_of[cid] = str(case_no)
+                after = _json(after)
+                digest = after.get("response_sha256") if isinstance(after, dict) else None
+                if digest:
+                    events.setdefault(cid, []).append(str(digest))
+                else:
+                    legacy[cid] = legacy.get(cid, 0) + 1
+            stored: dict[int, tuple[str, list[str]]] = {}
+            cur.execute(responses_sql, (lo, hi))
+            for r in cur.fetchall():
+                checked += 1
+                case = stored.get(r[1])
+                if case is None:
+                    stored[r[1]] = case = (str(r[2]), [])
+                case[1].append(response_digest(r[3:]))
+            for cid, (case_no, rows) in stored.items():  # in the order of the responses' ids
+                want = events.get(cid, [])
+                if rows == want or sorted(rows) == sorted(want):
+                    continue  # each recorded response stored, nothing else (one each, nearly always)
+                unmatched_rows = sum((Counter(rows) - Counter(want)).values())
+                if Counter(want) - Counter(rows):
+                    return checked, case_no, (f"案件 {case_no} 的答复记录少于或不同于其答复事件所记：答复被删除或改动"
+                                              f"（a recorded response was deleted or edited behind the chain）")
+                if unmatched_rows > legacy.get(cid, 0):
+                    return checked, case_no, (f"案件 {case_no} 的答复记录与其答复事件不符：答复被直接改动或插入"
+                                              f"（response edited or inserted behind the chain）")
+            for cid in sorted(events):
+                if cid not in stored:
+                    return checked, case_of[cid], (f"案件 {case_of[cid]} 的答复事件所记的答复已不存在：答复被删除"
+                                                   f"（a recorded response was deleted）")
+            last = hi
 
 
 def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     """(complaints checked, case_no, problem) for the first complaint row that no longer matches the
-    row digest of its last event (over the columns of that event's hash version), or that no event
-    records at all."""
-    with engine.connect() as conn:
-        last_seq = (select(AUDIT.c.complaint_id, func.max(AUDIT.c.seq).label("m"))
-                    .where(AUDIT.c.row_hash.is_not(None)).group_by(AUDIT.c.complaint_id).subquery())
-        expected = {int(cid): (int(seq), str(rh), int(v)) for cid, seq, rh, v in conn.execute(
-            select(AUDIT.c.complaint_id, AUDIT.c.seq, AUDIT.c.row_hash, AUDIT.c.hash_version)
-            .join(last_seq, AUDIT.c.seq == last_seq.c.m))}
-        recorded = {int(c) for (c,) in conn.execute(
-            select(AUDIT.c.complaint_id).where(AUDIT.c.complaint_id.is_not(None)).distinct())}
-        checked, last = 0, 0
+    row digest of its last event (over the columns of that event's hash version), that no event
+    records at all, or that is gone while its events remain. Read ROW_CHECK_WINDOW rows at a time
+    with their events (by complaint_id), so memory does not grow with the number of cases."""
+    checked, last = 0, 0
+    with _driver_cursor(engine) as (cur, pg):
+        rows_sql = (_ROW_SQL_PG_TEXT + " WHERE id > %s ORDER BY id LIMIT %s" if pg
+                    else _ROW_SQL + " WHERE id > ? ORDER BY id LIMIT ?")
+        events_sql, exists_sql = _sql(_WINDOW_EVENTS_SQL, pg), _sql(_EXISTS_SQL, pg)
         while True:
-            batch = conn.execute(text(_ROW_SQL + " WHERE id > :last ORDER BY id LIMIT 5000"), {"last": last}).all()
+            cur.execute(rows_sql, (last, ROW_CHECK_WINDOW))
+            batch = cur.fetchall()
             if not batch:
-                return checked, None, None
+                # events of cases past the last row: rows deleted from the end
+                cur.execute(_sql(_GONE_AFTER_SQL, pg), (last,))
+                gone = cur.fetchone()
+                return (checked, gone[0], _gone(gone[0])) if gone is not None else (checked, None, None)
+            hi = int(batch[-1][0])
+            cur.execute(events_sql, (last, hi))
+            recorded = {cid: (m, rh, v, case_no) for cid, m, rh, v, case_no in cur.fetchall()}
             for r in batch:
                 checked += 1
-                want = expected.get(int(r.id))
+                want = recorded.pop(r[0], None)
                 if want is None:
-                    if int(r.id) not in recorded:
-                        return checked, r.case_no, (f"案件 {r.case_no} 没有任何审计事件：案件记录被直接插入或其事件被删除"
-                                                    f"（complaint row without audit events）")
+                    return checked, r[1], (f"案件 {r[1]} 没有任何审计事件：案件记录被直接插入或其事件被删除"
+                                           f"（complaint row without audit events）")
+                if want[0] is None:
                     continue  # only events from before hash version 2: nothing to compare with
                 if want[2] not in _LAYOUTS or _stored_digest(r, want[2]) != want[1]:
-                    return checked, r.case_no, (f"案件 {r.case_no} 的当前记录与其最后一条审计事件（第 {want[0]} 条）"
-                                                f"不符：案件表被直接改动（complaint row edited behind the chain）")
-            last = int(batch[-1].id)
+                    return checked, r[1], (f"案件 {r[1]} 的当前记录与其最后一条审计事件（第 {want[0]} 条）"
+                                           f"不符：案件表被直接改动（complaint row edited behind the chain）")
+            for cid in sorted(recorded):
+                # a case with events but no row in the window: gone, unless committed after the window was read
+                cur.execute(exists_sql, (cid,))
+                if cur.fetchone() is None:
+                    return checked, recorded[cid][3], _gone(recorded[cid][3])
+            last = hi
 
 
 def verify(engine: Engine, *, full: bool = True, anchors: Sequence[Anchor] | None = None,

@@ -191,6 +191,54 @@ def test_a_complaint_row_edited_directly_no_longer_matches_its_last_event(db_eng
     assert f"案件 {cases[2]} 的当前记录与其最后一条审计事件" in (result.problem or "")
 
 
+def _delete_case_rows(engine: Engine, case_nos: list[str]) -> None:
+    """The insider deletes complaint rows past the foreign keys, leaving their events in the chain: on
+    SQLite with the file itself (the sqlite3 shell enforces no foreign keys), on PostgreSQL as a
+    superuser who switches them off."""
+    if engine.dialect.name == "sqlite":
+        import sqlite3
+
+        raw = sqlite3.connect(str(engine.url.database))
+        raw.executemany("DELETE FROM complaint WHERE case_no = ?", [(c,) for c in case_nos])
+        raw.commit()
+        raw.close()
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.execute(C.delete().where(C.c.case_no.in_(case_nos)))
+
+
+@pytest.mark.parametrize("which", ["middle", "last"])
+def test_a_complaint_row_deleted_behind_the_chain_is_named(db_engine: Engine, config: Config, which: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case made to disappear (its row deleted, its events necessarily left in the chain) fails
+    `verify --rows` naming it, whether other rows follow it or it was the last; with windows of 2 rows,
+    so the gap falls inside a window and at the end of the walk."""
+    import models.audit_chain as chain
+
+    monkeypatch.setattr(chain, "ROW_CHECK_WINDOW", 2)
+    _, cases = _world(db_engine, config)
+    gone = cases[2] if which == "middle" else cases[-1]
+    _delete_case_rows(db_engine, [gone])
+    assert _check(db_engine).ok  # chain and anchors intact ...
+    result = _check(db_engine, rows=True)  # ... but a case the chain records has no row
+    assert not result.ok and result.broken_case == gone, result
+    assert f"案件 {gone} 有审计事件，但案件记录已不存在" in (result.problem or "")
+
+
+def test_the_row_check_reads_in_windows_and_finds_an_edit_in_a_later_window(db_engine: Engine, config: Config,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.audit_chain as chain
+
+    monkeypatch.setattr(chain, "ROW_CHECK_WINDOW", 2)
+    _, cases = _world(db_engine, config)
+    assert _check(db_engine, rows=True).rows_checked == 5  # every row, over three windows
+    with db_engine.begin() as conn:
+        conn.execute(update(C).where(C.c.case_no == cases[4]).values(handler="wang.insider"))
+    result = _check(db_engine, rows=True)
+    assert not result.ok and result.broken_case == cases[4] and result.rows_checked == 5, result
+
+
 def test_a_consistent_rewrite_of_report_snapshot_event_and_chain_is_caught(db_engine: Engine, config: Config,
                                                                           tmp_path: Path) -> None:
     """Complaint, snapshot content, its sha256, the report_generated event and the chain all rewritten
