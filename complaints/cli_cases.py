@@ -150,11 +150,18 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_anchor(args: argparse.Namespace) -> int:
-    from models.anchors import anchor_file, make_anchor
+    """Verify as the hourly flow does (the chain from the last verified anchor, every complaint row and
+    response), then sign the head: an anchor over a tampered database would vouch for the tampering."""
+    from models.anchors import anchor_file, make_anchor, verify_with_anchors
 
     key = _anchor_key(signing=True)
     path = anchor_file(args.file)
     with open_app() as app:
+        result = verify_with_anchors(app.engine, key=key, rows=True)
+        if not result.ok:
+            print(to_json(result.as_dict()))
+            print(f"complaints: 审计链校验失败，未写锚点：{result.problem}", file=sys.stderr)
+            return 1
         anchor = make_anchor(app.engine, key, args.source, utcnow(), path)
     print(to_json({**anchor.as_json(), "file": str(path)}))
     return 0
@@ -262,7 +269,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("--public-key", metavar="PEM",
                    help="check the signatures with this Ed25519 public key (an auditor's copy; it cannot sign)")
     v.set_defaults(handler=cmd_audit_verify)
-    a = audit_sub.add_parser("anchor", help="sign the chain head and append it to the anchor file")
+    a = audit_sub.add_parser("anchor", help="verify (chain, every complaint row and response), then sign the chain head and append it to the anchor file; exit 1 without anchoring on a problem")
     a.add_argument("--file", help="the anchor file (default COMPLAINTS_ANCHOR_FILE or var/anchors/anchors.jsonl)")
     a.add_argument("--source", default="cli", help="recorded with the anchor (default cli)")
     a.set_defaults(handler=cmd_audit_anchor)

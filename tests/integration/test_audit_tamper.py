@@ -365,7 +365,8 @@ def test_cli_audit_anchor_then_verify_names_the_missing_anchor(cli_db: Engine, c
     line = json.loads(capsys.readouterr().out)
     assert line["seq"] == 3 and line["sig"] and Path(line["file"]) == anchor_file()
     assert main(["audit", "verify"]) == 0
-    assert json.loads(capsys.readouterr().out)["anchors_checked"] == 2  # the file's and the database's copy
+    # the file's and the database's copy, and the verified checkpoint `audit anchor` recorded as it checked
+    assert json.loads(capsys.readouterr().out)["anchors_checked"] == 3
     with insider(cli_db) as conn:
         conn.execute(A.delete().where(A.c.seq == 3))
         conn.execute(update(HEAD).values(seq=2, hash=conn.execute(select(A.c.hash).where(A.c.seq == 2)).scalar_one()))
@@ -374,6 +375,25 @@ def test_cli_audit_anchor_then_verify_names_the_missing_anchor(cli_db: Engine, c
     out = capsys.readouterr()
     assert json.loads(out.out)["broken_anchor"].startswith("锚点文件")
     assert "审计链校验失败" in out.err and "数据库不再包含锚点" in out.err and "第 3 条" in out.err
+
+
+def test_cli_audit_anchor_refuses_to_vouch_for_an_edited_row(cli_db: Engine, config: Config,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`complaints audit anchor` verifies as the hourly flow does before it signs: over a complaint row
+    edited behind the chain it writes no anchor (file or database) and exits 1 naming the case."""
+    from complaints.cli import main
+
+    cases = _submit(cli_db, config, 2)
+    with cli_db.begin() as conn:
+        conn.execute(update(C).where(C.c.case_no == cases[1]).values(handler="wang.insider"))
+    with cli_db.connect() as conn:
+        before = conn.execute(select(ANCHOR.c.seq).where(ANCHOR.c.source == "cli")).all()
+    assert main(["audit", "anchor"]) == 1
+    out = capsys.readouterr()
+    assert "未写锚点" in out.err and cases[1] in out.err and json.loads(out.out)["broken_case"] == cases[1]
+    with cli_db.connect() as conn:
+        assert conn.execute(select(ANCHOR.c.seq).where(ANCHOR.c.source == "cli")).all() == before == []
+    assert not anchor_file().exists() or anchor_file().read_text(encoding="utf-8") == ""
 
 
 def test_rows_from_before_0007_verify_by_their_rule_and_no_row_is_downgraded(db_engine: Engine,
