@@ -302,11 +302,16 @@ _V2_END = 1 + len(ROW_COLUMNS)
 assert ROW_COLUMNS_V3[:len(ROW_COLUMNS)] == ROW_COLUMNS
 
 
+def _utc_text(column: str) -> str:
+    """PostgreSQL: a time column selected as SQLite stores it (UTC text with microseconds)."""
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
 def _as_stored(column: str) -> str:
     """PostgreSQL: a column selected in the form SQLite stores it (times as UTC text with microseconds,
     JSON as its text), so the row check digests it without psycopg building a datetime or a dict first."""
     if column in _DT:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS {column}"
+        return f"{_utc_text(column)} AS {column}"
     if column in _JSON_COLUMNS:
         return f"{column}::text AS {column}"
     return column
@@ -417,7 +422,7 @@ _RAW_SQL = ("SELECT id, seq, {at}, actor, action, complaint_id, case_no, {before
             "hash, hash_version, row_hash FROM audit_event WHERE seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p}")
 # PostgreSQL: times as UTC text and JSON as text, decoded here (psycopg's datetime and json loaders
 # cost more than the hashing).
-_RAW_PG = _RAW_SQL.format(at="to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", before="before::text",
+_RAW_PG = _RAW_SQL.format(at=_utc_text("at"), before="before::text",
                           after="after::text", p="%s")
 _RAW_SQLITE = _RAW_SQL.format(at="at", before="before", after="after", p="?")
 
@@ -454,28 +459,35 @@ def _at_text(value: Any) -> str:
     return (at.replace(tzinfo=UTC) if at.utcoffset() is None else at.astimezone(UTC)).isoformat()
 
 
+@contextmanager
+def _driver_cursor(engine: Engine) -> Iterator[tuple[Any, bool]]:
+    """The driver's own cursor on one connection, and whether it is PostgreSQL's."""
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        try:
+            yield cur, conn.dialect.name == "postgresql"
+        finally:
+            cur.close()
+
+
 def _rows(engine: Engine, after: int, upto: int, chunk: int = 20000) -> Iterator[_Raw]:
     """The rows in seq order, read through the driver's own cursor (verify reads a million of them:
     bench/bench_audit.py), up to `upto` (the head as read: rows appended meanwhile are the next
     verify's); JSON and times decoded here as the column types would."""
     last = after
-    with engine.connect() as conn:
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        sql = _RAW_PG if conn.dialect.name == "postgresql" else _RAW_SQLITE
-        cur = dbapi.cursor()
-        try:
-            while True:
-                cur.execute(sql, (last, upto, chunk))
-                batch = cur.fetchall()
-                if not batch:
-                    return
-                for r in batch:
-                    yield _Raw(r[0], r[1], _at_text(r[2]), r[3], r[4], r[5], r[6], _json(r[7]), _json(r[8]), r[9],
-                               r[10], r[11], r[12], r[13])
-                last = batch[-1][1]
-        finally:
-            cur.close()
+    with _driver_cursor(engine) as (cur, pg):
+        sql = _RAW_PG if pg else _RAW_SQLITE
+        while True:
+            cur.execute(sql, (last, upto, chunk))
+            batch = cur.fetchall()
+            if not batch:
+                return
+            for r in batch:
+                yield _Raw(r[0], r[1], _at_text(r[2]), r[3], r[4], r[5], r[6], _json(r[7]), _json(r[8]), r[9],
+                           r[10], r[11], r[12], r[13])
+            last = batch[-1][1]
 
 
 def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_hash: str,
@@ -522,8 +534,6 @@ def _walk(engine: Engine, head_seq: int, head_hash: str, start_seq: int, start_h
 # The decision told to the complainant (case_response) is a record of its own: its digest rides in the
 # `responded` event (`after.response_sha256`), and `verify --rows` compares every stored response with it.
 RESPONSE_COLUMNS: tuple[str, ...] = ("verified", "basis", "remedies", "told_via", "told_at", "proof_file_id")
-_RESPONSE_SQL = (f"SELECT r.id, r.complaint_id, c.case_no, {', '.join('r.' + c for c in RESPONSE_COLUMNS)} "
-                 "FROM case_response r JOIN complaint c ON c.id = r.complaint_id")
 
 
 def response_digest(values: Sequence[Any]) -> str:
@@ -549,28 +559,14 @@ _EXISTS_SQL = "SELECT 1 FROM complaint WHERE id = {p}"
 _WINDOW_IDS_SQL = "SELECT id FROM complaint WHERE id > {p} ORDER BY id LIMIT {p}"
 _WINDOW_RESPONDED_SQL = ("SELECT complaint_id, case_no, {after} FROM audit_event "
                          "WHERE complaint_id > {p} AND complaint_id <= {p} AND action = 'responded'")
-_WINDOW_RESPONSES_SQL = (
-    "SELECT r.id, r.complaint_id, c.case_no, r.verified, r.basis, r.remedies, r.told_via, {told_at}, r.proof_file_id "
-    "FROM case_response r JOIN complaint c ON c.id = r.complaint_id "
-    "WHERE r.complaint_id > {p} AND r.complaint_id <= {p} ORDER BY r.id")
-assert RESPONSE_COLUMNS == ("verified", "basis", "remedies", "told_via", "told_at", "proof_file_id")
+_WINDOW_RESPONSES_SQL = ("SELECT r.id, r.complaint_id, c.case_no, {columns} "
+                         "FROM case_response r JOIN complaint c ON c.id = r.complaint_id "
+                         "WHERE r.complaint_id > {p} AND r.complaint_id <= {p} ORDER BY r.id")
+_WINDOW_ROWS = " WHERE id > {p} ORDER BY id LIMIT {p}"
 
 
 def _sql(template: str, pg: bool, **parts: str) -> str:
     return template.format(p="%s" if pg else "?", **parts)
-
-
-@contextmanager
-def _driver_cursor(engine: Engine) -> Iterator[tuple[Any, bool]]:
-    """The driver's own cursor on one connection, and whether it is PostgreSQL's."""
-    with engine.connect() as conn:
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        cur = dbapi.cursor()
-        try:
-            yield cur, conn.dialect.name == "postgresql"
-        finally:
-            cur.close()
 
 
 def _gone(case_no: str | None) -> str:
@@ -589,8 +585,8 @@ def responses_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     with _driver_cursor(engine) as (cur, pg):
         ids_sql = _sql(_WINDOW_IDS_SQL, pg)
         responded_sql = _sql(_WINDOW_RESPONDED_SQL, pg, after="after::text" if pg else "after")
-        responses_sql = _sql(_WINDOW_RESPONSES_SQL, pg, told_at=(
-            "to_char(r.told_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')" if pg else "r.told_at"))
+        responses_sql = _sql(_WINDOW_RESPONSES_SQL, pg, columns=", ".join(
+            _utc_text("r." + c) if pg and c == "told_at" else "r." + c for c in RESPONSE_COLUMNS))
         while True:
             cur.execute(ids_sql, (last, ROW_CHECK_WINDOW))
             ids = cur.fetchall()
@@ -642,8 +638,7 @@ def rows_problem(engine: Engine) -> tuple[int, str | None, str | None]:
     with their events (by complaint_id), so memory does not grow with the number of cases."""
     checked, last = 0, 0
     with _driver_cursor(engine) as (cur, pg):
-        rows_sql = (_ROW_SQL_PG_TEXT + " WHERE id > %s ORDER BY id LIMIT %s" if pg
-                    else _ROW_SQL + " WHERE id > ? ORDER BY id LIMIT ?")
+        rows_sql = _sql((_ROW_SQL_PG_TEXT if pg else _ROW_SQL) + _WINDOW_ROWS, pg)
         events_sql, exists_sql = _sql(_WINDOW_EVENTS_SQL, pg), _sql(_EXISTS_SQL, pg)
         while True:
             cur.execute(rows_sql, (last, ROW_CHECK_WINDOW))
